@@ -1,0 +1,303 @@
+//! JSON payloads of the chat layer, and the response envelope.
+//!
+//! Field names are the wire names. Optional fields are omitted when absent.
+
+use serde::{Deserialize, Serialize};
+
+/// The last message a client has seen in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Room name.
+    pub room: String,
+    /// The room history this cursor belongs to.
+    pub epoch: String,
+    /// The last `seq` seen.
+    pub seq: u64,
+}
+
+/// A chat message as stored and delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Msg {
+    /// Room name.
+    pub room: String,
+    /// The room history it belongs to.
+    pub epoch: String,
+    /// Position in the room, contiguous from 1.
+    pub seq: u64,
+    /// Author's nickname at the time of posting.
+    pub from: String,
+    /// The text, as sent.
+    pub text: String,
+    /// Unix milliseconds, server clock.
+    pub ts: i64,
+    /// The author's client id for this message, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+}
+
+/// A room as seen by a member right after joining.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomState {
+    /// Room name.
+    pub room: String,
+    /// Its current history.
+    pub epoch: String,
+    /// The latest `seq` (0 when empty).
+    pub seq: u64,
+    /// Nicknames of the members, sorted.
+    pub members: Vec<String>,
+    /// Replayed messages when `recovered`, else the latest ones (oldest first).
+    pub history: Vec<Msg>,
+    /// `true` when `history` is exactly what the client missed since its cursor.
+    pub recovered: bool,
+}
+
+/// `hello` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Protocol version; must be 1.
+    pub v: u32,
+    /// Wanted nickname.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
+    /// Session token from an earlier `hello`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Where the client was in each room it wants back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Vec<Cursor>>,
+}
+
+/// `hello` ok value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// Session token: keep it to resume.
+    pub session: String,
+    /// The nickname granted (may carry a suffix).
+    pub nick: String,
+    /// Every room the session is in.
+    pub rooms: Vec<RoomState>,
+}
+
+/// `join` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Join {
+    /// Room name.
+    pub room: String,
+    /// Where the client was, to recover what it missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Cursor>,
+}
+
+/// `leave` request, and the room part of other requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRef {
+    /// Room name.
+    pub room: String,
+}
+
+/// `say` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Say {
+    /// Room name.
+    pub room: String,
+    /// Message text.
+    pub text: String,
+    /// Client-chosen id that makes retries safe.
+    pub cid: String,
+}
+
+/// `say` ok value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Said {
+    /// Position given to the message.
+    pub seq: u64,
+    /// Server time it was stored, Unix milliseconds.
+    pub ts: i64,
+}
+
+/// `history` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// Room name.
+    pub room: String,
+    /// Exclusive upper bound on `seq`.
+    pub before: u64,
+    /// How many messages at most (the server caps it).
+    pub limit: u16,
+}
+
+/// One row of the `rooms` ok value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    /// Room name.
+    pub room: String,
+    /// Members connected now.
+    pub members: u32,
+}
+
+/// `nick` request and ok value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nick {
+    /// Nickname.
+    pub nick: String,
+}
+
+/// `typing` notify, client → server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypingIn {
+    /// Room name.
+    pub room: String,
+    /// Started (`true`) or stopped typing.
+    pub on: bool,
+}
+
+/// `typing` notify, server → client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypingOut {
+    /// Room name.
+    pub room: String,
+    /// Who.
+    pub nick: String,
+    /// Started (`true`) or stopped typing.
+    pub on: bool,
+}
+
+/// What a presence event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceKind {
+    /// Someone joined.
+    Join,
+    /// Someone left or disconnected.
+    Leave,
+    /// Someone changed nickname (`old` is set).
+    Rename,
+}
+
+/// `presence` notify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// Room name.
+    pub room: String,
+    /// Who (the new nickname for a rename).
+    pub nick: String,
+    /// What happened.
+    pub what: PresenceKind,
+    /// The previous nickname, for a rename.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    /// Members after the change.
+    pub members: u32,
+}
+
+/// Machine-readable error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The payload is not what the event expects.
+    BadRequest,
+    /// The connection is not a member of that room.
+    NotJoined,
+    /// Another live session has that nickname.
+    NickTaken,
+    /// A text, nickname or room name is over its limit.
+    TooLong,
+    /// Too many messages too fast.
+    RateLimited,
+    /// No such event.
+    UnknownEvent,
+    /// The connection is in as many rooms as allowed.
+    TooManyRooms,
+    /// The server cannot store messages right now; retry later.
+    Unavailable,
+    /// A bug or an unexpected failure on the server.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::NickTaken => "nick_taken",
+            ErrorCode::TooLong => "too_long",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::UnknownEvent => "unknown_event",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// The error half of the envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ErrorBody {
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// An error with a code and a human message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Every Response to a rich Request: `{"ok": VALUE}` or `{"err": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Envelope<T> {
+    /// Success.
+    Ok(T),
+    /// Failure.
+    Err(ErrorBody),
+}
+
+impl<T> From<Result<T, ErrorBody>> for Envelope<T> {
+    fn from(r: Result<T, ErrorBody>) -> Self {
+        match r {
+            Ok(v) => Envelope::Ok(v),
+            Err(e) => Envelope::Err(e),
+        }
+    }
+}
+
+impl<T> From<Envelope<T>> for Result<T, ErrorBody> {
+    fn from(e: Envelope<T>) -> Self {
+        match e {
+            Envelope::Ok(v) => Ok(v),
+            Envelope::Err(e) => Err(e),
+        }
+    }
+}
+
+impl<T: Serialize> Envelope<T> {
+    /// The JSON bytes of the envelope.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serializing these plain types cannot fail (no maps with non-string
+        // keys, no custom serializers); fall back to an `internal` error anyway.
+        serde_json::to_vec(self).unwrap_or_else(|_| {
+            br#"{"err":{"code":"internal","message":"response could not be encoded"}}"#.to_vec()
+        })
+    }
+}
+
+/// Reads an envelope from a Response payload.
+pub fn parse_envelope<T: for<'de> Deserialize<'de>>(
+    payload: &[u8],
+) -> Result<Result<T, ErrorBody>, serde_json::Error> {
+    serde_json::from_slice::<Envelope<T>>(payload).map(Into::into)
+}
+
+/// `{}`: the ok value of requests that return nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}

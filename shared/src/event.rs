@@ -1,0 +1,67 @@
+//! Event names of the chat layer (PROTOCOL.md §2 and `docs/PROTOCOL.md`).
+
+use crate::Name;
+
+// Seed events: the original broadcasting example's behaviour.
+/// Notify in: post the payload text to `lobby`.
+pub const BROADCAST: &str = "broadcast";
+/// Notify out: raw text of a `lobby` message, for connections that never said `hello`.
+pub const MESSAGE: &str = "message";
+/// Notify in: answered with [`PONG`] carrying the same payload.
+pub const PING: &str = "ping";
+/// Notify out: the answer to [`PING`].
+pub const PONG: &str = "pong";
+/// Request: the peer address as text.
+pub const MYIP: &str = "myip";
+/// Request: the payload upper-cased.
+pub const UPPERCASE: &str = "uppercase";
+/// Request: answers `done!` after 3 s unless reset (the name's spelling is the original's).
+pub const LONG_RUNNING_TASK: &str = "long_runing_task";
+
+// Rich events: JSON payloads.
+/// Request: start or resume a session.
+pub const HELLO: &str = "hello";
+/// Request: join a room.
+pub const JOIN: &str = "join";
+/// Request: leave a room.
+pub const LEAVE: &str = "leave";
+/// Request: post a message.
+pub const SAY: &str = "say";
+/// Request: older messages of a room.
+pub const HISTORY: &str = "history";
+/// Request: the rooms that exist and their member counts.
+pub const ROOMS: &str = "rooms";
+/// Request: change nickname.
+pub const NICK: &str = "nick";
+/// Notify both ways: typing indicator.
+pub const TYPING: &str = "typing";
+/// Notify out: a chat message.
+pub const MSG: &str = "msg";
+/// Notify out: somebody joined, left or renamed.
+pub const PRESENCE: &str = "presence";
+/// Notify out: a room's service state changed (reserved for degraded back-ends).
+pub const ROOM_STATUS: &str = "room_status";
+
+/// The room every connection is in from the moment it opens.
+pub const LOBBY: &str = "lobby";
+
+/// [`Name`] constants for the events the server sends, so encoding them
+/// allocates nothing.
+pub mod name {
+    use super::Name;
+    /// `message`
+    pub const MESSAGE: Name = Name::from_static(super::MESSAGE);
+    /// `pong`
+    pub const PONG: Name = Name::from_static(super::PONG);
+    /// `msg`
+    pub const MSG: Name = Name::from_static(super::MSG);
+    /// `presence`
+    pub const PRESENCE: Name = Name::from_static(super::PRESENCE);
+    /// `typing`
+    pub const TYPING: Name = Name::from_static(super::TYPING);
+}
+
+/// Builds a [`Name`] for a client-side event constant.
+pub fn name(event: &'static str) -> Name {
+    Name::from_static(event)
+}
