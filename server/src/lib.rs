@@ -1,1 +1,136 @@
-pub fn x(){}
+//! The chat server: an axum app that serves `websocket.io-rpc-v0.1` at
+//! `/socket` and hosts chat rooms as actors.
+//!
+//! - [`app`] builds the router; [`run`] serves it until a shutdown future
+//!   resolves, then closes every socket with 1001. Both are what tests use.
+//! - `session/`: one task per connection plus its writer; `room/`: the room
+//!   actors; `history`: stored messages; `directory`: nicknames and sessions.
+
+pub mod config;
+pub mod directory;
+pub mod history;
+mod http;
+pub mod limits;
+pub mod room;
+pub mod session;
+
+pub use config::Config;
+
+use axum::{Router, routing::get};
+use directory::Directory;
+use history::{HistoryStore, MemoryStore};
+use room::Rooms;
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// Counters an operator (or a test) can read.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Open WebSocket sessions.
+    pub connections: AtomicU64,
+    /// Running `long_runing_task` calls.
+    pub long_tasks: AtomicU64,
+    /// Messages refused by the rate limiter.
+    pub rate_limited: AtomicU64,
+}
+
+/// Everything the server shares between connections.
+pub struct AppState {
+    /// The configuration it runs with.
+    pub config: Config,
+    /// Every room.
+    pub rooms: Rooms,
+    /// Nicknames and sessions.
+    pub directory: Directory,
+    /// Counters.
+    pub stats: Stats,
+    next_conn: AtomicU64,
+    slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    sessions: TaskTracker,
+}
+
+impl AppState {
+    /// State with in-memory history.
+    pub fn new(config: Config) -> Arc<Self> {
+        let store = Arc::new(MemoryStore::new(config.history));
+        Self::with_store(config, store)
+    }
+
+    /// State with the given history store.
+    pub fn with_store(config: Config, store: Arc<dyn HistoryStore>) -> Arc<Self> {
+        Arc::new(Self {
+            rooms: Rooms::new(store, config.max_rooms),
+            directory: Directory::default(),
+            stats: Stats::default(),
+            next_conn: AtomicU64::new(1),
+            slots: Arc::new(Semaphore::new(config.max_connections)),
+            shutdown: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+            config,
+        })
+    }
+
+    fn next_conn_id(&self) -> room::ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The router: `/socket` (WebSocket) and nothing else yet.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/socket", get(http::socket))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves; then stops
+/// accepting, closes every socket with 1001 and returns once they are
+/// closed (or after five seconds).
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
+    let sweeper = tokio::spawn(sweep_sessions(state.clone()));
+    let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing every socket with 1001");
+            token.cancel();
+        })
+        .await;
+    state.shutdown.cancel();
+    state.sessions.close();
+    if tokio::time::timeout(Duration::from_secs(5), state.sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sockets did not close within 5 s");
+    }
+    sweeper.abort();
+    result
+}
+
+/// Forgets sessions that nobody resumed within the configured time.
+async fn sweep_sessions(state: Arc<AppState>) {
+    let ttl = Duration::from_secs(state.config.session_ttl_secs);
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        let gone = state.directory.sweep(ttl);
+        if gone > 0 {
+            tracing::debug!(sessions = gone, "forgot expired sessions");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Server configuration: every limit and knob, with the defaults a chat
+//! deployment wants. The same struct is the command line (`clap`) and what
+//! tests build directly.
+
+use clap::Parser;
+use std::{net::SocketAddr, time::Duration};
+
+/// Command line and configuration of the chat server.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version, about = "Real-time chat server (websocket.io-rpc-v0.1)")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Largest WebSocket message accepted, in bytes (bigger: close 1009).
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Messages per second per connection (token bucket); 0 turns limiting off.
+    #[arg(long, default_value_t = 20)]
+    pub rate_limit: u32,
+
+    /// Messages a connection may send at once before the rate applies
+    /// (default: twice the rate).
+    #[arg(long)]
+    pub rate_burst: Option<u32>,
+
+    /// Refused messages within 10 s after which the connection is closed
+    /// with 1008 (default: five times the rate, at least 50).
+    #[arg(long)]
+    pub abuse_threshold: Option<u32>,
+
+    /// Most simultaneous connections; more are closed with 1013.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Messages kept per room (in memory).
+    #[arg(long, default_value_t = 1_000)]
+    pub history: usize,
+
+    /// Origins allowed besides the server's own (repeatable), e.g.
+    /// `http://127.0.0.1:8080`. Requests without `Origin` always pass.
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
+
+    /// Longest chat message, in characters.
+    #[arg(long, default_value_t = 2_000)]
+    pub max_text_chars: usize,
+
+    /// Rooms one connection may be in at once.
+    #[arg(long, default_value_t = 32)]
+    pub max_rooms_per_connection: usize,
+
+    /// Rooms the server keeps at most.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_rooms: usize,
+
+    /// Frames queued for one connection before it counts as too slow
+    /// (then it is closed with 4008).
+    #[arg(long, default_value_t = 4_096)]
+    pub outbox_frames: usize,
+
+    /// Seconds between keep-alive pings; a peer silent for two intervals is dropped.
+    #[arg(long, default_value_t = 20.0)]
+    pub ping_interval_secs: f64,
+
+    /// Read buffer per connection, in bytes (memory per idle connection follows it).
+    #[arg(long, default_value_t = 4 * 1024)]
+    pub read_buffer_bytes: usize,
+
+    /// Seconds a disconnected session keeps its rooms for a resuming client.
+    #[arg(long, default_value_t = 3_600)]
+    pub session_ttl_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The defaults above are the single source of truth.
+        Config::parse_from(["server"])
+    }
+}
+
+impl Config {
+    /// Keep-alive interval.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.ping_interval_secs.max(0.01))
+    }
+
+    /// Burst allowance of the rate limiter.
+    pub fn burst(&self) -> u32 {
+        self.rate_burst.unwrap_or(self.rate_limit.saturating_mul(2)).max(1)
+    }
+
+    /// Refusals within the abuse window that close the connection.
+    pub fn abuse_limit(&self) -> u32 {
+        self.abuse_threshold
+            .unwrap_or(self.rate_limit.saturating_mul(5).max(50))
+    }
+}

@@ -1,0 +1,211 @@
+//! Room history behind a small trait, so the store can be swapped.
+//!
+//! A room actor owns one [`History`] and is its only user, so the trait is
+//! plain `&mut self` with no locking. [`MemoryHistory`] is a bounded ring.
+
+use shared::chat::Msg;
+use std::collections::{HashMap, VecDeque};
+
+/// A store failed.
+#[derive(Debug, thiserror::Error)]
+#[error("history store: {0}")]
+pub struct StoreError(pub String);
+
+/// One room's stored messages.
+pub trait History: Send {
+    /// Names this unbroken history; changes only when history is lost.
+    fn epoch(&self) -> &str;
+    /// The latest `seq` (0 when there is none).
+    fn last_seq(&self) -> u64;
+    /// Stores the next message (its `seq` is `last_seq() + 1`), remembering
+    /// `(session, cid)` when both are given so a retry finds it.
+    fn append(&mut self, msg: Msg, session: Option<&str>) -> Result<(), StoreError>;
+    /// The stored message a `(session, cid)` pair already produced.
+    fn find_cid(&self, session: &str, cid: &str) -> Option<Msg>;
+    /// Every message after `seq`, or `None` when some of them are no longer kept.
+    fn since(&self, seq: u64) -> Option<Vec<Msg>>;
+    /// Up to `limit` messages with `seq < before`, oldest first.
+    fn before(&self, before: u64, limit: usize) -> Vec<Msg>;
+}
+
+/// Makes a [`History`] for each room.
+pub trait HistoryStore: Send + Sync {
+    /// Opens (or creates) a room's history.
+    fn open(&self, room: &str) -> Result<Box<dyn History>, StoreError>;
+}
+
+/// In-memory histories of at most `capacity` messages each.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    capacity: usize,
+}
+
+impl MemoryStore {
+    /// Rooms keep their last `capacity` messages.
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity }
+    }
+}
+
+impl HistoryStore for MemoryStore {
+    fn open(&self, _room: &str) -> Result<Box<dyn History>, StoreError> {
+        Ok(Box::new(MemoryHistory::new(self.capacity, new_epoch())))
+    }
+}
+
+/// A fresh random epoch name.
+pub fn new_epoch() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// A bounded ring of messages with `cid` deduplication for what it holds.
+#[derive(Debug)]
+pub struct MemoryHistory {
+    epoch: String,
+    capacity: usize,
+    last_seq: u64,
+    ring: VecDeque<(Msg, Option<Box<str>>)>,
+    by_cid: HashMap<(Box<str>, Box<str>), u64>,
+}
+
+impl MemoryHistory {
+    /// An empty history.
+    pub fn new(capacity: usize, epoch: String) -> Self {
+        Self {
+            epoch,
+            capacity,
+            last_seq: 0,
+            ring: VecDeque::new(),
+            by_cid: HashMap::new(),
+        }
+    }
+
+    fn first_seq(&self) -> u64 {
+        self.ring.front().map_or(self.last_seq + 1, |(m, _)| m.seq)
+    }
+
+    fn get(&self, seq: u64) -> Option<&Msg> {
+        let index = seq.checked_sub(self.first_seq())?;
+        self.ring
+            .get(usize::try_from(index).ok()?)
+            .map(|(m, _)| m)
+    }
+}
+
+impl History for MemoryHistory {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    fn append(&mut self, msg: Msg, session: Option<&str>) -> Result<(), StoreError> {
+        if msg.seq != self.last_seq + 1 {
+            return Err(StoreError(format!(
+                "seq {} does not follow {}",
+                msg.seq, self.last_seq
+            )));
+        }
+        if self.capacity == 0 {
+            self.last_seq = msg.seq;
+            return Ok(());
+        }
+        if self.ring.len() == self.capacity {
+            if let Some((old, Some(old_session))) = self.ring.pop_front() {
+                if let Some(cid) = old.cid {
+                    self.by_cid.remove(&(old_session, cid.into_boxed_str()));
+                }
+            }
+        }
+        let session: Option<Box<str>> = session.map(Into::into);
+        if let (Some(s), Some(cid)) = (&session, &msg.cid) {
+            self.by_cid.insert((s.clone(), cid.as_str().into()), msg.seq);
+        }
+        self.last_seq = msg.seq;
+        self.ring.push_back((msg, session));
+        Ok(())
+    }
+
+    fn find_cid(&self, session: &str, cid: &str) -> Option<Msg> {
+        let seq = *self.by_cid.get(&(Box::from(session), Box::from(cid)))?;
+        self.get(seq).cloned()
+    }
+
+    fn since(&self, seq: u64) -> Option<Vec<Msg>> {
+        if seq > self.last_seq {
+            return None;
+        }
+        if seq + 1 < self.first_seq() {
+            return None;
+        }
+        let skip = usize::try_from(seq + 1 - self.first_seq()).ok()?;
+        Some(self.ring.iter().skip(skip).map(|(m, _)| m.clone()).collect())
+    }
+
+    fn before(&self, before: u64, limit: usize) -> Vec<Msg> {
+        let end = before.min(self.last_seq + 1);
+        let start = end.saturating_sub(limit as u64).max(self.first_seq());
+        (start..end).filter_map(|seq| self.get(seq).cloned()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(seq: u64, cid: Option<&str>) -> Msg {
+        Msg {
+            room: "r".into(),
+            epoch: "e".into(),
+            seq,
+            from: "a".into(),
+            text: format!("m{seq}"),
+            ts: 0,
+            cid: cid.map(Into::into),
+        }
+    }
+
+    fn filled(capacity: usize, n: u64) -> MemoryHistory {
+        let mut h = MemoryHistory::new(capacity, "e".into());
+        for seq in 1..=n {
+            let cid = format!("c{seq}");
+            h.append(msg(seq, Some(&cid)), Some("s")).expect("append");
+        }
+        h
+    }
+
+    #[test]
+    fn ring_keeps_the_latest_and_forgets_their_cids() {
+        let h = filled(3, 5);
+        assert_eq!(h.before(u64::MAX, 10).iter().map(|m| m.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert!(h.find_cid("s", "c2").is_none());
+        assert_eq!(h.find_cid("s", "c4").map(|m| m.seq), Some(4));
+        assert!(h.find_cid("other", "c4").is_none());
+    }
+
+    #[test]
+    fn since_is_all_or_nothing() {
+        let h = filled(3, 5);
+        assert_eq!(h.since(5).map(|v| v.len()), Some(0));
+        assert_eq!(h.since(3).map(|v| v.iter().map(|m| m.seq).collect::<Vec<_>>()), Some(vec![4, 5]));
+        assert_eq!(h.since(2).map(|v| v.len()), Some(3));
+        assert!(h.since(1).is_none(), "message 2 is gone");
+        assert!(h.since(6).is_none(), "cursor from the future");
+    }
+
+    #[test]
+    fn before_is_exclusive_and_limited() {
+        let h = filled(10, 8);
+        assert_eq!(h.before(5, 2).iter().map(|m| m.seq).collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(h.before(1, 5).len(), 0);
+        assert_eq!(h.before(100, 3).iter().map(|m| m.seq).collect::<Vec<_>>(), [6, 7, 8]);
+    }
+
+    #[test]
+    fn append_refuses_a_gap() {
+        let mut h = filled(10, 2);
+        assert!(h.append(msg(4, None), None).is_err());
+    }
+}

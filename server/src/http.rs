@@ -1,0 +1,124 @@
+//! `GET /socket`: the WebSocket upgrade, with the refusal rules of the
+//! protocol (426 without upgrade, 400 without the subprotocol), the origin
+//! check (1008) and the connection limit (1013).
+
+use crate::{AppState, session};
+use axum::{
+    extract::{
+        ConnectInfo, State,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+    },
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures_util::StreamExt;
+use shared::SUBPROTOCOL;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tracing::{debug, warn};
+
+fn plain(status: StatusCode, reason: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], reason).into_response()
+}
+
+fn asks_for_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("websocket"))
+}
+
+fn offers_subprotocol(ws: &WebSocketUpgrade) -> bool {
+    ws.requested_protocols().any(|p| {
+        p.to_str()
+            .is_ok_and(|v| v.split(',').any(|p| p.trim() == SUBPROTOCOL))
+    })
+}
+
+/// Same-origin (the `Origin` host equals `Host`), listed, or absent.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
+}
+
+pub(crate) async fn socket(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if !asks_for_upgrade(&headers) {
+        let mut response = plain(
+            StatusCode::UPGRADE_REQUIRED,
+            format!("/socket speaks WebSocket with the subprotocol {SUBPROTOCOL}; send an upgrade request\n"),
+        );
+        response
+            .headers_mut()
+            .insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
+        return response;
+    }
+    let ws = match upgrade {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("not a valid WebSocket upgrade: {}\n", rejection.body_text()),
+            );
+        }
+    };
+    if !offers_subprotocol(&ws) {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            format!("this endpoint needs the WebSocket subprotocol {SUBPROTOCOL} (Sec-WebSocket-Protocol)\n"),
+        );
+    }
+    let config = &app.config;
+    let ws = ws
+        .protocols([SUBPROTOCOL])
+        .max_message_size(config.max_message_bytes)
+        .max_frame_size(config.max_message_bytes)
+        .read_buffer_size(config.read_buffer_bytes)
+        .write_buffer_size(0);
+
+    if !origin_allowed(&headers, &config.allowed_origins) {
+        warn!(peer = %addr, origin = ?headers.get(header::ORIGIN), "origin not allowed");
+        return ws.on_upgrade(|socket| refuse(socket, session::close::POLICY, "origin not allowed"));
+    }
+    let Ok(slot) = app.slots.clone().try_acquire_owned() else {
+        warn!(peer = %addr, "connection limit reached");
+        return ws.on_upgrade(|socket| refuse(socket, session::close::TRY_LATER, "server is full; try again later"));
+    };
+    let id = app.next_conn_id();
+    let tracker = app.sessions.clone();
+    ws.on_upgrade(move |socket| tracker.track_future(session::serve(socket, app, id, addr, slot)))
+}
+
+/// Closes a socket right after the upgrade, with a code and reason the
+/// browser can show, then waits briefly for the peer's close.
+async fn refuse(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Some(Ok(msg)) = socket.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+    debug!(code, "refused a socket");
+}

@@ -1,0 +1,375 @@
+//! One WebSocket connection: a reader loop (this task) that decodes frames
+//! and dispatches them, and a writer task that drains the bounded outbox.
+//!
+//! Every Request gets exactly one Response unless the client resets it; work
+//! that takes time runs as a task in `tasks`, and a Reset aborts that task.
+
+pub mod outbox;
+mod rich;
+mod seed;
+mod writer;
+
+use crate::{
+    AppState,
+    limits::{RateLimiter, Verdict},
+    room::{ConnId, Member, RoomHandle},
+};
+use axum::extract::ws::{Message, WebSocket};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use outbox::{Ending, Kill, Outbox};
+use serde::Serialize;
+use shared::{
+    Frame, Name,
+    chat::{Envelope, ErrorBody, ErrorCode},
+    event,
+};
+use std::{
+    collections::HashMap,
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use tokio::task::{AbortHandle, JoinSet};
+use tracing::{debug, info, instrument};
+
+/// WebSocket close codes this server sends.
+pub mod close {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// Server shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Protocol error.
+    pub const PROTOCOL: u16 = 1002;
+    /// Text frame (unsupported data).
+    pub const UNSUPPORTED: u16 = 1003;
+    /// Policy violation: bad origin, abuse, session taken over.
+    pub const POLICY: u16 = 1008;
+    /// Message too big.
+    pub const TOO_BIG: u16 = 1009;
+    /// Overloaded, try later.
+    pub const TRY_LATER: u16 = 1013;
+}
+
+/// State of one connection, owned by its reader loop.
+pub(crate) struct Conn {
+    id: ConnId,
+    addr: SocketAddr,
+    app: Arc<AppState>,
+    outbox: Outbox,
+    kill: Kill,
+    nick: String,
+    /// Session token, once the client said `hello`.
+    session: Option<String>,
+    rooms: HashMap<String, RoomHandle>,
+    limiter: RateLimiter,
+    tasks: JoinSet<u32>,
+    inflight: HashMap<u32, (tokio::task::Id, AbortHandle)>,
+}
+
+/// Runs a connection until it ends. `_slot` is its place under the
+/// connection limit, given back on return.
+#[instrument(name = "conn", skip_all, fields(conn_id = id, peer = %addr))]
+pub(crate) async fn serve(
+    ws: WebSocket,
+    app: Arc<AppState>,
+    id: ConnId,
+    addr: SocketAddr,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    let kill = Kill::default();
+    let (outbox, rx) = Outbox::new(app.config.outbox_frames, kill.clone());
+    let (sink, mut stream) = ws.split();
+    let last_heard = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let writer = tokio::spawn(writer::run(
+        sink,
+        rx,
+        kill.clone(),
+        app.config.ping_interval(),
+        last_heard.clone(),
+        started,
+    ));
+
+    let config = &app.config;
+    let nick = app.directory.claim_free(&format!("guest-{id}"), id);
+    let mut conn = Conn {
+        id,
+        addr,
+        outbox,
+        kill: kill.clone(),
+        nick,
+        session: None,
+        rooms: HashMap::new(),
+        limiter: RateLimiter::new(config.rate_limit, config.burst(), config.abuse_limit()),
+        tasks: JoinSet::new(),
+        inflight: HashMap::new(),
+        app: app.clone(),
+    };
+    app.stats.connections.fetch_add(1, Ordering::Relaxed);
+    info!(nick = %conn.nick, "connected");
+    conn.enter_lobby().await;
+
+    let max = app.config.max_message_bytes;
+    let shutdown = app.shutdown.clone();
+    loop {
+        tokio::select! {
+            biased;
+            () = kill.fired() => break,
+            () = shutdown.cancelled() => {
+                kill.close(close::GOING_AWAY, "server shutting down");
+                break;
+            }
+            Some(done) = conn.tasks.join_next_with_id(), if !conn.tasks.is_empty() => {
+                if let Ok((task, id)) = done {
+                    conn.finished(task, id);
+                }
+            }
+            msg = stream.next() => {
+                last_heard.store(millis_since(started), Ordering::Relaxed);
+                match msg {
+                    Some(Ok(Message::Binary(bytes))) => {
+                        if bytes.len() > max {
+                            kill.close(close::TOO_BIG, "message too big");
+                            break;
+                        }
+                        conn.on_message(bytes).await;
+                    }
+                    Some(Ok(Message::Text(_))) => {
+                        kill.close(close::UNSUPPORTED, "text messages are not part of websocket.io-rpc-v0.1");
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(frame))) => {
+                        debug!(code = frame.as_ref().map(|f| f.code), "peer closed");
+                        kill.close(close::NORMAL, "");
+                    }
+                    Some(Err(e)) => {
+                        kill.fire(read_error_ending(e));
+                    }
+                    None => kill.fire(Ending::Drop),
+                }
+            }
+        }
+    }
+    conn.teardown().await;
+    // The writer writes the close frame (bounded by its own timeout).
+    let _ = writer.await;
+    app.stats.connections.fetch_sub(1, Ordering::Relaxed);
+    info!(ending = ?kill.ending(), "disconnected");
+}
+
+fn millis_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Maps a read error to how the connection ends: an oversized message gets
+/// 1009, a WebSocket protocol violation 1002, a broken transport nothing.
+fn read_error_ending(e: axum::Error) -> Ending {
+    use tungstenite::error::{CapacityError, Error as WsError};
+    let inner = e.into_inner();
+    match inner.downcast_ref::<WsError>() {
+        Some(WsError::Capacity(CapacityError::MessageTooLong { .. })) => Ending::Close {
+            code: close::TOO_BIG,
+            reason: "message too big",
+            flush: false,
+        },
+        Some(WsError::Capacity(_) | WsError::Protocol(_)) => Ending::Close {
+            code: close::PROTOCOL,
+            reason: "websocket protocol error",
+            flush: false,
+        },
+        Some(WsError::Utf8(_)) => Ending::Close {
+            code: close::UNSUPPORTED,
+            reason: "text messages are not part of websocket.io-rpc-v0.1",
+            flush: false,
+        },
+        _ => Ending::Drop,
+    }
+}
+
+/// The JSON payload of a rich Response.
+fn envelope<T: Serialize>(result: Result<T, ErrorBody>) -> Bytes {
+    Bytes::from(Envelope::from(result).to_bytes())
+}
+
+impl Conn {
+    fn member(&self) -> Member {
+        Member {
+            conn: self.id,
+            nick: self.nick.clone(),
+            outbox: self.outbox.clone(),
+            rich: self.session.is_some(),
+        }
+    }
+
+    fn notify(&self, name: Name, payload: impl Into<Bytes>) {
+        self.outbox.push(Frame::notify(name, payload).encode());
+    }
+
+    fn respond(&self, id: u32, payload: Bytes) {
+        self.outbox.push(Frame::response(id, payload).encode());
+    }
+
+    /// Runs `work` as the answer to Request `id`; a Reset aborts it.
+    fn spawn_answer(&mut self, id: u32, work: impl Future<Output = Bytes> + Send + 'static) {
+        let outbox = self.outbox.clone();
+        let handle = self.tasks.spawn(async move {
+            let payload = work.await;
+            outbox.push(Frame::response(id, payload).encode());
+            id
+        });
+        if let Some((_, older)) = self.inflight.insert(id, (handle.id(), handle)) {
+            // The client reused an id still in flight: both calls still get
+            // their answer; only the newer one can be reset.
+            drop(older);
+        }
+    }
+
+    fn finished(&mut self, task: tokio::task::Id, id: u32) {
+        if self.inflight.get(&id).is_some_and(|(t, _)| *t == task) {
+            self.inflight.remove(&id);
+        }
+    }
+
+    fn reset(&mut self, id: u32) {
+        if let Some((_, handle)) = self.inflight.remove(&id) {
+            debug!(request_id = id, "reset: aborting");
+            handle.abort();
+        }
+    }
+
+    async fn on_message(&mut self, bytes: Bytes) {
+        let frame = match Frame::decode(&bytes) {
+            Ok(frame) => frame,
+            Err(e) => {
+                debug!(error = %e, "undecodable frame");
+                self.kill.close(close::PROTOCOL, "malformed frame");
+                return;
+            }
+        };
+        match frame {
+            Frame::Notify { name, payload } => {
+                if self.admit() {
+                    self.on_notify(&name, payload).await;
+                }
+            }
+            Frame::Request { id, name, payload } => {
+                if self.admit() {
+                    self.on_request(id, &name, payload).await;
+                } else if !self.kill.is_fired() {
+                    self.respond(
+                        id,
+                        envelope::<()>(Err(ErrorBody::new(
+                            ErrorCode::RateLimited,
+                            "too many messages; slow down",
+                        ))),
+                    );
+                }
+            }
+            Frame::Reset { id } => self.reset(id),
+            Frame::Response { .. } => {
+                self.kill.close(close::PROTOCOL, "clients do not send responses");
+            }
+        }
+    }
+
+    /// Applies the rate limit; closes the connection on sustained abuse.
+    fn admit(&mut self) -> bool {
+        match self.limiter.check(Instant::now()) {
+            Verdict::Allow => true,
+            Verdict::Refuse => {
+                self.app.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            Verdict::Abuse => {
+                self.app.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.kill.close(close::POLICY, "too many messages");
+                false
+            }
+        }
+    }
+
+    async fn on_notify(&mut self, name: &str, payload: Bytes) {
+        match name {
+            event::PING => self.notify(event::name::PONG, payload),
+            event::BROADCAST => self.broadcast(payload).await,
+            event::TYPING => self.typing(payload).await,
+            other => debug!(event = other, "ignoring unknown notify"),
+        }
+    }
+
+    async fn on_request(&mut self, id: u32, name: &str, payload: Bytes) {
+        let answer = match name {
+            event::MYIP => Bytes::from(self.addr.to_string()),
+            event::UPPERCASE => seed::uppercase(&payload),
+            event::LONG_RUNNING_TASK => {
+                let work = seed::long_running_task(self.app.clone());
+                self.spawn_answer(id, work);
+                return;
+            }
+            event::SAY => {
+                match self.say(payload).await {
+                    Ok(ack) => self.spawn_answer(id, ack),
+                    Err(e) => self.respond(id, envelope::<()>(Err(e))),
+                }
+                return;
+            }
+            event::HELLO => envelope(self.hello(payload).await),
+            event::JOIN => envelope(self.join(payload).await),
+            event::LEAVE => envelope(self.leave(payload).await),
+            event::HISTORY => envelope(self.history(payload).await),
+            event::ROOMS => envelope(Ok(self.app.rooms.list())),
+            event::NICK => envelope(self.rename(payload).await),
+            other => envelope::<()>(Err(ErrorBody::new(
+                ErrorCode::UnknownEvent,
+                format!("no such request: '{other}'"),
+            ))),
+        };
+        self.respond(id, answer);
+    }
+
+    /// Every connection is in `lobby` from the start.
+    async fn enter_lobby(&mut self) {
+        match self.app.rooms.get_or_create(event::LOBBY) {
+            Ok(lobby) => {
+                if lobby.join(self.member(), None).await.is_ok() {
+                    self.rooms.insert(event::LOBBY.to_owned(), lobby);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot enter the lobby"),
+        }
+    }
+
+    /// Leaves every room, gives the nickname back and saves the session.
+    async fn teardown(&mut self) {
+        self.tasks.abort_all();
+        for room in self.rooms.values() {
+            room.forget(self.id).await;
+        }
+        if let Some(token) = &self.session {
+            let rooms = self.rooms.keys().cloned().collect();
+            self.app
+                .directory
+                .close_session(token, self.id, &self.nick, rooms);
+        }
+        self.app.directory.release(&self.nick, self.id);
+    }
+
+    fn remember(&self) {
+        if let Some(token) = &self.session {
+            let rooms = self.rooms.keys().cloned().collect();
+            self.app
+                .directory
+                .update_session(token, self.id, &self.nick, rooms);
+        }
+    }
+}
+
+/// Idle time after which a peer counts as gone.
+pub(crate) fn silence_limit(ping_every: Duration) -> Duration {
+    ping_every * 2
+}

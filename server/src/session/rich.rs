@@ -1,0 +1,226 @@
+//! The rich events (JSON payloads): `hello`, `join`, `leave`, `say`,
+//! `history`, `nick`, `typing`.
+
+use super::{Conn, close, envelope};
+use crate::{
+    limits::{self, MAX_HISTORY_LIMIT},
+    room::Post,
+};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use shared::{
+    chat::{
+        Cursor, Empty, ErrorBody, ErrorCode, HistoryQuery, Hello, Join, Msg, Nick, RoomRef,
+        RoomState, Say, TypingIn, Welcome,
+    },
+    event,
+};
+use std::future::Future;
+
+fn parse<T: DeserializeOwned>(payload: &[u8], event: &str) -> Result<T, ErrorBody> {
+    serde_json::from_slice(payload).map_err(|e| {
+        ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!("'{event}' payload is not valid: {e}"),
+        )
+    })
+}
+
+fn hello_first() -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadRequest, "say 'hello' first")
+}
+
+fn not_joined(room: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::NotJoined, format!("not a member of '{room}'"))
+}
+
+impl Conn {
+    fn require_hello(&self) -> Result<(), ErrorBody> {
+        if self.session.is_some() {
+            Ok(())
+        } else {
+            Err(hello_first())
+        }
+    }
+
+    fn joined(&self, raw: &str) -> Result<(String, crate::room::RoomHandle), ErrorBody> {
+        let name = limits::room_name(raw)?;
+        let room = self.rooms.get(&name).cloned().ok_or_else(|| not_joined(&name))?;
+        Ok((name, room))
+    }
+
+    /// Joins (or refreshes) one room and returns its state for this client.
+    async fn enter(&mut self, name: &str, since: Option<Cursor>) -> Result<RoomState, ErrorBody> {
+        if !self.rooms.contains_key(name)
+            && self.rooms.len() >= self.app.config.max_rooms_per_connection
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::TooManyRooms,
+                format!(
+                    "a connection can be in {} rooms at once; leave one first",
+                    self.app.config.max_rooms_per_connection
+                ),
+            ));
+        }
+        let room = self.app.rooms.get_or_create(name)?;
+        let state = room.join(self.member(), since).await?;
+        self.rooms.insert(name.to_owned(), room);
+        Ok(state)
+    }
+
+    /// `hello`: starts or resumes a session and returns every room it is in.
+    pub(super) async fn hello(&mut self, payload: Bytes) -> Result<Welcome, ErrorBody> {
+        let req: Hello = parse(&payload, event::HELLO)?;
+        if req.v != 1 {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("protocol version {} is not supported; this server speaks 1", req.v),
+            ));
+        }
+        if self.session.is_some() {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "'hello' was already said on this connection",
+            ));
+        }
+        let wanted = req.nick.as_deref().map(limits::nick).transpose()?;
+        let (token, record, previous) = self
+            .app
+            .directory
+            .open_session(req.session.as_deref(), self.id, self.kill.clone());
+        if let Some(previous) = previous {
+            previous.close(close::POLICY, "session resumed on another connection");
+        }
+        let wanted = wanted
+            .or_else(|| record.as_ref().map(|r| r.nick.clone()).filter(|n| !n.is_empty()))
+            .unwrap_or_else(|| self.nick.clone());
+        let granted = self.app.directory.claim_free(&wanted, self.id);
+        if granted.to_lowercase() != self.nick.to_lowercase() {
+            self.app.directory.release(&self.nick, self.id);
+        }
+        self.nick = granted;
+        self.session = Some(token.clone());
+
+        // Rooms: the lobby, what the session had, and what the client asks back.
+        let mut wanted_rooms: Vec<(String, Option<Cursor>)> = vec![(event::LOBBY.to_owned(), None)];
+        let mut add = |name: String, cursor: Option<Cursor>| {
+            match wanted_rooms.iter_mut().find(|(n, _)| *n == name) {
+                Some(entry) => entry.1 = cursor.or(entry.1.take()),
+                None => wanted_rooms.push((name, cursor)),
+            }
+        };
+        for name in record.map(|r| r.rooms).unwrap_or_default() {
+            add(name, None);
+        }
+        for cursor in req.resume.unwrap_or_default() {
+            if let Ok(name) = limits::room_name(&cursor.room) {
+                add(name, Some(cursor));
+            }
+        }
+        let mut rooms = Vec::with_capacity(wanted_rooms.len());
+        for (name, cursor) in wanted_rooms {
+            match self.enter(&name, cursor).await {
+                Ok(state) => rooms.push(state),
+                Err(e) if e.code == ErrorCode::TooManyRooms => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.remember();
+        Ok(Welcome {
+            session: token,
+            nick: self.nick.clone(),
+            rooms,
+        })
+    }
+
+    /// `join`: enters a room (idempotent) and returns its state.
+    pub(super) async fn join(&mut self, payload: Bytes) -> Result<RoomState, ErrorBody> {
+        self.require_hello()?;
+        let req: Join = parse(&payload, event::JOIN)?;
+        let name = limits::room_name(&req.room)?;
+        let state = self.enter(&name, req.since).await?;
+        self.remember();
+        Ok(state)
+    }
+
+    /// `leave`: leaves a room.
+    pub(super) async fn leave(&mut self, payload: Bytes) -> Result<Empty, ErrorBody> {
+        self.require_hello()?;
+        let req: RoomRef = parse(&payload, event::LEAVE)?;
+        let (name, room) = self.joined(&req.room)?;
+        self.rooms.remove(&name);
+        room.leave(self.id).await?;
+        self.remember();
+        Ok(Empty {})
+    }
+
+    /// `say`: validates and queues the post in order; the returned future
+    /// resolves to the Response payload once the room has stored it.
+    pub(super) async fn say(
+        &mut self,
+        payload: Bytes,
+    ) -> Result<impl Future<Output = Bytes> + Send + 'static, ErrorBody> {
+        self.require_hello()?;
+        let req: Say = parse(&payload, event::SAY)?;
+        limits::text(&req.text, self.app.config.max_text_chars)?;
+        limits::cid(&req.cid)?;
+        let (_, room) = self.joined(&req.room)?;
+        let ack = room
+            .post(Post {
+                conn: self.id,
+                from: self.nick.clone(),
+                text: req.text,
+                cid: Some(req.cid),
+                session: self.session.clone(),
+            })
+            .await?;
+        Ok(async move {
+            envelope(ack.await.unwrap_or_else(|_| {
+                Err(ErrorBody::new(ErrorCode::Internal, "the room stopped"))
+            }))
+        })
+    }
+
+    /// `history`: older messages of a joined room.
+    pub(super) async fn history(&mut self, payload: Bytes) -> Result<Vec<Msg>, ErrorBody> {
+        let req: HistoryQuery = parse(&payload, event::HISTORY)?;
+        let (_, room) = self.joined(&req.room)?;
+        let limit = req.limit.min(MAX_HISTORY_LIMIT);
+        room.history(req.before, usize::from(limit)).await
+    }
+
+    /// `nick`: changes nickname if nobody live has it.
+    pub(super) async fn rename(&mut self, payload: Bytes) -> Result<Nick, ErrorBody> {
+        self.require_hello()?;
+        let req: Nick = parse(&payload, event::NICK)?;
+        let nick = limits::nick(&req.nick)?;
+        if !self.app.directory.claim_exact(&nick, self.id) {
+            return Err(ErrorBody::new(
+                ErrorCode::NickTaken,
+                format!("'{nick}' is taken"),
+            ));
+        }
+        if nick.to_lowercase() != self.nick.to_lowercase() {
+            self.app.directory.release(&self.nick, self.id);
+        }
+        self.nick = nick.clone();
+        for room in self.rooms.values() {
+            room.rename(self.id, nick.clone()).await;
+        }
+        self.remember();
+        Ok(Nick { nick })
+    }
+
+    /// `typing` notify: tells the room's other members.
+    pub(super) async fn typing(&mut self, payload: Bytes) {
+        if self.session.is_none() {
+            return;
+        }
+        let Ok(req) = serde_json::from_slice::<TypingIn>(&payload) else {
+            return;
+        };
+        if let Ok((_, room)) = self.joined(&req.room) {
+            room.typing(self.id, req.on).await;
+        }
+    }
+}

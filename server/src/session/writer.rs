@@ -1,0 +1,103 @@
+//! The writer task: drains the outbox into the socket in batches, sends
+//! keep-alive pings, and writes the close frame at the end.
+
+use super::{
+    outbox::{Ending, Kill},
+    silence_limit,
+};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bytes::Bytes;
+use futures_util::{SinkExt, stream::SplitSink};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use tokio::{sync::mpsc, time::timeout};
+use tracing::debug;
+
+/// Frames written per flush at most.
+const BATCH: usize = 64;
+/// How long a close frame may take to go out before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+type Sink = SplitSink<WebSocket, Message>;
+
+pub(super) async fn run(
+    mut sink: Sink,
+    mut rx: mpsc::Receiver<Bytes>,
+    kill: Kill,
+    ping_every: Duration,
+    last_heard: Arc<AtomicU64>,
+    started: Instant,
+) {
+    let mut batch = Vec::new();
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = kill.fired() => break,
+            n = rx.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                let written = tokio::select! {
+                    r = write_all(&mut sink, &mut batch) => r,
+                    () = kill.fired() => break,
+                };
+                if written.is_err() {
+                    kill.fire(Ending::Drop);
+                    break;
+                }
+            }
+            _ = ticker.tick() => {
+                let heard = Duration::from_millis(last_heard.load(Ordering::Relaxed));
+                if started.elapsed().saturating_sub(heard) > silence_limit(ping_every) {
+                    debug!("peer silent for two ping intervals; dropping it");
+                    kill.fire(Ending::Drop);
+                    break;
+                }
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    kill.fire(Ending::Drop);
+                    break;
+                }
+            }
+        }
+    }
+    finish(sink, rx, batch, kill.ending()).await;
+}
+
+async fn write_all(sink: &mut Sink, batch: &mut Vec<Bytes>) -> Result<(), axum::Error> {
+    for frame in batch.drain(..) {
+        sink.feed(Message::Binary(frame)).await?;
+    }
+    sink.flush().await
+}
+
+/// Writes the close frame (after what is queued, when asked), within
+/// [`CLOSE_TIMEOUT`]; a peer that does not take it is simply dropped.
+async fn finish(mut sink: Sink, mut rx: mpsc::Receiver<Bytes>, mut batch: Vec<Bytes>, ending: Option<Ending>) {
+    let Some(Ending::Close { code, reason, flush }) = ending else {
+        return;
+    };
+    let _ = timeout(CLOSE_TIMEOUT, async {
+        if flush {
+            rx.close();
+            batch.clear();
+            while let Some(frame) = rx.recv().await {
+                batch.push(frame);
+            }
+            write_all(&mut sink, &mut batch).await?;
+        }
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        sink.send(Message::Close(Some(frame))).await?;
+        sink.close().await
+    })
+    .await;
+}
