@@ -1,0 +1,298 @@
+//! Test harness: an in-process server on port 0 and a protocol client built
+//! on tokio-tungstenite and the `shared` codec.
+#![allow(dead_code, unreachable_pub)]
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use serde::{Serialize, de::DeserializeOwned};
+use server::{AppState, Config};
+use shared::{
+    Frame, Name, SUBPROTOCOL,
+    chat::{ErrorBody, parse_envelope},
+};
+use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{
+        Message,
+        client::IntoClientRequest,
+        http::HeaderValue,
+        protocol::{CloseFrame, frame::coding::CloseCode},
+    },
+};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A configuration for tests: port 0, no rate limit unless a test sets one.
+pub fn config() -> Config {
+    let mut c = Config::default();
+    c.addr = "127.0.0.1:0".parse().expect("addr");
+    c.rate_limit = 0;
+    c
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> Self {
+        let listener = tokio::net::TcpListener::bind(config.addr).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let state = AppState::new(config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/socket", self.addr)
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.url()).await
+    }
+
+    /// Stops the server and waits for `run` to return.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("server stops in time")
+                .expect("server task")
+                .expect("server run");
+        }
+    }
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How a read ended.
+#[derive(Debug)]
+pub enum End {
+    /// A close frame with this code.
+    Closed(u16),
+    /// Close frame without a code.
+    ClosedNoCode,
+    /// The connection ended without a close frame.
+    Dropped,
+}
+
+pub struct Client {
+    pub ws: Ws,
+    next_id: u32,
+    pending: VecDeque<Frame>,
+}
+
+pub fn request(url: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
+    req
+}
+
+pub fn name(s: &str) -> Name {
+    Name::new(s).expect("name")
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Self {
+        let (ws, response) = tokio_tungstenite::connect_async(request(url))
+            .await
+            .expect("websocket connects");
+        assert_eq!(
+            response.headers().get("sec-websocket-protocol").map(|v| v.as_bytes()),
+            Some(SUBPROTOCOL.as_bytes()),
+            "server echoes the subprotocol"
+        );
+        Self::from_ws(ws)
+    }
+
+    pub fn from_ws(ws: Ws) -> Self {
+        Self {
+            ws,
+            next_id: 1,
+            pending: VecDeque::new(),
+        }
+    }
+
+    pub async fn send(&mut self, frame: Frame) {
+        self.ws
+            .send(Message::Binary(frame.encode()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn notify(&mut self, event: &str, payload: impl Into<Bytes>) {
+        self.send(Frame::notify(name(event), payload)).await;
+    }
+
+    /// Sends a Request and returns its id.
+    pub async fn request(&mut self, event: &str, payload: impl Into<Bytes>) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(Frame::request(id, name(event), payload)).await;
+        id
+    }
+
+    /// Reads the next protocol frame from the socket (not the buffer).
+    async fn read_frame(&mut self) -> Result<Frame, End> {
+        loop {
+            let msg = match self.ws.next().await {
+                Some(Ok(msg)) => msg,
+                Some(Err(_)) | None => return Err(End::Dropped),
+            };
+            match msg {
+                Message::Binary(b) => return Ok(Frame::decode(&b).expect("server frames decode")),
+                Message::Close(Some(CloseFrame { code, .. })) => return Err(End::Closed(code.into())),
+                Message::Close(None) => return Err(End::ClosedNoCode),
+                Message::Text(t) => panic!("server sent a text message: {t}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next frame matching `pick`, keeping the others for later.
+    pub async fn next_matching(&mut self, mut pick: impl FnMut(&Frame) -> bool) -> Frame {
+        if let Some(i) = self.pending.iter().position(&mut pick) {
+            return self.pending.remove(i).expect("index");
+        }
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match self.read_frame().await {
+                    Ok(f) if pick(&f) => return f,
+                    Ok(f) => self.pending.push_back(f),
+                    Err(end) => panic!("connection ended while waiting: {end:?}"),
+                }
+            }
+        })
+        .await
+        .expect("frame arrives in time")
+    }
+
+    pub async fn response(&mut self, id: u32) -> Bytes {
+        match self
+            .next_matching(|f| matches!(f, Frame::Response { id: i, .. } if *i == id))
+            .await
+        {
+            Frame::Response { payload, .. } => payload,
+            _ => unreachable!("picked a response"),
+        }
+    }
+
+    pub async fn call(&mut self, event: &str, payload: impl Into<Bytes>) -> Bytes {
+        let id = self.request(event, payload).await;
+        self.response(id).await
+    }
+
+    /// A rich call: JSON in, envelope out.
+    pub async fn rich<T: DeserializeOwned>(
+        &mut self,
+        event: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ErrorBody> {
+        let payload = serde_json::to_vec(body).expect("json");
+        let answer = self.call(event, payload).await;
+        parse_envelope(&answer).unwrap_or_else(|e| {
+            panic!(
+                "response to {event} is not an envelope ({e}): {}",
+                String::from_utf8_lossy(&answer)
+            )
+        })
+    }
+
+    /// The payload of the next Notify named `event`.
+    pub async fn event(&mut self, event: &str) -> Bytes {
+        match self
+            .next_matching(|f| matches!(f, Frame::Notify { name, .. } if name == event))
+            .await
+        {
+            Frame::Notify { payload, .. } => payload,
+            _ => unreachable!("picked a notify"),
+        }
+    }
+
+    pub async fn event_json<T: DeserializeOwned>(&mut self, event: &str) -> T {
+        let payload = self.event(event).await;
+        serde_json::from_slice(&payload).expect("event json")
+    }
+
+    /// Whether a Notify named `event` arrives within `within`.
+    pub async fn sees_event_within(&mut self, event: &str, within: Duration) -> bool {
+        if self.pending.iter().any(|f| matches!(f, Frame::Notify { name, .. } if name == event)) {
+            return true;
+        }
+        let found = tokio::time::timeout(within, async {
+            loop {
+                match self.read_frame().await {
+                    Ok(f) => {
+                        let hit = matches!(&f, Frame::Notify { name, .. } if name == event);
+                        self.pending.push_back(f);
+                        if hit {
+                            return true;
+                        }
+                    }
+                    Err(_) => return false,
+                }
+            }
+        })
+        .await;
+        found.unwrap_or(false)
+    }
+
+    /// Reads until the connection ends; reports how.
+    pub async fn ended(&mut self) -> End {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Err(end) = self.read_frame().await {
+                    return end;
+                }
+            }
+        })
+        .await
+        .expect("connection ends in time")
+    }
+
+    pub async fn close(mut self) {
+        let _ = self
+            .ws
+            .close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            }))
+            .await;
+    }
+}
+
+/// A client that has said `hello` with this nick.
+pub async fn rich_client(server: &TestServer, nick: &str) -> (Client, shared::chat::Welcome) {
+    let mut c = server.client().await;
+    let welcome: shared::chat::Welcome = c
+        .rich("hello", &serde_json::json!({"v": 1, "nick": nick}))
+        .await
+        .expect("hello");
+    (c, welcome)
+}
+
+impl Client {
+    /// Whether a Response for `id` was read and set aside.
+    pub fn pending_has_response(&self, id: u32) -> bool {
+        self.pending
+            .iter()
+            .any(|f| matches!(f, Frame::Response { id: i, .. } if *i == id))
+    }
+}

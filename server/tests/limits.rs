@@ -1,0 +1,134 @@
+//! Configured limits: connections (1013), origin (1008), rate (errors, then
+//! 1008), keep-alive, and graceful shutdown (1001).
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use shared::chat::ErrorCode;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+#[tokio::test]
+async fn connections_past_the_limit_are_closed_1013() {
+    let mut cfg = config();
+    cfg.max_connections = 2;
+    let server = TestServer::start(cfg).await;
+    let mut a = server.client().await;
+    let _b = server.client().await;
+    let mut third = server.client().await;
+    match third.ended().await {
+        End::Closed(code) => assert_eq!(code, 1013),
+        other => panic!("expected 1013, got {other:?}"),
+    }
+    assert_eq!(a.call("uppercase", &b"a"[..]).await, Bytes::from_static(b"A"));
+    // A slot frees up when a client leaves.
+    a.close().await;
+    let mut fourth = None;
+    for _ in 0..50 {
+        let mut c = server.client().await;
+        let id = c.request("uppercase", &b"b"[..]).await;
+        let got = tokio::time::timeout(Duration::from_millis(500), c.response(id)).await;
+        if got.is_ok() {
+            fourth = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(fourth.is_some(), "a freed slot is reused");
+    server.stop().await;
+}
+
+async fn connect_with_origin(server: &TestServer, origin: &str) -> Client {
+    let mut req = request(&server.url());
+    req.headers_mut()
+        .insert("Origin", HeaderValue::from_str(origin).expect("origin"));
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("connects");
+    Client::from_ws(ws)
+}
+
+#[tokio::test]
+async fn foreign_origins_are_closed_1008_and_own_or_listed_ones_pass() {
+    let mut cfg = config();
+    cfg.allowed_origins = vec!["http://localhost:8080".into()];
+    let server = TestServer::start(cfg).await;
+    let mut evil = connect_with_origin(&server, "http://evil.example").await;
+    match evil.ended().await {
+        End::Closed(code) => assert_eq!(code, 1008),
+        other => panic!("expected 1008, got {other:?}"),
+    }
+    let own = format!("http://{}", server.addr);
+    for origin in [own.as_str(), "http://localhost:8080"] {
+        let mut c = connect_with_origin(&server, origin).await;
+        assert_eq!(c.call("uppercase", &b"x"[..]).await, Bytes::from_static(b"X"), "{origin}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn over_the_rate_requests_get_rate_limited_then_abuse_closes_1008() {
+    let mut cfg = config();
+    cfg.rate_limit = 5;
+    cfg.rate_burst = Some(5);
+    cfg.abuse_threshold = Some(20);
+    let server = TestServer::start(cfg).await;
+    let mut c = server.client().await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(c.request("rooms", &b"{}"[..]).await);
+    }
+    let mut limited = 0;
+    for id in ids {
+        let answer = c.response(id).await;
+        if let Ok(Err(e)) = shared::chat::parse_envelope::<serde_json::Value>(&answer) {
+            assert_eq!(e.code, ErrorCode::RateLimited);
+            limited += 1;
+        }
+    }
+    assert!(limited >= 4, "{limited} of 10 were limited");
+    // Keep flooding: the connection is closed for abuse.
+    for _ in 0..40 {
+        c.notify("ping", Bytes::new()).await;
+    }
+    match c.ended().await {
+        End::Closed(code) => assert_eq!(code, 1008),
+        other => panic!("expected 1008, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn peers_that_stop_answering_pings_are_dropped() {
+    let mut cfg = config();
+    cfg.ping_interval_secs = 0.2;
+    let server = TestServer::start(cfg).await;
+    let mut silent = server.client().await;
+    // Not reading means not answering pings (tungstenite answers while reading).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(2), silent.ended()).await;
+    assert!(ended.is_ok(), "silent peer is dropped");
+    // A client that keeps reading stays connected past several intervals.
+    let mut alive = server.client().await;
+    for _ in 0..5 {
+        assert!(!alive.sees_event_within("none", Duration::from_millis(200)).await);
+    }
+    assert_eq!(alive.call("uppercase", &b"y"[..]).await, Bytes::from_static(b"Y"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_socket_with_1001() {
+    let server = TestServer::start(config()).await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    a.call("myip", Bytes::new()).await;
+    b.call("myip", Bytes::new()).await;
+    let stopping = tokio::spawn(server.stop());
+    for c in [&mut a, &mut b] {
+        match c.ended().await {
+            End::Closed(code) => assert_eq!(code, 1001),
+            other => panic!("expected 1001, got {other:?}"),
+        }
+    }
+    stopping.await.expect("server stopped");
+}
