@@ -113,10 +113,18 @@ impl Directory {
             record.kill = Some(kill);
             let token = token.unwrap_or_default().to_owned();
             let previous = match (before.live, &before.kill) {
-                (Some(c), Some(k)) if c != conn => Some(k.clone()),
+                (Some(c), Some(k)) if c != conn => Some((c, k.clone())),
                 _ => None,
             };
-            return (token, Some(before), previous);
+            // The nick moves with the session from the connection it takes over.
+            if let Some((old_conn, _)) = previous {
+                if let Some(holder) = inner.nicks.get_mut(&key(&before.nick)) {
+                    if *holder == old_conn {
+                        *holder = conn;
+                    }
+                }
+            }
+            return (token, Some(before), previous.map(|(_, k)| k));
         }
         let token = new_token();
         inner.sessions.insert(
