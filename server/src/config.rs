@@ -7,7 +7,11 @@ use std::{net::SocketAddr, time::Duration};
 
 /// Command line and configuration of the chat server.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "server", version, about = "Real-time chat server (websocket.io-rpc-v0.1)")]
+#[command(
+    name = "server",
+    version,
+    about = "Real-time chat server (websocket.io-rpc-v0.1)"
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
@@ -89,7 +93,9 @@ impl Config {
 
     /// Burst allowance of the rate limiter.
     pub fn burst(&self) -> u32 {
-        self.rate_burst.unwrap_or(self.rate_limit.saturating_mul(2)).max(1)
+        self.rate_burst
+            .unwrap_or(self.rate_limit.saturating_mul(2))
+            .max(1)
     }
 
     /// Refusals within the abuse window that close the connection.

@@ -211,7 +211,8 @@ mod tests {
         let (again, before, prev) = d.open_session(Some(&token), 2, Kill::default());
         assert_eq!(again, token);
         assert_eq!(before.map(|r| r.rooms), Some(vec!["a".to_string()]));
-        prev.expect("the first connection is handed back").close(1008, "taken over");
+        prev.expect("the first connection is handed back")
+            .close(1008, "taken over");
         assert!(first.is_fired());
         let (other, before, _) = d.open_session(Some("nonsense"), 3, Kill::default());
         assert_ne!(other, "nonsense");

@@ -86,9 +86,7 @@ impl MemoryHistory {
 
     fn get(&self, seq: u64) -> Option<&Msg> {
         let index = seq.checked_sub(self.first_seq())?;
-        self.ring
-            .get(usize::try_from(index).ok()?)
-            .map(|(m, _)| m)
+        self.ring.get(usize::try_from(index).ok()?).map(|(m, _)| m)
     }
 }
 
@@ -121,7 +119,8 @@ impl History for MemoryHistory {
         }
         let session: Option<Box<str>> = session.map(Into::into);
         if let (Some(s), Some(cid)) = (&session, &msg.cid) {
-            self.by_cid.insert((s.clone(), cid.as_str().into()), msg.seq);
+            self.by_cid
+                .insert((s.clone(), cid.as_str().into()), msg.seq);
         }
         self.last_seq = msg.seq;
         self.ring.push_back((msg, session));
@@ -141,13 +140,21 @@ impl History for MemoryHistory {
             return None;
         }
         let skip = usize::try_from(seq + 1 - self.first_seq()).ok()?;
-        Some(self.ring.iter().skip(skip).map(|(m, _)| m.clone()).collect())
+        Some(
+            self.ring
+                .iter()
+                .skip(skip)
+                .map(|(m, _)| m.clone())
+                .collect(),
+        )
     }
 
     fn before(&self, before: u64, limit: usize) -> Vec<Msg> {
         let end = before.min(self.last_seq + 1);
         let start = end.saturating_sub(limit as u64).max(self.first_seq());
-        (start..end).filter_map(|seq| self.get(seq).cloned()).collect()
+        (start..end)
+            .filter_map(|seq| self.get(seq).cloned())
+            .collect()
     }
 }
 
@@ -179,7 +186,13 @@ mod tests {
     #[test]
     fn ring_keeps_the_latest_and_forgets_their_cids() {
         let h = filled(3, 5);
-        assert_eq!(h.before(u64::MAX, 10).iter().map(|m| m.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(
+            h.before(u64::MAX, 10)
+                .iter()
+                .map(|m| m.seq)
+                .collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
         assert!(h.find_cid("s", "c2").is_none());
         assert_eq!(h.find_cid("s", "c4").map(|m| m.seq), Some(4));
         assert!(h.find_cid("other", "c4").is_none());
@@ -189,7 +202,11 @@ mod tests {
     fn since_is_all_or_nothing() {
         let h = filled(3, 5);
         assert_eq!(h.since(5).map(|v| v.len()), Some(0));
-        assert_eq!(h.since(3).map(|v| v.iter().map(|m| m.seq).collect::<Vec<_>>()), Some(vec![4, 5]));
+        assert_eq!(
+            h.since(3)
+                .map(|v| v.iter().map(|m| m.seq).collect::<Vec<_>>()),
+            Some(vec![4, 5])
+        );
         assert_eq!(h.since(2).map(|v| v.len()), Some(3));
         assert!(h.since(1).is_none(), "message 2 is gone");
         assert!(h.since(6).is_none(), "cursor from the future");
@@ -198,9 +215,15 @@ mod tests {
     #[test]
     fn before_is_exclusive_and_limited() {
         let h = filled(10, 8);
-        assert_eq!(h.before(5, 2).iter().map(|m| m.seq).collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(
+            h.before(5, 2).iter().map(|m| m.seq).collect::<Vec<_>>(),
+            [3, 4]
+        );
         assert_eq!(h.before(1, 5).len(), 0);
-        assert_eq!(h.before(100, 3).iter().map(|m| m.seq).collect::<Vec<_>>(), [6, 7, 8]);
+        assert_eq!(
+            h.before(100, 3).iter().map(|m| m.seq).collect::<Vec<_>>(),
+            [6, 7, 8]
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use crate::{AppState, session};
 use axum::{
     extract::{
         ConnectInfo, State,
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+        ws::{
+            CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+        },
     },
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
@@ -17,7 +19,12 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tracing::{debug, warn};
 
 fn plain(status: StatusCode, reason: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], reason).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        reason,
+    )
+        .into_response()
 }
 
 fn asks_for_upgrade(headers: &HeaderMap) -> bool {
@@ -40,7 +47,10 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
         return true;
     };
     let origin = origin.trim_end_matches('/');
-    if allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+    if allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
         return true;
     }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
@@ -59,11 +69,14 @@ pub(crate) async fn socket(
     if !asks_for_upgrade(&headers) {
         let mut response = plain(
             StatusCode::UPGRADE_REQUIRED,
-            format!("/socket speaks WebSocket with the subprotocol {SUBPROTOCOL}; send an upgrade request\n"),
+            format!(
+                "/socket speaks WebSocket with the subprotocol {SUBPROTOCOL}; send an upgrade request\n"
+            ),
         );
-        response
-            .headers_mut()
-            .insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
+        response.headers_mut().insert(
+            header::UPGRADE,
+            header::HeaderValue::from_static("websocket"),
+        );
         return response;
     }
     let ws = match upgrade {
@@ -78,7 +91,9 @@ pub(crate) async fn socket(
     if !offers_subprotocol(&ws) {
         return plain(
             StatusCode::BAD_REQUEST,
-            format!("this endpoint needs the WebSocket subprotocol {SUBPROTOCOL} (Sec-WebSocket-Protocol)\n"),
+            format!(
+                "this endpoint needs the WebSocket subprotocol {SUBPROTOCOL} (Sec-WebSocket-Protocol)\n"
+            ),
         );
     }
     let config = &app.config;
@@ -91,11 +106,18 @@ pub(crate) async fn socket(
 
     if !origin_allowed(&headers, &config.allowed_origins) {
         warn!(peer = %addr, origin = ?headers.get(header::ORIGIN), "origin not allowed");
-        return ws.on_upgrade(|socket| refuse(socket, session::close::POLICY, "origin not allowed"));
+        return ws
+            .on_upgrade(|socket| refuse(socket, session::close::POLICY, "origin not allowed"));
     }
     let Ok(slot) = app.slots.clone().try_acquire_owned() else {
         warn!(peer = %addr, "connection limit reached");
-        return ws.on_upgrade(|socket| refuse(socket, session::close::TRY_LATER, "server is full; try again later"));
+        return ws.on_upgrade(|socket| {
+            refuse(
+                socket,
+                session::close::TRY_LATER,
+                "server is full; try again later",
+            )
+        });
     };
     let id = app.next_conn_id();
     let tracker = app.sessions.clone();

@@ -151,8 +151,14 @@ mod tests {
     #[test]
     fn room_names_fold_case_and_refuse_bad_characters() {
         assert_eq!(room_name(" General ").as_deref(), Ok("general"));
-        assert_eq!(room_name("a b").map_err(|e| e.code), Err(ErrorCode::BadRequest));
-        assert_eq!(room_name("").map_err(|e| e.code), Err(ErrorCode::BadRequest));
+        assert_eq!(
+            room_name("a b").map_err(|e| e.code),
+            Err(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            room_name("").map_err(|e| e.code),
+            Err(ErrorCode::BadRequest)
+        );
         assert_eq!(
             room_name(&"x".repeat(33)).map_err(|e| e.code),
             Err(ErrorCode::TooLong)
@@ -162,7 +168,10 @@ mod tests {
     #[test]
     fn nicks_are_trimmed_and_limited() {
         assert_eq!(nick("  Ann ").as_deref(), Ok("Ann"));
-        assert_eq!(nick("a\u{7}b").map_err(|e| e.code), Err(ErrorCode::BadRequest));
+        assert_eq!(
+            nick("a\u{7}b").map_err(|e| e.code),
+            Err(ErrorCode::BadRequest)
+        );
         assert_eq!(
             nick(&"é".repeat(33)).map_err(|e| e.code),
             Err(ErrorCode::TooLong)

@@ -12,7 +12,11 @@ use tokio_tungstenite::tungstenite::Message;
 async fn assert_healthy(server: &TestServer) {
     let mut other = server.client().await;
     let answer = other.call("uppercase", &b"ok"[..]).await;
-    assert_eq!(answer, Bytes::from_static(b"OK"), "another client is served");
+    assert_eq!(
+        answer,
+        Bytes::from_static(b"OK"),
+        "another client is served"
+    );
 }
 
 async fn closes_with(server: &TestServer, msg: Message, code: u16) {
@@ -73,7 +77,9 @@ async fn message_over_the_limit_closes_1009() {
 }
 
 async fn raw_http(server: &TestServer, request: &str) -> String {
-    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("tcp");
+    let mut tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("tcp");
     tcp.write_all(request.as_bytes()).await.expect("write");
     let mut out = Vec::new();
     tokio::time::timeout(WAIT, tcp.read_to_end(&mut out))
@@ -109,7 +115,10 @@ async fn plain_get_is_answered_426_with_a_reason() {
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("upgrade: websocket"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("upgrade: websocket"),
+        "{answer}"
+    );
     assert!(answer.contains("send an upgrade request"), "{answer}");
     assert_healthy(&server).await;
     server.stop().await;
@@ -118,7 +127,9 @@ async fn plain_get_is_answered_426_with_a_reason() {
 #[tokio::test]
 async fn garbage_bytes_on_the_tcp_socket_do_not_hurt_others() {
     let server = TestServer::start(config()).await;
-    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("tcp");
+    let mut tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("tcp");
     tcp.write_all(&[0xff; 4096]).await.expect("write");
     let mut sink = Vec::new();
     let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut sink)).await;

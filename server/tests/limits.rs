@@ -21,7 +21,10 @@ async fn connections_past_the_limit_are_closed_1013() {
         End::Closed(code) => assert_eq!(code, 1013),
         other => panic!("expected 1013, got {other:?}"),
     }
-    assert_eq!(a.call("uppercase", &b"a"[..]).await, Bytes::from_static(b"A"));
+    assert_eq!(
+        a.call("uppercase", &b"a"[..]).await,
+        Bytes::from_static(b"A")
+    );
     // A slot frees up when a client leaves.
     a.close().await;
     let mut fourth = None;
@@ -43,7 +46,9 @@ async fn connect_with_origin(server: &TestServer, origin: &str) -> Client {
     let mut req = request(&server.url());
     req.headers_mut()
         .insert("Origin", HeaderValue::from_str(origin).expect("origin"));
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("connects");
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connects");
     Client::from_ws(ws)
 }
 
@@ -60,7 +65,11 @@ async fn foreign_origins_are_closed_1008_and_own_or_listed_ones_pass() {
     let own = format!("http://{}", server.addr);
     for origin in [own.as_str(), "http://localhost:8080"] {
         let mut c = connect_with_origin(&server, origin).await;
-        assert_eq!(c.call("uppercase", &b"x"[..]).await, Bytes::from_static(b"X"), "{origin}");
+        assert_eq!(
+            c.call("uppercase", &b"x"[..]).await,
+            Bytes::from_static(b"X"),
+            "{origin}"
+        );
     }
     server.stop().await;
 }
@@ -110,9 +119,16 @@ async fn peers_that_stop_answering_pings_are_dropped() {
     // A client that keeps reading stays connected past several intervals.
     let mut alive = server.client().await;
     for _ in 0..5 {
-        assert!(!alive.sees_event_within("none", Duration::from_millis(200)).await);
+        assert!(
+            !alive
+                .sees_event_within("none", Duration::from_millis(200))
+                .await
+        );
     }
-    assert_eq!(alive.call("uppercase", &b"y"[..]).await, Bytes::from_static(b"Y"));
+    assert_eq!(
+        alive.call("uppercase", &b"y"[..]).await,
+        Bytes::from_static(b"Y")
+    );
     server.stop().await;
 }
 

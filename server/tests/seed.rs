@@ -6,7 +6,10 @@ use bytes::Bytes;
 use common::*;
 use futures_util::SinkExt;
 use shared::Frame;
-use std::{sync::atomic::Ordering, time::{Duration, Instant}};
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 use tokio_tungstenite::tungstenite::{
     Message,
     protocol::frame::{
@@ -33,7 +36,10 @@ async fn myip_answers_the_peer_address() {
         _ => unreachable!("plain tcp"),
     };
     let answer = c.call("myip", Bytes::new()).await;
-    assert_eq!(std::str::from_utf8(&answer).expect("text"), local.to_string());
+    assert_eq!(
+        std::str::from_utf8(&answer).expect("text"),
+        local.to_string()
+    );
     server.stop().await;
 }
 
@@ -41,8 +47,13 @@ async fn myip_answers_the_peer_address() {
 async fn uppercase_is_unicode_aware() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    let answer = c.call("uppercase", "straße ß émile".as_bytes().to_vec()).await;
-    assert_eq!(std::str::from_utf8(&answer).expect("text"), "STRASSE SS ÉMILE");
+    let answer = c
+        .call("uppercase", "straße ß émile".as_bytes().to_vec())
+        .await;
+    assert_eq!(
+        std::str::from_utf8(&answer).expect("text"),
+        "STRASSE SS ÉMILE"
+    );
     server.stop().await;
 }
 
@@ -68,7 +79,10 @@ async fn long_running_task_answers_done_after_three_seconds() {
     let answer = c.call("long_runing_task", Bytes::new()).await;
     let took = started.elapsed();
     assert_eq!(answer, Bytes::from_static(b"done!"));
-    assert!(took >= Duration::from_millis(2_900), "answered after {took:?}");
+    assert!(
+        took >= Duration::from_millis(2_900),
+        "answered after {took:?}"
+    );
     assert!(took < Duration::from_secs(6), "answered after {took:?}");
     server.stop().await;
 }
@@ -79,7 +93,11 @@ async fn reset_stops_the_long_running_task_and_nothing_is_answered() {
     let mut c = server.client().await;
     let id = c.request("long_runing_task", Bytes::new()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(server.state.stats.long_tasks.load(Ordering::Relaxed), 1, "task is running");
+    assert_eq!(
+        server.state.stats.long_tasks.load(Ordering::Relaxed),
+        1,
+        "task is running"
+    );
     c.send(Frame::Reset { id }).await;
     // The server-side task is aborted, not just its answer dropped.
     let deadline = Instant::now() + Duration::from_secs(1);
@@ -110,12 +128,18 @@ async fn a_message_fragmented_into_three_frames_is_reassembled() {
         (two, OpCode::Data(Data::Continue), false),
         (three, OpCode::Data(Data::Continue), true),
     ] {
-        c.ws
-            .send(Message::Frame(WsFrame::message(Bytes::copy_from_slice(part), opcode, fin)))
-            .await
-            .expect("send fragment");
+        c.ws.send(Message::Frame(WsFrame::message(
+            Bytes::copy_from_slice(part),
+            opcode,
+            fin,
+        )))
+        .await
+        .expect("send fragment");
     }
-    assert_eq!(c.event("pong").await, Bytes::from_static(b"fragmented payload"));
+    assert_eq!(
+        c.event("pong").await,
+        Bytes::from_static(b"fragmented payload")
+    );
     server.stop().await;
 }
 
@@ -125,6 +149,9 @@ async fn unknown_request_gets_unknown_event_and_unknown_notify_is_ignored() {
     let mut c = server.client().await;
     c.notify("no_such_notify", Bytes::new()).await;
     let err = c.rich::<serde_json::Value>("no_such_call", &()).await;
-    assert_eq!(err.map_err(|e| e.code), Err(shared::chat::ErrorCode::UnknownEvent));
+    assert_eq!(
+        err.map_err(|e| e.code),
+        Err(shared::chat::ErrorCode::UnknownEvent)
+    );
     server.stop().await;
 }

@@ -3,10 +3,10 @@
 mod common;
 
 use common::*;
+use futures_util::{SinkExt, StreamExt};
 use shared::Frame;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-use futures_util::{SinkExt, StreamExt};
 
 const MESSAGES: usize = 20_000;
 const WINDOW: usize = 500;

@@ -45,7 +45,10 @@ impl Name {
     /// A name from a string constant. Checked at compile time when used in a
     /// `const`; a longer string is a programming error.
     pub const fn from_static(name: &'static str) -> Self {
-        assert!(name.len() <= Self::MAX_LEN, "event name longer than 255 bytes");
+        assert!(
+            name.len() <= Self::MAX_LEN,
+            "event name longer than 255 bytes"
+        );
         Self(NameRepr::Static(name))
     }
 

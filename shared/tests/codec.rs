@@ -102,7 +102,10 @@ fn empty_name_and_empty_payload_are_valid() {
 #[test]
 fn name_limit_is_255_bytes() {
     assert!(Name::new("x".repeat(255)).is_ok());
-    assert_eq!(Name::new("x".repeat(256)).map(|_| ()), Err(shared::NameTooLong(256)));
+    assert_eq!(
+        Name::new("x".repeat(256)).map(|_| ()),
+        Err(shared::NameTooLong(256))
+    );
     let long = name(&"é".repeat(127)); // 254 bytes
     let f = Frame::notify(long, &b"p"[..]);
     assert_eq!(Frame::decode(&f.encode()), Ok(f));

@@ -5,9 +5,7 @@ use crate::history::History;
 use bytes::Bytes;
 use shared::{
     Frame,
-    chat::{
-        Cursor, ErrorBody, ErrorCode, Msg, Presence, PresenceKind, RoomState, Said, TypingOut,
-    },
+    chat::{Cursor, ErrorBody, ErrorCode, Msg, Presence, PresenceKind, RoomState, Said, TypingOut},
     event::name,
 };
 use std::{
@@ -129,8 +127,7 @@ impl Room {
         let (history, recovered) = match recovered {
             Some(missed) => (missed, true),
             None => (
-                self.history
-                    .before(u64::MAX, crate::limits::JOIN_HISTORY),
+                self.history.before(u64::MAX, crate::limits::JOIN_HISTORY),
                 false,
             ),
         };
@@ -196,7 +193,13 @@ impl Room {
                 "the message could not be stored; try again",
             ));
         }
-        self.deliver(None, |m| if m.rich { Some(rich.clone()) } else { seed.clone() });
+        self.deliver(None, |m| {
+            if m.rich {
+                Some(rich.clone())
+            } else {
+                seed.clone()
+            }
+        });
         Ok(said)
     }
 
@@ -228,7 +231,13 @@ impl Room {
     }
 
     /// Tells rich members (but `except`) about a presence change.
-    fn presence(&mut self, nick: &str, what: PresenceKind, old: Option<String>, except: Option<ConnId>) {
+    fn presence(
+        &mut self,
+        nick: &str,
+        what: PresenceKind,
+        old: Option<String>,
+        except: Option<ConnId>,
+    ) {
         let frame = Frame::notify(
             name::PRESENCE,
             json(&Presence {

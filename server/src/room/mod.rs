@@ -111,7 +111,10 @@ impl RoomHandle {
         self.members.load(Ordering::Relaxed)
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, ErrorBody> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ErrorBody> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(make(reply)).await.map_err(|_| gone())?;
         rx.await.map_err(|_| gone())
@@ -119,7 +122,11 @@ impl RoomHandle {
 
     /// Adds (or updates) a member and returns the room's state for it,
     /// recovering from `since` when possible.
-    pub async fn join(&self, member: Member, since: Option<Cursor>) -> Result<RoomState, ErrorBody> {
+    pub async fn join(
+        &self,
+        member: Member,
+        since: Option<Cursor>,
+    ) -> Result<RoomState, ErrorBody> {
         self.ask(|reply| Command::Join {
             member,
             since,

@@ -272,7 +272,8 @@ impl Conn {
             }
             Frame::Reset { id } => self.reset(id),
             Frame::Response { .. } => {
-                self.kill.close(close::PROTOCOL, "clients do not send responses");
+                self.kill
+                    .close(close::PROTOCOL, "clients do not send responses");
             }
         }
     }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use shared::{
     chat::{
-        Cursor, Empty, ErrorBody, ErrorCode, HistoryQuery, Hello, Join, Msg, Nick, RoomRef,
+        Cursor, Empty, ErrorBody, ErrorCode, Hello, HistoryQuery, Join, Msg, Nick, RoomRef,
         RoomState, Say, TypingIn, Welcome,
     },
     event,
@@ -45,7 +45,11 @@ impl Conn {
 
     fn joined(&self, raw: &str) -> Result<(String, crate::room::RoomHandle), ErrorBody> {
         let name = limits::room_name(raw)?;
-        let room = self.rooms.get(&name).cloned().ok_or_else(|| not_joined(&name))?;
+        let room = self
+            .rooms
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| not_joined(&name))?;
         Ok((name, room))
     }
 
@@ -74,7 +78,10 @@ impl Conn {
         if req.v != 1 {
             return Err(ErrorBody::new(
                 ErrorCode::BadRequest,
-                format!("protocol version {} is not supported; this server speaks 1", req.v),
+                format!(
+                    "protocol version {} is not supported; this server speaks 1",
+                    req.v
+                ),
             ));
         }
         if self.session.is_some() {
@@ -84,15 +91,20 @@ impl Conn {
             ));
         }
         let wanted = req.nick.as_deref().map(limits::nick).transpose()?;
-        let (token, record, previous) = self
-            .app
-            .directory
-            .open_session(req.session.as_deref(), self.id, self.kill.clone());
+        let (token, record, previous) =
+            self.app
+                .directory
+                .open_session(req.session.as_deref(), self.id, self.kill.clone());
         if let Some(previous) = previous {
             previous.close(close::POLICY, "session resumed on another connection");
         }
         let wanted = wanted
-            .or_else(|| record.as_ref().map(|r| r.nick.clone()).filter(|n| !n.is_empty()))
+            .or_else(|| {
+                record
+                    .as_ref()
+                    .map(|r| r.nick.clone())
+                    .filter(|n| !n.is_empty())
+            })
             .unwrap_or_else(|| self.nick.clone());
         let granted = self.app.directory.claim_free(&wanted, self.id);
         if granted.to_lowercase() != self.nick.to_lowercase() {
@@ -103,11 +115,12 @@ impl Conn {
 
         // Rooms: the lobby, what the session had, and what the client asks back.
         let mut wanted_rooms: Vec<(String, Option<Cursor>)> = vec![(event::LOBBY.to_owned(), None)];
-        let mut add = |name: String, cursor: Option<Cursor>| {
-            match wanted_rooms.iter_mut().find(|(n, _)| *n == name) {
-                Some(entry) => entry.1 = cursor.or(entry.1.take()),
-                None => wanted_rooms.push((name, cursor)),
-            }
+        let mut add = |name: String, cursor: Option<Cursor>| match wanted_rooms
+            .iter_mut()
+            .find(|(n, _)| *n == name)
+        {
+            Some(entry) => entry.1 = cursor.or(entry.1.take()),
+            None => wanted_rooms.push((name, cursor)),
         };
         for name in record.map(|r| r.rooms).unwrap_or_default() {
             add(name, None);
@@ -175,9 +188,11 @@ impl Conn {
             })
             .await?;
         Ok(async move {
-            envelope(ack.await.unwrap_or_else(|_| {
-                Err(ErrorBody::new(ErrorCode::Internal, "the room stopped"))
-            }))
+            envelope(
+                ack.await.unwrap_or_else(|_| {
+                    Err(ErrorBody::new(ErrorCode::Internal, "the room stopped"))
+                }),
+            )
         })
     }
 

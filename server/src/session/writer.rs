@@ -79,8 +79,18 @@ async fn write_all(sink: &mut Sink, batch: &mut Vec<Bytes>) -> Result<(), axum::
 
 /// Writes the close frame (after what is queued, when asked), within
 /// [`CLOSE_TIMEOUT`]; a peer that does not take it is simply dropped.
-async fn finish(mut sink: Sink, mut rx: mpsc::Receiver<Bytes>, mut batch: Vec<Bytes>, ending: Option<Ending>) {
-    let Some(Ending::Close { code, reason, flush }) = ending else {
+async fn finish(
+    mut sink: Sink,
+    mut rx: mpsc::Receiver<Bytes>,
+    mut batch: Vec<Bytes>,
+    ending: Option<Ending>,
+) {
+    let Some(Ending::Close {
+        code,
+        reason,
+        flush,
+    }) = ending
+    else {
         return;
     };
     let _ = timeout(CLOSE_TIMEOUT, async {

@@ -26,10 +26,11 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A configuration for tests: port 0, no rate limit unless a test sets one.
 pub fn config() -> Config {
-    let mut c = Config::default();
-    c.addr = "127.0.0.1:0".parse().expect("addr");
-    c.rate_limit = 0;
-    c
+    Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        rate_limit: 0,
+        ..Config::default()
+    }
 }
 
 pub struct TestServer {
@@ -41,7 +42,9 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
-        let listener = tokio::net::TcpListener::bind(config.addr).await.expect("bind");
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let state = AppState::new(config);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -100,8 +103,10 @@ pub struct Client {
 
 pub fn request(url: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     let mut req = url.into_client_request().expect("request");
-    req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
     req
 }
 
@@ -115,7 +120,10 @@ impl Client {
             .await
             .expect("websocket connects");
         assert_eq!(
-            response.headers().get("sec-websocket-protocol").map(|v| v.as_bytes()),
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.as_bytes()),
             Some(SUBPROTOCOL.as_bytes()),
             "server echoes the subprotocol"
         );
@@ -158,7 +166,9 @@ impl Client {
             };
             match msg {
                 Message::Binary(b) => return Ok(Frame::decode(&b).expect("server frames decode")),
-                Message::Close(Some(CloseFrame { code, .. })) => return Err(End::Closed(code.into())),
+                Message::Close(Some(CloseFrame { code, .. })) => {
+                    return Err(End::Closed(code.into()));
+                }
                 Message::Close(None) => return Err(End::ClosedNoCode),
                 Message::Text(t) => panic!("server sent a text message: {t}"),
                 _ => {}
@@ -233,7 +243,11 @@ impl Client {
 
     /// Whether a Notify named `event` arrives within `within`.
     pub async fn sees_event_within(&mut self, event: &str, within: Duration) -> bool {
-        if self.pending.iter().any(|f| matches!(f, Frame::Notify { name, .. } if name == event)) {
+        if self
+            .pending
+            .iter()
+            .any(|f| matches!(f, Frame::Notify { name, .. } if name == event))
+        {
             return true;
         }
         let found = tokio::time::timeout(within, async {
