@@ -13,6 +13,7 @@ mod http;
 pub mod limits;
 pub mod room;
 pub mod session;
+pub mod web;
 
 pub use config::Config;
 
@@ -85,10 +86,11 @@ impl AppState {
     }
 }
 
-/// The router: `/socket` (WebSocket) and nothing else yet.
+/// The router: the WebSocket at `/socket`, the embedded app everywhere else.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/socket", get(http::socket))
+        .fallback(web::serve)
         .with_state(state)
 }
 

@@ -1,0 +1,18 @@
+//! The views. Each reads [`Chat`](crate::state::Chat) from context and
+//! calls its actions; none opens a socket.
+
+mod app;
+mod banner;
+mod composer;
+mod members;
+mod messages;
+mod nick;
+mod sidebar;
+
+pub use app::{App, ChatApp};
+pub use banner::Banner;
+pub use composer::Composer;
+pub use members::Members;
+pub use messages::{MessageList, local_time};
+pub use nick::NickDialog;
+pub use sidebar::Sidebar;

@@ -1,0 +1,5 @@
+//! Entry point: mounts the app.
+
+fn main() {
+    frontend::mount();
+}

@@ -1,0 +1,629 @@
+//! The chat layer over [`Socket`]: sessions, rooms, recovery, and a queue
+//! of `say`s that survives disconnects.
+//!
+//! On every (re)connect the client says `hello` with its session token and a
+//! cursor per room it is in. The server replays exactly what was missed, or
+//! says `recovered: false` and the view is replaced. Messages that arrive
+//! while a room is (re)syncing are held back and applied after its state, so
+//! nothing is shown twice or out of order. `say`s wait in a queue until the
+//! server acknowledges them; a lost connection re-sends them (same `cid`, so
+//! the server stores each once).
+
+use super::socket::{CallError, Socket, Status};
+use bytes::Bytes;
+use futures_channel::{mpsc, oneshot};
+use futures_util::{
+    StreamExt,
+    future::{Either, select},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use shared::{
+    chat::{
+        Cursor, ErrorBody, ErrorCode, Hello, HistoryQuery, Join, Msg, Nick, Presence, RoomInfo,
+        RoomRef, RoomState, Said, Say, TypingIn, TypingOut, Welcome, parse_envelope,
+    },
+    event,
+};
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, HashMap, HashSet},
+    pin::pin,
+    rc::{Rc, Weak},
+};
+
+/// How long a chat request may take.
+const CALL_TIMEOUT_MS: u32 = 15_000;
+
+/// What the app is told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEvent {
+    /// The connection changed.
+    Status(Status),
+    /// A `hello` succeeded (first connect or reconnect).
+    Welcome(Welcome),
+    /// A room was joined.
+    Joined(RoomState),
+    /// A room was left.
+    Left(String),
+    /// A new message, in `seq` order per room, never twice.
+    Msg(Msg),
+    /// Somebody joined, left or renamed.
+    Presence(Presence),
+    /// Somebody is (not) typing.
+    Typing(TypingOut),
+    /// The server answered a `say`.
+    Said {
+        /// The message's client id.
+        cid: String,
+        /// Stored, or why not.
+        result: Result<Said, ErrorBody>,
+    },
+    /// Something failed that the user should hear about.
+    Error(String),
+}
+
+/// Errors of a chat call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatError {
+    /// No answer (see [`CallError`]).
+    Call(CallError),
+    /// The server refused.
+    Server(ErrorBody),
+    /// The answer was not understood.
+    BadAnswer,
+}
+
+impl std::fmt::Display for ChatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChatError::Call(e) => write!(f, "{e}"),
+            ChatError::Server(e) => f.write_str(&e.message),
+            ChatError::BadAnswer => f.write_str("the server's answer was not understood"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Queued {
+    room: String,
+    text: String,
+    cid: String,
+    in_flight: bool,
+}
+
+struct Inner {
+    nick: Option<String>,
+    session: Option<String>,
+    /// Rooms this client is in, with the last message seen.
+    cursors: BTreeMap<String, Cursor>,
+    /// `hello` in flight on this connection: hold every message back.
+    syncing: bool,
+    /// `join`s in flight: hold their rooms' messages back.
+    joining: HashSet<String>,
+    held: Vec<Msg>,
+    /// `say`s not acknowledged yet, in order.
+    queue: Vec<Queued>,
+    /// `hello` done on the current connection.
+    ready: bool,
+    pings: HashMap<String, oneshot::Sender<()>>,
+    events: mpsc::UnboundedSender<ChatEvent>,
+    cid_prefix: String,
+    cid_counter: u64,
+}
+
+/// The chat client. Cheap to clone.
+#[derive(Clone)]
+pub struct ChatClient {
+    socket: Socket,
+    inner: Rc<RefCell<Inner>>,
+}
+
+fn json(value: &impl Serialize) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn random_hex(n: usize) -> String {
+    (0..n)
+        .map(|_| {
+            let digit = (js_sys::Math::random() * 16.0) as u32;
+            char::from_digit(digit.min(15), 16).unwrap_or('0')
+        })
+        .collect()
+}
+
+impl ChatClient {
+    /// Connects to `url`; `nick` and `session` come from an earlier visit.
+    /// Returns the client and the stream of what happens.
+    pub fn connect(
+        url: &str,
+        nick: Option<String>,
+        session: Option<String>,
+    ) -> (Self, mpsc::UnboundedReceiver<ChatEvent>) {
+        let (events, rx) = mpsc::unbounded();
+        let client = Self {
+            socket: Socket::connect(url),
+            inner: Rc::new(RefCell::new(Inner {
+                nick,
+                session,
+                cursors: BTreeMap::new(),
+                syncing: false,
+                joining: HashSet::new(),
+                held: Vec::new(),
+                queue: Vec::new(),
+                ready: false,
+                pings: HashMap::new(),
+                events,
+                cid_prefix: random_hex(12),
+                cid_counter: 0,
+            })),
+        };
+        client.spawn_pumps();
+        (client, rx)
+    }
+
+    /// The socket underneath (status, retry, raw calls).
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    fn emit(&self, event: ChatEvent) {
+        let _ = self.inner.borrow().events.unbounded_send(event);
+    }
+
+    fn weak(&self) -> Weak<RefCell<Inner>> {
+        Rc::downgrade(&self.inner)
+    }
+
+    fn rebuild(socket: &Socket, weak: &Weak<RefCell<Inner>>) -> Option<Self> {
+        weak.upgrade().map(|inner| Self {
+            socket: socket.clone(),
+            inner,
+        })
+    }
+
+    fn spawn_pumps(&self) {
+        let (socket, weak) = (self.socket.clone(), self.weak());
+        let mut statuses = self.socket.statuses();
+        wasm_bindgen_futures::spawn_local(async move {
+            while let Some(status) = statuses.next().await {
+                let Some(client) = Self::rebuild(&socket, &weak) else {
+                    return;
+                };
+                client.on_status(status);
+            }
+        });
+        let (socket, weak) = (self.socket.clone(), self.weak());
+        let mut msgs = self.socket.on(event::MSG);
+        wasm_bindgen_futures::spawn_local(async move {
+            while let Some(payload) = msgs.next().await {
+                let Some(client) = Self::rebuild(&socket, &weak) else {
+                    return;
+                };
+                if let Ok(msg) = serde_json::from_slice::<Msg>(&payload) {
+                    client.accept(msg);
+                }
+            }
+        });
+        let (socket, weak) = (self.socket.clone(), self.weak());
+        let mut presence = self.socket.on(event::PRESENCE);
+        wasm_bindgen_futures::spawn_local(async move {
+            while let Some(payload) = presence.next().await {
+                let Some(client) = Self::rebuild(&socket, &weak) else {
+                    return;
+                };
+                if let Ok(p) = serde_json::from_slice::<Presence>(&payload) {
+                    client.emit(ChatEvent::Presence(p));
+                }
+            }
+        });
+        let (socket, weak) = (self.socket.clone(), self.weak());
+        let mut typing = self.socket.on(event::TYPING);
+        wasm_bindgen_futures::spawn_local(async move {
+            while let Some(payload) = typing.next().await {
+                let Some(client) = Self::rebuild(&socket, &weak) else {
+                    return;
+                };
+                if let Ok(t) = serde_json::from_slice::<TypingOut>(&payload) {
+                    client.emit(ChatEvent::Typing(t));
+                }
+            }
+        });
+        let weak = self.weak();
+        let mut pongs = self.socket.on(event::PONG);
+        wasm_bindgen_futures::spawn_local(async move {
+            while let Some(payload) = pongs.next().await {
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let nonce = String::from_utf8_lossy(&payload).into_owned();
+                let waiter = inner.borrow_mut().pings.remove(&nonce);
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(());
+                }
+            }
+        });
+    }
+
+    fn on_status(&self, status: Status) {
+        let online = status == Status::Online;
+        {
+            let mut inner = self.inner.borrow_mut();
+            inner.ready = false;
+            if !online {
+                for q in &mut inner.queue {
+                    q.in_flight = false;
+                }
+            }
+        }
+        self.emit(ChatEvent::Status(status));
+        if online {
+            let client = self.clone();
+            wasm_bindgen_futures::spawn_local(async move { client.hello().await });
+        }
+    }
+
+    /// Sends a rich Request now; the future resolves to its envelope.
+    fn request<T: DeserializeOwned + 'static>(
+        &self,
+        event: &'static str,
+        body: &impl Serialize,
+        timeout_ms: u32,
+    ) -> impl std::future::Future<Output = Result<T, ChatError>> + 'static {
+        let call = self.socket.call(event, json(body), timeout_ms);
+        async move {
+            let answer = call.await.map_err(ChatError::Call)?;
+            match parse_envelope::<T>(&answer) {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) => Err(ChatError::Server(e)),
+                Err(_) => Err(ChatError::BadAnswer),
+            }
+        }
+    }
+
+    /// Says `hello` with the session and cursors, then re-sends the queue.
+    async fn hello(&self) {
+        let body = {
+            let mut inner = self.inner.borrow_mut();
+            inner.syncing = true;
+            Hello {
+                v: 1,
+                nick: inner.nick.clone(),
+                session: inner.session.clone(),
+                resume: Some(inner.cursors.values().cloned().collect()),
+            }
+        };
+        let result = self
+            .request::<Welcome>(event::HELLO, &body, CALL_TIMEOUT_MS)
+            .await;
+        let welcome = match result {
+            Ok(welcome) => welcome,
+            Err(ChatError::Server(e))
+                if e.code == ErrorCode::TooLong || e.code == ErrorCode::BadRequest =>
+            {
+                // A stored nickname the server refuses: forget it and retry.
+                let had_nick = self.inner.borrow_mut().nick.take().is_some();
+                self.emit(ChatEvent::Error(e.message));
+                if had_nick {
+                    Box::pin(self.hello()).await;
+                }
+                return;
+            }
+            Err(ChatError::Call(_)) => return, // the next connection says hello again
+            Err(e) => {
+                self.emit(ChatEvent::Error(e.to_string()));
+                return;
+            }
+        };
+        let held = {
+            let mut inner = self.inner.borrow_mut();
+            inner.session = Some(welcome.session.clone());
+            inner.nick = Some(welcome.nick.clone());
+            inner.cursors = welcome
+                .rooms
+                .iter()
+                .map(|r| {
+                    let cursor = Cursor {
+                        room: r.room.clone(),
+                        epoch: r.epoch.clone(),
+                        seq: r.seq,
+                    };
+                    (r.room.clone(), cursor)
+                })
+                .collect();
+            inner.syncing = false;
+            inner.ready = true;
+            std::mem::take(&mut inner.held)
+        };
+        self.emit(ChatEvent::Welcome(welcome));
+        for msg in held {
+            self.accept(msg);
+        }
+        self.flush_queue();
+    }
+
+    /// Applies one `msg`: held back while its room syncs, dropped when
+    /// already seen, else passed on and the cursor moved.
+    fn accept(&self, msg: Msg) {
+        let fresh = {
+            let mut inner = self.inner.borrow_mut();
+            if inner.syncing || inner.joining.contains(&msg.room) {
+                inner.held.push(msg);
+                return;
+            }
+            match inner.cursors.get_mut(&msg.room) {
+                None => false,
+                Some(cursor) if cursor.epoch == msg.epoch && msg.seq <= cursor.seq => false,
+                Some(cursor) => {
+                    cursor.epoch.clone_from(&msg.epoch);
+                    cursor.seq = msg.seq;
+                    true
+                }
+            }
+        };
+        if fresh {
+            self.emit(ChatEvent::Msg(msg));
+        }
+    }
+
+    /// The nickname granted by the server (or wanted, before `hello`).
+    pub fn nick(&self) -> Option<String> {
+        self.inner.borrow().nick.clone()
+    }
+
+    /// The session token, once known.
+    pub fn session(&self) -> Option<String> {
+        self.inner.borrow().session.clone()
+    }
+
+    /// Rooms this client is in.
+    pub fn rooms(&self) -> Vec<String> {
+        self.inner.borrow().cursors.keys().cloned().collect()
+    }
+
+    /// Queues a message and sends it as soon as the connection allows.
+    /// Returns its `cid`, which the `Msg` and `Said` events carry.
+    pub fn say(&self, room: &str, text: &str) -> String {
+        let cid = {
+            let mut inner = self.inner.borrow_mut();
+            inner.cid_counter += 1;
+            let cid = format!("{}-{}", inner.cid_prefix, inner.cid_counter);
+            inner.queue.push(Queued {
+                room: room.to_owned(),
+                text: text.to_owned(),
+                cid: cid.clone(),
+                in_flight: false,
+            });
+            cid
+        };
+        self.flush_queue();
+        cid
+    }
+
+    /// Queues a failed message again, with its original `cid`.
+    pub fn retry(&self, room: &str, text: &str, cid: &str) {
+        {
+            let mut inner = self.inner.borrow_mut();
+            if inner.queue.iter().any(|q| q.cid == cid) {
+                return;
+            }
+            inner.queue.push(Queued {
+                room: room.to_owned(),
+                text: text.to_owned(),
+                cid: cid.to_owned(),
+                in_flight: false,
+            });
+        }
+        self.flush_queue();
+    }
+
+    /// How many messages wait for an acknowledgement.
+    pub fn queued(&self) -> usize {
+        self.inner.borrow().queue.len()
+    }
+
+    /// Sends every queued `say` not already on its way, in order.
+    fn flush_queue(&self) {
+        let to_send: Vec<Queued> = {
+            let mut inner = self.inner.borrow_mut();
+            if !inner.ready {
+                return;
+            }
+            inner
+                .queue
+                .iter_mut()
+                .filter(|q| !q.in_flight)
+                .map(|q| {
+                    q.in_flight = true;
+                    q.clone()
+                })
+                .collect()
+        };
+        for q in to_send {
+            let body = Say {
+                room: q.room,
+                text: q.text,
+                cid: q.cid.clone(),
+            };
+            // The frame goes out now, in queue order; the answer comes later.
+            let answer = self.request::<Said>(event::SAY, &body, CALL_TIMEOUT_MS);
+            let client = self.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let result = answer.await;
+                client.said(&q.cid, result);
+            });
+        }
+    }
+
+    fn said(&self, cid: &str, result: Result<Said, ChatError>) {
+        let result = match result {
+            Ok(said) => Ok(said),
+            Err(ChatError::Server(e)) => Err(e),
+            Err(ChatError::Call(CallError::Disconnected)) => {
+                // Stays queued; re-sent after the next hello.
+                let mut inner = self.inner.borrow_mut();
+                if let Some(q) = inner.queue.iter_mut().find(|q| q.cid == cid) {
+                    q.in_flight = false;
+                }
+                return;
+            }
+            Err(e) => Err(ErrorBody::new(ErrorCode::Unavailable, e.to_string())),
+        };
+        self.inner.borrow_mut().queue.retain(|q| q.cid != cid);
+        self.emit(ChatEvent::Said {
+            cid: cid.to_owned(),
+            result,
+        });
+    }
+
+    /// Joins a room (recovering from the last cursor if it was in it).
+    pub async fn join(&self, room: &str) -> Result<RoomState, ChatError> {
+        let since = {
+            let mut inner = self.inner.borrow_mut();
+            inner.joining.insert(room.to_owned());
+            inner.cursors.get(room).cloned()
+        };
+        let body = Join {
+            room: room.to_owned(),
+            since,
+        };
+        let result = self
+            .request::<RoomState>(event::JOIN, &body, CALL_TIMEOUT_MS)
+            .await;
+        let held = {
+            let mut inner = self.inner.borrow_mut();
+            inner.joining.remove(room);
+            if let Ok(state) = &result {
+                inner.joining.remove(&state.room);
+                let cursor = Cursor {
+                    room: state.room.clone(),
+                    epoch: state.epoch.clone(),
+                    seq: state.seq,
+                };
+                inner.cursors.insert(state.room.clone(), cursor);
+            }
+            if inner.syncing {
+                Vec::new()
+            } else {
+                std::mem::take(&mut inner.held)
+            }
+        };
+        if let Ok(state) = &result {
+            self.emit(ChatEvent::Joined(state.clone()));
+        }
+        for msg in held {
+            self.accept(msg);
+        }
+        result
+    }
+
+    /// Leaves a room.
+    pub async fn leave(&self, room: &str) -> Result<(), ChatError> {
+        let body = RoomRef {
+            room: room.to_owned(),
+        };
+        self.request::<shared::chat::Empty>(event::LEAVE, &body, CALL_TIMEOUT_MS)
+            .await?;
+        self.inner.borrow_mut().cursors.remove(room);
+        self.emit(ChatEvent::Left(room.to_owned()));
+        Ok(())
+    }
+
+    /// Changes nickname.
+    pub async fn set_nick(&self, nick: &str) -> Result<String, ChatError> {
+        if !self.inner.borrow().ready {
+            // Not connected yet: the next hello asks for it.
+            self.inner.borrow_mut().nick = Some(nick.to_owned());
+            return Ok(nick.to_owned());
+        }
+        let body = Nick {
+            nick: nick.to_owned(),
+        };
+        let granted = self
+            .request::<Nick>(event::NICK, &body, CALL_TIMEOUT_MS)
+            .await?;
+        self.inner.borrow_mut().nick = Some(granted.nick.clone());
+        Ok(granted.nick)
+    }
+
+    /// Up to `limit` messages before `before`, oldest first.
+    pub async fn history(
+        &self,
+        room: &str,
+        before: u64,
+        limit: u16,
+    ) -> Result<Vec<Msg>, ChatError> {
+        let body = HistoryQuery {
+            room: room.to_owned(),
+            before,
+            limit,
+        };
+        self.request(event::HISTORY, &body, CALL_TIMEOUT_MS).await
+    }
+
+    /// Every room on the server.
+    pub async fn list_rooms(&self) -> Result<Vec<RoomInfo>, ChatError> {
+        self.request(event::ROOMS, &shared::chat::Empty {}, CALL_TIMEOUT_MS)
+            .await
+    }
+
+    /// Tells the room this user is (not) typing.
+    pub fn typing(&self, room: &str, on: bool) {
+        if self.inner.borrow().ready {
+            let body = TypingIn {
+                room: room.to_owned(),
+                on,
+            };
+            self.socket.notify(event::TYPING, json(&body));
+        }
+    }
+
+    /// Round-trip time of a `ping`, in milliseconds.
+    pub async fn ping(&self) -> Result<f64, CallError> {
+        let nonce = random_hex(8);
+        let (tx, rx) = oneshot::channel();
+        self.inner.borrow_mut().pings.insert(nonce.clone(), tx);
+        let start = super::now_ms();
+        if !self.socket.notify(event::PING, nonce.clone().into_bytes()) {
+            self.inner.borrow_mut().pings.remove(&nonce);
+            return Err(CallError::Disconnected);
+        }
+        match select(rx, pin!(super::sleep_ms(CALL_TIMEOUT_MS))).await {
+            Either::Left((Ok(()), _)) => Ok(super::now_ms() - start),
+            _ => {
+                self.inner.borrow_mut().pings.remove(&nonce);
+                Err(CallError::TimedOut)
+            }
+        }
+    }
+
+    /// The address the server sees.
+    pub async fn myip(&self) -> Result<String, CallError> {
+        let answer = self
+            .socket
+            .call(event::MYIP, Bytes::new(), CALL_TIMEOUT_MS)
+            .await?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    }
+
+    /// The text upper-cased by the server.
+    pub async fn upper(&self, text: &str) -> Result<String, CallError> {
+        let answer = self
+            .socket
+            .call(
+                event::UPPERCASE,
+                text.to_owned().into_bytes(),
+                CALL_TIMEOUT_MS,
+            )
+            .await?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    }
+
+    /// Runs `long_runing_task`; past `timeout_ms` the call is reset.
+    pub async fn long_task(&self, timeout_ms: u32) -> Result<String, CallError> {
+        let answer = self
+            .socket
+            .call(event::LONG_RUNNING_TASK, Bytes::new(), timeout_ms)
+            .await?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    }
+}

@@ -1,0 +1,521 @@
+//! The chat as the UI shows it: plain data with plain methods, turned from
+//! [`ChatEvent`]s. No signals here, so it is tested without a browser.
+
+use crate::net::{chat::ChatEvent, socket::Status};
+use shared::chat::{Msg, PresenceKind, RoomState};
+
+/// Delivery state of one of this user's messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Sent (or queued while offline), not acknowledged yet.
+    Sending,
+    /// Stored by the server.
+    Sent,
+    /// Refused or lost; the user may retry.
+    Failed(String),
+}
+
+/// One line of a room's message list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// Stable key for the list (`s{seq}` once stored, `c{cid}` before).
+    pub key: String,
+    /// Position in the room, once stored.
+    pub seq: Option<u64>,
+    /// Author (empty for system lines).
+    pub from: String,
+    /// Text, shown as text.
+    pub text: String,
+    /// Unix milliseconds.
+    pub ts: i64,
+    /// Client id, for this user's messages.
+    pub cid: Option<String>,
+    /// Delivery state; `Sent` for other people's messages.
+    pub delivery: Delivery,
+    /// A notice from the app (presence, command output), not a message.
+    pub system: bool,
+}
+
+impl Line {
+    fn from_msg(m: &Msg) -> Self {
+        Line {
+            key: format!("s{}", m.seq),
+            seq: Some(m.seq),
+            from: m.from.clone(),
+            text: m.text.clone(),
+            ts: m.ts,
+            cid: m.cid.clone(),
+            delivery: Delivery::Sent,
+            system: false,
+        }
+    }
+}
+
+/// One joined room.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoomView {
+    /// Room name.
+    pub name: String,
+    /// Messages, oldest first.
+    pub lines: Vec<Line>,
+    /// Member nicknames, sorted.
+    pub members: Vec<String>,
+    /// Unread messages (while another room is shown).
+    pub unread: u32,
+    /// Who is typing now.
+    pub typing: Vec<String>,
+    /// Whether older messages may exist on the server.
+    pub has_older: bool,
+    notice_counter: u64,
+}
+
+impl RoomView {
+    fn new(name: &str) -> Self {
+        RoomView {
+            name: name.to_owned(),
+            ..RoomView::default()
+        }
+    }
+
+    /// The oldest stored `seq` shown.
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.lines.iter().filter_map(|l| l.seq).min()
+    }
+
+    fn push_msg(&mut self, m: &Msg) -> bool {
+        if let Some(cid) = &m.cid {
+            if let Some(line) = self
+                .lines
+                .iter_mut()
+                .find(|l| l.seq.is_none() && l.cid.as_deref() == Some(cid))
+            {
+                *line = Line::from_msg(m);
+                return false;
+            }
+        }
+        if self.lines.iter().any(|l| l.seq == Some(m.seq)) {
+            return false;
+        }
+        // Keep stored lines in seq order; pending ones stay at the end.
+        let at = self
+            .lines
+            .iter()
+            .position(|l| l.seq.is_none() || l.seq > Some(m.seq))
+            .unwrap_or(self.lines.len());
+        self.lines.insert(at, Line::from_msg(m));
+        self.typing.retain(|n| n != &m.from);
+        true
+    }
+
+    fn apply_state(&mut self, state: &RoomState) {
+        let pending: Vec<Line> = self
+            .lines
+            .iter()
+            .filter(|l| l.seq.is_none() && !l.system)
+            .cloned()
+            .collect();
+        if !state.recovered {
+            // A different history (or a gap): replace the view.
+            self.lines.clear();
+            self.has_older = state.history.first().is_some_and(|m| m.seq > 1);
+        } else if self.lines.is_empty() {
+            self.has_older = state.history.first().is_some_and(|m| m.seq > 1);
+        }
+        self.lines.retain(|l| l.seq.is_some() || l.system);
+        for m in &state.history {
+            self.push_msg(m);
+        }
+        for line in pending {
+            if !self.lines.iter().any(|l| l.cid == line.cid) {
+                self.lines.push(line);
+            }
+        }
+        self.members.clone_from(&state.members);
+    }
+
+    /// Adds a notice line.
+    pub fn notice(&mut self, text: impl Into<String>, ts: i64) {
+        self.notice_counter += 1;
+        self.lines.push(Line {
+            key: format!("n{}", self.notice_counter),
+            seq: None,
+            from: String::new(),
+            text: text.into(),
+            ts,
+            cid: None,
+            delivery: Delivery::Sent,
+            system: true,
+        });
+    }
+
+    /// Puts older messages (from `history`) in front.
+    pub fn prepend(&mut self, older: &[Msg]) {
+        if older.is_empty() {
+            self.has_older = false;
+            return;
+        }
+        self.has_older = older.first().is_some_and(|m| m.seq > 1);
+        for m in older {
+            self.push_msg(m);
+        }
+    }
+}
+
+/// Everything the UI shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// Connection status.
+    pub status: Status,
+    /// This user's nickname.
+    pub nick: String,
+    /// Joined rooms, in the order they were joined.
+    pub rooms: Vec<RoomView>,
+    /// The room on screen.
+    pub current: String,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model {
+            status: Status::Connecting,
+            nick: String::new(),
+            rooms: Vec::new(),
+            current: shared::event::LOBBY.to_owned(),
+        }
+    }
+}
+
+impl Model {
+    /// The room on screen, if joined.
+    pub fn current_room(&self) -> Option<&RoomView> {
+        self.room(&self.current)
+    }
+
+    /// A joined room.
+    pub fn room(&self, name: &str) -> Option<&RoomView> {
+        self.rooms.iter().find(|r| r.name == name)
+    }
+
+    /// A joined room, to change.
+    pub fn room_mut(&mut self, name: &str) -> Option<&mut RoomView> {
+        self.rooms.iter_mut().find(|r| r.name == name)
+    }
+
+    fn room_or_new(&mut self, name: &str) -> &mut RoomView {
+        let index = match self.rooms.iter().position(|r| r.name == name) {
+            Some(i) => i,
+            None => {
+                self.rooms.push(RoomView::new(name));
+                self.rooms.len() - 1
+            }
+        };
+        &mut self.rooms[index]
+    }
+
+    /// Shows a room and clears its unread count.
+    pub fn show(&mut self, name: &str) {
+        self.current = name.to_owned();
+        if let Some(room) = self.room_mut(name) {
+            room.unread = 0;
+        }
+    }
+
+    /// Adds this user's message as "sending".
+    pub fn local_say(&mut self, room: &str, cid: &str, text: &str, ts: i64) {
+        let nick = self.nick.clone();
+        let view = self.room_or_new(room);
+        view.lines.push(Line {
+            key: format!("c{cid}"),
+            seq: None,
+            from: nick,
+            text: text.to_owned(),
+            ts,
+            cid: Some(cid.to_owned()),
+            delivery: Delivery::Sending,
+            system: false,
+        });
+    }
+
+    /// Marks a failed message as sending again.
+    pub fn retrying(&mut self, cid: &str) {
+        for room in &mut self.rooms {
+            for line in &mut room.lines {
+                if line.cid.as_deref() == Some(cid) && line.seq.is_none() {
+                    line.delivery = Delivery::Sending;
+                }
+            }
+        }
+    }
+
+    /// Adds a notice to the room on screen.
+    pub fn notice(&mut self, text: impl Into<String>, ts: i64) {
+        let current = self.current.clone();
+        self.room_or_new(&current).notice(text, ts);
+    }
+
+    /// Applies what the client reported.
+    pub fn apply(&mut self, event: ChatEvent, now: i64) {
+        match event {
+            ChatEvent::Status(status) => self.status = status,
+            ChatEvent::Welcome(welcome) => {
+                self.nick = welcome.nick;
+                for state in &welcome.rooms {
+                    self.room_or_new(&state.room).apply_state(state);
+                }
+                if self.room(&self.current).is_none() {
+                    self.current = shared::event::LOBBY.to_owned();
+                }
+            }
+            ChatEvent::Joined(state) => {
+                self.room_or_new(&state.room).apply_state(&state);
+            }
+            ChatEvent::Left(room) => {
+                self.rooms.retain(|r| r.name != room);
+                if self.current == room {
+                    self.current = self
+                        .rooms
+                        .first()
+                        .map_or_else(|| shared::event::LOBBY.to_owned(), |r| r.name.clone());
+                }
+            }
+            ChatEvent::Msg(m) => {
+                let on_screen = self.current == m.room;
+                if let Some(room) = self.room_mut(&m.room) {
+                    if room.push_msg(&m) && !on_screen {
+                        room.unread += 1;
+                    }
+                }
+            }
+            ChatEvent::Presence(p) => {
+                let me = self.nick.clone();
+                if let Some(room) = self.room_mut(&p.room) {
+                    let text = match p.what {
+                        PresenceKind::Join => {
+                            if !room.members.contains(&p.nick) {
+                                room.members.push(p.nick.clone());
+                            }
+                            format!("{} joined", p.nick)
+                        }
+                        PresenceKind::Leave => {
+                            room.members.retain(|n| n != &p.nick);
+                            room.typing.retain(|n| n != &p.nick);
+                            format!("{} left", p.nick)
+                        }
+                        PresenceKind::Rename => {
+                            let old = p.old.clone().unwrap_or_default();
+                            room.members.retain(|n| n != &old);
+                            if !room.members.contains(&p.nick) {
+                                room.members.push(p.nick.clone());
+                            }
+                            format!("{old} is now {}", p.nick)
+                        }
+                    };
+                    room.members.sort_by_key(|n| n.to_lowercase());
+                    // Guests coming and going in the lobby would drown it.
+                    let noisy = p.room == shared::event::LOBBY && p.nick.starts_with("guest-");
+                    if !noisy && p.nick != me {
+                        room.notice(text, now);
+                    }
+                }
+            }
+            ChatEvent::Typing(t) => {
+                if let Some(room) = self.room_mut(&t.room) {
+                    room.typing.retain(|n| n != &t.nick);
+                    if t.on {
+                        room.typing.push(t.nick);
+                    }
+                }
+            }
+            ChatEvent::Said { cid, result } => {
+                for room in &mut self.rooms {
+                    if let Some(line) = room
+                        .lines
+                        .iter_mut()
+                        .find(|l| l.cid.as_deref() == Some(cid.as_str()))
+                    {
+                        match &result {
+                            Ok(said) => {
+                                line.delivery = Delivery::Sent;
+                                if line.seq.is_none() {
+                                    line.ts = said.ts;
+                                }
+                            }
+                            Err(e) => line.delivery = Delivery::Failed(e.message.clone()),
+                        }
+                    }
+                }
+            }
+            ChatEvent::Error(message) => self.notice(message, now),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::chat::{ErrorBody, ErrorCode, Presence, Said, Welcome};
+
+    fn msg(room: &str, seq: u64, from: &str, cid: Option<&str>) -> Msg {
+        Msg {
+            room: room.into(),
+            epoch: "e".into(),
+            seq,
+            from: from.into(),
+            text: format!("t{seq}"),
+            ts: 1,
+            cid: cid.map(Into::into),
+        }
+    }
+
+    fn state(room: &str, history: Vec<Msg>, recovered: bool) -> RoomState {
+        RoomState {
+            room: room.into(),
+            epoch: "e".into(),
+            seq: history.last().map_or(0, |m| m.seq),
+            members: vec!["ann".into(), "bob".into()],
+            history,
+            recovered,
+        }
+    }
+
+    fn welcomed() -> Model {
+        let mut m = Model::default();
+        m.apply(
+            ChatEvent::Welcome(Welcome {
+                session: "s".into(),
+                nick: "ann".into(),
+                rooms: vec![state("lobby", vec![msg("lobby", 1, "bob", None)], false)],
+            }),
+            0,
+        );
+        m
+    }
+
+    #[test]
+    fn own_message_goes_sending_then_replaced_by_the_stored_one() {
+        let mut m = welcomed();
+        m.local_say("lobby", "c1", "hi", 5);
+        assert_eq!(
+            m.rooms[0].lines.last().map(|l| &l.delivery),
+            Some(&Delivery::Sending)
+        );
+        m.apply(ChatEvent::Msg(msg("lobby", 2, "ann", Some("c1"))), 0);
+        m.apply(
+            ChatEvent::Said {
+                cid: "c1".into(),
+                result: Ok(Said { seq: 2, ts: 1 }),
+            },
+            0,
+        );
+        let lines = &m.rooms[0].lines;
+        assert_eq!(lines.len(), 2, "replaced, not duplicated");
+        assert_eq!(lines[1].seq, Some(2));
+        assert_eq!(lines[1].delivery, Delivery::Sent);
+    }
+
+    #[test]
+    fn failed_say_is_marked_and_retry_marks_it_sending() {
+        let mut m = welcomed();
+        m.local_say("lobby", "c9", "x", 5);
+        m.apply(
+            ChatEvent::Said {
+                cid: "c9".into(),
+                result: Err(ErrorBody::new(ErrorCode::TooLong, "too long")),
+            },
+            0,
+        );
+        assert_eq!(
+            m.rooms[0].lines.last().map(|l| l.delivery.clone()),
+            Some(Delivery::Failed("too long".into()))
+        );
+        m.retrying("c9");
+        assert_eq!(
+            m.rooms[0].lines.last().map(|l| l.delivery.clone()),
+            Some(Delivery::Sending)
+        );
+    }
+
+    #[test]
+    fn unread_counts_only_rooms_not_on_screen() {
+        let mut m = welcomed();
+        m.apply(ChatEvent::Joined(state("rust", vec![], false)), 0);
+        m.apply(ChatEvent::Msg(msg("rust", 1, "bob", None)), 0);
+        m.apply(ChatEvent::Msg(msg("lobby", 2, "bob", None)), 0);
+        assert_eq!(m.room("rust").map(|r| r.unread), Some(1));
+        assert_eq!(m.room("lobby").map(|r| r.unread), Some(0));
+        m.show("rust");
+        assert_eq!(m.room("rust").map(|r| r.unread), Some(0));
+    }
+
+    #[test]
+    fn recovered_state_appends_and_unrecovered_replaces_but_keeps_pending() {
+        let mut m = welcomed();
+        m.local_say("lobby", "p1", "queued", 5);
+        let recovered = state("lobby", vec![msg("lobby", 2, "bob", None)], true);
+        m.apply(ChatEvent::Joined(recovered), 0);
+        let seqs: Vec<_> = m.rooms[0].lines.iter().map(|l| l.seq).collect();
+        assert_eq!(seqs, [Some(1), Some(2), None]);
+        let fresh = state("lobby", vec![msg("lobby", 7, "bob", None)], false);
+        m.apply(ChatEvent::Joined(fresh), 0);
+        let seqs: Vec<_> = m.rooms[0].lines.iter().map(|l| l.seq).collect();
+        assert_eq!(seqs, [Some(7), None], "replaced; the queued message stays");
+    }
+
+    #[test]
+    fn presence_and_typing_update_members() {
+        let mut m = welcomed();
+        m.apply(
+            ChatEvent::Presence(Presence {
+                room: "lobby".into(),
+                nick: "cy".into(),
+                what: PresenceKind::Join,
+                old: None,
+                members: 3,
+            }),
+            0,
+        );
+        assert_eq!(m.rooms[0].members, ["ann", "bob", "cy"]);
+        m.apply(
+            ChatEvent::Presence(Presence {
+                room: "lobby".into(),
+                nick: "Bo".into(),
+                what: PresenceKind::Rename,
+                old: Some("bob".into()),
+                members: 3,
+            }),
+            0,
+        );
+        assert_eq!(m.rooms[0].members, ["ann", "Bo", "cy"]);
+        m.apply(
+            ChatEvent::Typing(shared::chat::TypingOut {
+                room: "lobby".into(),
+                nick: "cy".into(),
+                on: true,
+            }),
+            0,
+        );
+        assert_eq!(m.rooms[0].typing, ["cy"]);
+        m.apply(ChatEvent::Msg(msg("lobby", 2, "cy", None)), 0);
+        assert!(m.rooms[0].typing.is_empty(), "a message ends typing");
+    }
+
+    #[test]
+    fn older_history_goes_in_front_in_order() {
+        let mut m = Model::default();
+        m.apply(
+            ChatEvent::Joined(state(
+                "r",
+                vec![msg("r", 5, "a", None), msg("r", 6, "a", None)],
+                false,
+            )),
+            0,
+        );
+        assert!(m.rooms[0].has_older);
+        m.room_mut("r")
+            .expect("room")
+            .prepend(&[msg("r", 1, "a", None), msg("r", 4, "a", None)]);
+        let seqs: Vec<_> = m.rooms[0].lines.iter().filter_map(|l| l.seq).collect();
+        assert_eq!(seqs, [1, 4, 5, 6]);
+        assert!(!m.rooms[0].has_older);
+    }
+}
