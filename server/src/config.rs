@@ -44,7 +44,8 @@ pub struct Config {
     pub history: usize,
 
     /// Origins allowed besides the server's own (repeatable), e.g.
-    /// `http://127.0.0.1:8080`. Requests without `Origin` always pass.
+    /// `http://127.0.0.1:8080`, or `http://127.0.0.1:*` for any port of a
+    /// host. Requests without `Origin` always pass.
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
 

@@ -18,6 +18,29 @@ use shared::SUBPROTOCOL;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tracing::{debug, warn};
 
+#[cfg(test)]
+mod tests {
+    use super::origin_matches;
+
+    #[test]
+    fn port_wildcards_match_only_that_host() {
+        assert!(origin_matches(
+            "http://127.0.0.1:*",
+            "http://127.0.0.1:43121"
+        ));
+        assert!(!origin_matches(
+            "http://127.0.0.1:*",
+            "http://127.0.0.2:43121"
+        ));
+        assert!(!origin_matches(
+            "http://127.0.0.1:*",
+            "http://127.0.0.1:80.evil"
+        ));
+        assert!(origin_matches("http://a.example", "HTTP://A.EXAMPLE"));
+        assert!(!origin_matches("http://a.example", "http://a.example.evil"));
+    }
+}
+
 fn plain(status: StatusCode, reason: String) -> Response {
     (
         status,
@@ -49,7 +72,7 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let origin = origin.trim_end_matches('/');
     if allowed
         .iter()
-        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        .any(|a| origin_matches(a.trim_end_matches('/'), origin))
     {
         return true;
     }
@@ -58,6 +81,37 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"));
     matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
+}
+
+/// `pattern` is an origin, or one ending in `:*` for any port of that host.
+fn origin_matches(pattern: &str, origin: &str) -> bool {
+    match pattern.strip_suffix(":*") {
+        Some(host) => origin.rsplit_once(':').is_some_and(|(o, port)| {
+            o.eq_ignore_ascii_case(host) && port.chars().all(|c| c.is_ascii_digit())
+        }),
+        None => pattern.eq_ignore_ascii_case(origin),
+    }
+}
+
+/// `GET /healthz`: a small JSON status (readable cross-origin).
+pub(crate) async fn healthz(State(app): State<Arc<AppState>>) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let body = serde_json::json!({
+        "status": if app.shutdown.is_cancelled() { "stopping" } else { "ok" },
+        "connections": app.stats.connections.load(Relaxed),
+        "rooms": app.rooms.len(),
+        "long_tasks": app.stats.long_tasks.load(Relaxed),
+        "bundle": crate::web::bundle_embedded(),
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 pub(crate) async fn socket(

@@ -90,6 +90,7 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/socket", get(http::socket))
+        .route("/healthz", get(http::healthz))
         .fallback(web::serve)
         .with_state(state)
 }

@@ -16,12 +16,13 @@ pub fn Composer() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let text = RwSignal::new(String::new());
     let area = NodeRef::<html::Textarea>::new();
-    let last_typing = StoredValue::new(0.0f64);
+    // When "typing on" was last sent; NEG_INFINITY: not typing.
+    let last_typing = StoredValue::new(f64::NEG_INFINITY);
     let idle = StoredValue::new(None::<TimeoutHandle>);
 
     let stop_typing = move || {
-        if last_typing.get_value() > 0.0 {
-            last_typing.set_value(0.0);
+        if last_typing.get_value().is_finite() {
+            last_typing.set_value(f64::NEG_INFINITY);
             chat.typing(false);
         }
         if let Some(h) = idle.get_value() {

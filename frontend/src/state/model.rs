@@ -96,12 +96,21 @@ impl RoomView {
         if self.lines.iter().any(|l| l.seq == Some(m.seq)) {
             return false;
         }
-        // Keep stored lines in seq order; pending ones stay at the end.
-        let at = self
-            .lines
-            .iter()
-            .position(|l| l.seq.is_none() || l.seq > Some(m.seq))
-            .unwrap_or(self.lines.len());
+        // Newer than everything shown: after the last line, but before this
+        // user's own messages still waiting for the server. Older (history):
+        // before the first stored message that follows it.
+        let newest = self.lines.iter().filter_map(|l| l.seq).max();
+        let at = if newest.is_none_or(|n| m.seq > n) {
+            self.lines
+                .iter()
+                .position(|l| l.seq.is_none() && !l.system)
+                .unwrap_or(self.lines.len())
+        } else {
+            self.lines
+                .iter()
+                .position(|l| l.seq.is_some_and(|s| s > m.seq))
+                .unwrap_or(self.lines.len())
+        };
         self.lines.insert(at, Line::from_msg(m));
         self.typing.retain(|n| n != &m.from);
         true
@@ -411,6 +420,16 @@ mod tests {
         assert_eq!(lines.len(), 2, "replaced, not duplicated");
         assert_eq!(lines[1].seq, Some(2));
         assert_eq!(lines[1].delivery, Delivery::Sent);
+    }
+
+    #[test]
+    fn new_messages_follow_notices_and_precede_own_pending_ones() {
+        let mut m = welcomed();
+        m.room_mut("lobby").expect("lobby").notice("bob joined", 0);
+        m.local_say("lobby", "c1", "mine", 5);
+        m.apply(ChatEvent::Msg(msg("lobby", 2, "bob", None)), 0);
+        let order: Vec<_> = m.rooms[0].lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(order, ["t1", "bob joined", "t2", "mine"]);
     }
 
     #[test]

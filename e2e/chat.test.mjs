@@ -1,0 +1,149 @@
+// End-to-end: the real release binary (app embedded) and two independent
+// headless Chromium sessions. Screenshots of each step go to e2e/artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const root = new URL('..', import.meta.url).pathname;
+const binary = process.env.CHAT_SERVER_BIN ?? `${root}target/release/server`;
+const artifacts = `${root}e2e/artifacts`;
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let server, port, browser;
+
+function startServer(addr) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(binary, ['--addr', addr], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('server did not start')), 15000);
+    proc.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/listening on http:\/\/(\S+)/);
+      if (m) { clearTimeout(timer); resolve({ proc, addr: m[1] }); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}`)); });
+  });
+}
+
+function stopServer(proc) {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve(proc.exitCode);
+    proc.once('exit', (code) => resolve(code));
+    proc.kill('SIGTERM');
+  });
+}
+
+let step = 0;
+async function shot(page, name) {
+  step += 1;
+  await page.screenshot({ path: `${artifacts}/${String(step).padStart(2, '0')}-${name}.png` });
+}
+
+async function openUser(nick) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const page = await context.newPage();
+  const dialogs = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.getByTestId('banner-text').filter({ hasText: 'Online' }).waitFor();
+  await page.getByTestId('nick-input').fill(nick);
+  await page.getByTestId('nick-save').click();
+  await page.getByTestId('nick-dialog').waitFor({ state: 'detached' });
+  await page.getByTestId('nick-button').filter({ hasText: nick }).waitFor();
+  return { page, dialogs, errors };
+}
+
+async function join(page, room) {
+  await page.getByTestId('join-input').fill(room);
+  await page.getByTestId('join-button').click();
+  await page.getByTestId('room-title').filter({ hasText: `#${room}` }).waitFor();
+}
+
+async function send(page, text) {
+  await page.getByTestId('composer').fill(text);
+  await page.getByTestId('composer').press('Enter');
+}
+
+const texts = (page) => page.getByTestId('message-text').allTextContents();
+
+before(async () => {
+  rmSync(artifacts, { recursive: true, force: true });
+  mkdirSync(artifacts, { recursive: true });
+  const started = await startServer('127.0.0.1:0');
+  server = started.proc;
+  port = Number(started.addr.split(':').pop());
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: FLAGS });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) await stopServer(server);
+});
+
+test('two people chat, see each other, and survive a server restart', { timeout: 120000 }, async () => {
+  const alice = await openUser('alice');
+  const bob = await openUser('bob');
+  await shot(alice.page, 'alice-named');
+
+  await join(alice.page, 'e2e');
+  await join(bob.page, 'e2e');
+  await alice.page.getByTestId('members').getByText('bob').waitFor();
+  await bob.page.getByTestId('members').getByText('alice').waitFor();
+  await shot(bob.page, 'bob-joined-sees-alice');
+
+  await send(alice.page, 'hello bob');
+  await bob.page.getByTestId('message-text').filter({ hasText: 'hello bob' }).waitFor();
+  await send(bob.page, 'hi alice');
+  await alice.page.getByTestId('message-text').filter({ hasText: 'hi alice' }).waitFor();
+  await alice.page.locator('[data-testid=message][data-delivery=sent]', { hasText: 'hello bob' }).waitFor();
+  assert.deepEqual(await texts(alice.page), ['hello bob', 'hi alice'], 'in the order sent');
+  assert.deepEqual(await texts(bob.page), ['hello bob', 'hi alice']);
+  await shot(alice.page, 'alice-conversation');
+
+  // Typing indicator.
+  await alice.page.getByTestId('composer').pressSequentially('typing some');
+  await bob.page.getByTestId('typing').filter({ hasText: 'alice is typing' }).waitFor();
+  await shot(bob.page, 'bob-sees-alice-typing');
+  await alice.page.getByTestId('composer').fill('');
+
+  // Markup from another user is shown as text, never run.
+  const evil = '<img src=x onerror=alert(1)>';
+  await send(alice.page, evil);
+  await bob.page.getByTestId('message-text').filter({ hasText: evil }).waitFor();
+  assert.equal(await bob.page.locator('[data-testid=messages] img').count(), 0);
+  assert.deepEqual(bob.dialogs, []);
+  await shot(bob.page, 'bob-sees-literal-markup');
+
+  // The server stops: both show reconnecting; alice types meanwhile.
+  assert.equal(await stopServer(server), 0, 'server exits 0 on SIGTERM');
+  for (const who of [alice, bob]) {
+    await who.page.getByTestId('banner-text').filter({ hasText: /Reconnecting|Connecting/ }).waitFor();
+  }
+  await alice.page.getByTestId('banner-text').filter({ hasText: 'Reconnecting' }).waitFor();
+  await send(alice.page, 'typed while offline');
+  await alice.page.locator('[data-testid=message][data-delivery=sending]', { hasText: 'typed while offline' }).waitFor();
+  await shot(alice.page, 'alice-offline-message-queued');
+
+  server = (await startServer(`127.0.0.1:${port}`)).proc;
+  for (const who of [alice, bob]) {
+    await who.page.getByTestId('banner-text').filter({ hasText: 'Online' }).waitFor({ timeout: 20000 });
+  }
+  await bob.page.getByTestId('message-text').filter({ hasText: 'typed while offline' }).waitFor({ timeout: 20000 });
+  await alice.page.locator('[data-testid=message][data-delivery=sent]', { hasText: 'typed while offline' }).waitFor();
+  // Let any duplicate arrive before counting.
+  await bob.page.waitForTimeout(1500);
+  const onceForBob = (await texts(bob.page)).filter((t) => t === 'typed while offline').length;
+  const onceForAlice = (await texts(alice.page)).filter((t) => t === 'typed while offline').length;
+  assert.equal(onceForBob, 1, 'bob sees the queued message exactly once');
+  assert.equal(onceForAlice, 1, 'alice sees it exactly once');
+  await shot(bob.page, 'bob-after-restart');
+  await shot(alice.page, 'alice-after-restart');
+
+  assert.deepEqual(alice.errors, []);
+  assert.deepEqual(bob.errors, []);
+});
