@@ -76,6 +76,8 @@ struct Inner {
     status: Status,
     /// Writer of the open connection.
     out: Option<mpsc::UnboundedSender<Bytes>>,
+    /// The browser socket under gloo-net's wrapper, to close it ourselves.
+    raw: Option<web_sys::WebSocket>,
     /// Counts connections, so a Reset never reaches a later one.
     generation: u64,
     next_id: u32,
@@ -114,6 +116,7 @@ impl Socket {
             url: url.to_owned(),
             status: Status::Connecting,
             out: None,
+            raw: None,
             generation: 0,
             next_id: 1,
             calls: HashMap::new(),
@@ -210,11 +213,19 @@ impl Socket {
         }
     }
 
-    /// Closes the connection and stops reconnecting.
+    /// Closes the connection (normal closure) and stops reconnecting.
     pub fn close(&self) {
         let mut inner = self.inner.borrow_mut();
         inner.stopped = true;
-        inner.out = None;
+        // Close through the browser socket and let the pump see the close
+        // event before gloo-net's wrapper is dropped: its Drop releases the
+        // event callbacks, and a close event arriving after that would call
+        // a released callback.
+        if let Some(raw) = &inner.raw {
+            let _ = raw.close_with_code(1000);
+        } else {
+            inner.out = None;
+        }
         if let Some(wake) = inner.wake.take() {
             let _ = wake.send(());
         }
@@ -266,11 +277,13 @@ async fn run(weak: Weak<RefCell<Inner>>) {
             return;
         };
         with(&weak, |i| i.set_status(Status::Connecting));
-        if let Ok(ws) = open(&url).await {
+        if let Ok((ws, raw)) = open(&url).await {
             attempt = 0;
+            with(&weak, |i| i.raw = Some(raw));
             let ending = pump(&weak, ws).await;
             let stop = with(&weak, |i| {
                 i.out = None;
+                i.raw = None;
                 for (_, reply) in i.calls.drain() {
                     let _ = reply.send(Err(CallError::Disconnected));
                 }
@@ -324,14 +337,27 @@ async fn run(weak: Weak<RefCell<Inner>>) {
 }
 
 /// Opens the socket and waits until it is really open.
-async fn open(url: &str) -> Result<WebSocket, ()> {
-    let ws = WebSocket::open_with_protocol(url, SUBPROTOCOL).map_err(|_| ())?;
+async fn open(url: &str) -> Result<(WebSocket, web_sys::WebSocket), ()> {
+    let raw = web_sys::WebSocket::new_with_str(url, SUBPROTOCOL).map_err(|_| ())?;
+    let ws = WebSocket::try_from(raw.clone()).map_err(|_| ())?;
     let start = now_ms();
     loop {
         match ws.state() {
-            State::Open => return Ok(ws),
+            State::Open => return Ok((ws, raw)),
             State::Connecting if now_ms() - start < OPEN_TIMEOUT_MS => sleep_ms(10).await,
-            _ => return Err(()),
+            State::Connecting => {
+                // Too slow: close it and wait for the close event to pass
+                // before the wrapper (and its callbacks) is dropped.
+                let _ = raw.close();
+                for _ in 0..100 {
+                    if matches!(ws.state(), State::Closed) {
+                        break;
+                    }
+                    sleep_ms(20).await;
+                }
+                return Err(());
+            }
+            State::Closing | State::Closed => return Err(()),
         }
     }
 }
