@@ -1,5 +1,7 @@
 //! The socket client against a real server, in a real browser: notify,
 //! call, Reset, and recovery of messages missed while disconnected.
+// Browser-only: on other targets this test binary is empty.
+#![cfg(target_arch = "wasm32")]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! Reconnect after the server restarts, with a message typed meanwhile
 //! delivered exactly once. Its own test binary: it restarts the server.
+// Browser-only: on other targets this test binary is empty.
+#![cfg(target_arch = "wasm32")]
 
 mod common;
 

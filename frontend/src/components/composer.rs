@@ -21,14 +21,19 @@ pub fn Composer() -> impl IntoView {
     let idle = StoredValue::new(None::<TimeoutHandle>);
 
     let stop_typing = move || {
-        if last_typing.get_value().is_finite() {
+        if last_typing.try_get_value().is_some_and(f64::is_finite) {
             last_typing.set_value(f64::NEG_INFINITY);
             chat.typing(false);
         }
-        if let Some(h) = idle.get_value() {
+        if let Some(Some(h)) = idle.try_get_value() {
             h.clear();
         }
     };
+    on_cleanup(move || {
+        if let Some(Some(h)) = idle.try_get_value() {
+            h.clear();
+        }
+    });
     let send = move || {
         let value = text.get_untracked();
         if value.trim().is_empty() || value.chars().count() > MAX_TEXT_CHARS {

@@ -75,11 +75,12 @@ pub fn MessageList() -> impl IntoView {
         })
     };
 
+    // Also runs from an animation frame, possibly after the list is gone.
     let scroll_to_bottom = move || {
-        if let Some(el) = list.get_untracked() {
+        if let Some(el) = list.try_get_untracked().flatten() {
             el.set_scroll_top(el.scroll_height());
         }
-        unseen.set(false);
+        unseen.try_set(false);
     };
     // After the list changes: follow the bottom, or say there is more below.
     let count = move || {

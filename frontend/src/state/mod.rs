@@ -106,12 +106,17 @@ impl Chat {
             asking_nick: RwSignal::new(asking),
             client: StoredValue::new(SendWrapper::new(client)),
         };
+        let socket = chat.client().socket().clone();
         spawn_local(async move {
             while let Some(event) = events.next().await {
                 if let crate::net::chat::ChatEvent::Welcome(w) = &event {
                     store(false, SESSION_KEY, &w.session);
                 }
-                chat.model.update(|m| m.apply(event, now()));
+                // The app was unmounted (its signals disposed): hang up.
+                if chat.model.try_update(|m| m.apply(event, now())).is_none() {
+                    socket.close();
+                    break;
+                }
             }
         });
         chat
