@@ -1,29 +1,76 @@
 #!/usr/bin/env bash
-# Idempotent set-up of everything the project builds and tests with.
-# Safe to run again: each step checks before it installs.
+# Idempotent set-up of everything the project builds, runs and tests with:
+# the wasm32 target, trunk 0.21.14, wasm-bindgen-cli at the version
+# Cargo.lock resolves, wasm-opt 132 and playwright-core (npm), Chromium and
+# its driver and brotli (Debian). Each step checks before it installs;
+# nothing is downloaded from outside the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+TRUNK_VERSION=0.21.14
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "cargo is missing: install Rust with rustup first (https://rustup.rs)" >&2
+  echo "cargo is missing: install Rust with rustup first" >&2
   exit 1
 fi
 
+# Rust: components and the browser target.
 if command -v rustup >/dev/null 2>&1; then
+  installed=$(rustup component list --installed 2>/dev/null || true)
   for component in rustfmt clippy; do
-    if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
-      log "adding rustup component ${component}"
+    if ! grep -q "^${component}" <<<"$installed"; then
+      log "rustup component add ${component}"
       rustup component add "${component}"
     fi
   done
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-    log "adding target wasm32-unknown-unknown"
+    log "rustup target add wasm32-unknown-unknown"
     rustup target add wasm32-unknown-unknown
   fi
 fi
 
-log "fetching crates"
-cargo fetch --locked >/dev/null 2>&1 || cargo fetch
+# Debian packages: Chromium and its driver (browser tests), brotli (bundle).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v brotli >/dev/null 2>&1 || missing+=(brotli)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "apt-get install ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# npm packages: wasm-opt (binaryen 132; Debian's is too old and breaks the
+# module) and playwright-core (drives Debian's Chromium; never downloads one).
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] \
+   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Crates, then the versions they pin.
+cargo fetch --locked >/dev/null 2>&1 || cargo fetch >/dev/null
+
+if [ "$(trunk --version 2>/dev/null || true)" != "trunk ${TRUNK_VERSION}" ]; then
+  log "cargo install trunk ${TRUNK_VERSION} (several minutes, once)"
+  cargo install --locked "trunk@${TRUNK_VERSION}"
+fi
+
+bindgen=$(cargo pkgid -p wasm-bindgen 2>/dev/null | sed -E 's/.*[#@]//')
+if [ -z "$bindgen" ]; then
+  echo "cannot read the wasm-bindgen version from Cargo.lock" >&2
+  exit 1
+fi
+if ! grep -q "wasm_bindgen = \"${bindgen}\"" Trunk.toml; then
+  echo "Trunk.toml pins a wasm_bindgen other than Cargo.lock's ${bindgen}: update [tools] in Trunk.toml" >&2
+  exit 1
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen ${bindgen}" ]; then
+  # Not --locked: its own lockfile pins a crate version the registry lacks.
+  log "cargo install wasm-bindgen-cli ${bindgen} (a few minutes, once)"
+  cargo install --force wasm-bindgen-cli --version "${bindgen}"
+fi
 log "ready"

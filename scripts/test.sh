@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Sets everything up, then runs every check and test of the project.
+# Sets everything up, then runs every check and test: format, clippy
+# (native and wasm32), Rust tests, browser tests (wasm-bindgen-test in
+# headless Chromium against a real server) and the end-to-end test (the
+# release binary in two headless Chromium sessions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 
 scripts/setup.sh
 
@@ -13,8 +17,33 @@ cargo fmt --all --check
 step "clippy (native)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "clippy (wasm32: shared)"
+step "clippy (wasm32: shared, frontend)"
 cargo clippy -p shared --target wasm32-unknown-unknown --locked -- -D warnings
+cargo clippy -p frontend --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
-step "tests"
+step "bundle"
+scripts/bundle.sh
+
+step "rust tests"
 cargo test --workspace --locked
+
+step "release server"
+cargo build --release --locked -p server
+
+step "browser tests"
+harness_out=$(mktemp)
+node scripts/harness.mjs target/release/server >"$harness_out" &
+harness=$!
+trap 'kill "$harness" 2>/dev/null || true; rm -f "$harness_out"' EXIT
+for _ in $(seq 1 100); do [ -s "$harness_out" ] && break; sleep 0.1; done
+CHAT_TEST_SOCKET=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).socket)' "$harness_out")
+CHAT_TEST_CONTROL=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).control)' "$harness_out")
+export CHAT_TEST_SOCKET CHAT_TEST_CONTROL
+cargo test -p frontend --target wasm32-unknown-unknown --tests --locked
+kill "$harness"
+wait "$harness" 2>/dev/null || true
+trap - EXIT
+rm -f "$harness_out"
+
+step "end-to-end"
+node --test e2e/

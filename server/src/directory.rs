@@ -117,12 +117,11 @@ impl Directory {
                 _ => None,
             };
             // The nick moves with the session from the connection it takes over.
-            if let Some((old_conn, _)) = previous {
-                if let Some(holder) = inner.nicks.get_mut(&key(&before.nick)) {
-                    if *holder == old_conn {
-                        *holder = conn;
-                    }
-                }
+            if let Some((old_conn, _)) = previous
+                && let Some(holder) = inner.nicks.get_mut(&key(&before.nick))
+                && *holder == old_conn
+            {
+                *holder = conn;
             }
             return (token, Some(before), previous.map(|(_, k)| k));
         }
@@ -141,25 +140,25 @@ impl Directory {
     /// Saves what a session had, when its connection ends.
     pub fn close_session(&self, token: &str, conn: ConnId, nick: &str, rooms: Vec<String>) {
         let mut inner = self.locked();
-        if let Some(record) = inner.sessions.get_mut(token) {
-            if record.live == Some(conn) {
-                record.live = None;
-                record.kill = None;
-                record.released = Some(Instant::now());
-                record.nick = nick.to_owned();
-                record.rooms = rooms;
-            }
+        if let Some(record) = inner.sessions.get_mut(token)
+            && record.live == Some(conn)
+        {
+            record.live = None;
+            record.kill = None;
+            record.released = Some(Instant::now());
+            record.nick = nick.to_owned();
+            record.rooms = rooms;
         }
     }
 
     /// Records the session's current nickname and rooms while it is live.
     pub fn update_session(&self, token: &str, conn: ConnId, nick: &str, rooms: Vec<String>) {
         let mut inner = self.locked();
-        if let Some(record) = inner.sessions.get_mut(token) {
-            if record.live == Some(conn) {
-                record.nick = nick.to_owned();
-                record.rooms = rooms;
-            }
+        if let Some(record) = inner.sessions.get_mut(token)
+            && record.live == Some(conn)
+        {
+            record.nick = nick.to_owned();
+            record.rooms = rooms;
         }
     }
 

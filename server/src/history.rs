@@ -110,12 +110,11 @@ impl History for MemoryHistory {
             self.last_seq = msg.seq;
             return Ok(());
         }
-        if self.ring.len() == self.capacity {
-            if let Some((old, Some(old_session))) = self.ring.pop_front() {
-                if let Some(cid) = old.cid {
-                    self.by_cid.remove(&(old_session, cid.into_boxed_str()));
-                }
-            }
+        if self.ring.len() == self.capacity
+            && let Some((old, Some(old_session))) = self.ring.pop_front()
+            && let Some(cid) = old.cid
+        {
+            self.by_cid.remove(&(old_session, cid.into_boxed_str()));
         }
         let session: Option<Box<str>> = session.map(Into::into);
         if let (Some(s), Some(cid)) = (&session, &msg.cid) {

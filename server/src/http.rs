@@ -18,29 +18,6 @@ use shared::SUBPROTOCOL;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tracing::{debug, warn};
 
-#[cfg(test)]
-mod tests {
-    use super::origin_matches;
-
-    #[test]
-    fn port_wildcards_match_only_that_host() {
-        assert!(origin_matches(
-            "http://127.0.0.1:*",
-            "http://127.0.0.1:43121"
-        ));
-        assert!(!origin_matches(
-            "http://127.0.0.1:*",
-            "http://127.0.0.2:43121"
-        ));
-        assert!(!origin_matches(
-            "http://127.0.0.1:*",
-            "http://127.0.0.1:80.evil"
-        ));
-        assert!(origin_matches("http://a.example", "HTTP://A.EXAMPLE"));
-        assert!(!origin_matches("http://a.example", "http://a.example.evil"));
-    }
-}
-
 fn plain(status: StatusCode, reason: String) -> Response {
     (
         status,
@@ -197,4 +174,27 @@ async fn refuse(mut socket: WebSocket, code: u16, reason: &'static str) {
     })
     .await;
     debug!(code, "refused a socket");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_matches;
+
+    #[test]
+    fn port_wildcards_match_only_that_host() {
+        assert!(origin_matches(
+            "http://127.0.0.1:*",
+            "http://127.0.0.1:43121"
+        ));
+        assert!(!origin_matches(
+            "http://127.0.0.1:*",
+            "http://127.0.0.2:43121"
+        ));
+        assert!(!origin_matches(
+            "http://127.0.0.1:*",
+            "http://127.0.0.1:80.evil"
+        ));
+        assert!(origin_matches("http://a.example", "HTTP://A.EXAMPLE"));
+        assert!(!origin_matches("http://a.example", "http://a.example.evil"));
+    }
 }

@@ -32,15 +32,14 @@ async fn stuck_client_does_not_stall_room() {
             let Some(Ok(msg)) = healthy.ws.next().await else {
                 panic!("healthy client lost its connection after {got} messages");
             };
-            if let Message::Binary(b) = msg {
-                if let Ok(Frame::Notify { name, payload }) = Frame::decode(&b) {
-                    if name == "message" {
-                        let expected = format!("{got:05}");
-                        assert_eq!(&payload[..5], expected.as_bytes(), "in order, no loss");
-                        got += 1;
-                        let _ = count_tx.send(got);
-                    }
-                }
+            if let Message::Binary(b) = msg
+                && let Ok(Frame::Notify { name, payload }) = Frame::decode(&b)
+                && name == "message"
+            {
+                let expected = format!("{got:05}");
+                assert_eq!(&payload[..5], expected.as_bytes(), "in order, no loss");
+                got += 1;
+                let _ = count_tx.send(got);
             }
         }
         got

@@ -252,12 +252,12 @@ impl Drop for ResetGuard {
         if !self.armed {
             return;
         }
-        if let Some(inner) = self.inner.upgrade() {
-            if let Ok(mut inner) = inner.try_borrow_mut() {
-                inner.calls.remove(&self.id);
-                if inner.generation == self.generation {
-                    inner.send(&Frame::Reset { id: self.id });
-                }
+        if let Some(inner) = self.inner.upgrade()
+            && let Ok(mut inner) = inner.try_borrow_mut()
+        {
+            inner.calls.remove(&self.id);
+            if inner.generation == self.generation {
+                inner.send(&Frame::Reset { id: self.id });
             }
         }
     }

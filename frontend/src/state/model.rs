@@ -83,15 +83,14 @@ impl RoomView {
     }
 
     fn push_msg(&mut self, m: &Msg) -> bool {
-        if let Some(cid) = &m.cid {
-            if let Some(line) = self
+        if let Some(cid) = &m.cid
+            && let Some(line) = self
                 .lines
                 .iter_mut()
                 .find(|l| l.seq.is_none() && l.cid.as_deref() == Some(cid))
-            {
-                *line = Line::from_msg(m);
-                return false;
-            }
+        {
+            *line = Line::from_msg(m);
+            return false;
         }
         if self.lines.iter().any(|l| l.seq == Some(m.seq)) {
             return false;
@@ -289,10 +288,11 @@ impl Model {
             }
             ChatEvent::Msg(m) => {
                 let on_screen = self.current == m.room;
-                if let Some(room) = self.room_mut(&m.room) {
-                    if room.push_msg(&m) && !on_screen {
-                        room.unread += 1;
-                    }
+                if let Some(room) = self.room_mut(&m.room)
+                    && room.push_msg(&m)
+                    && !on_screen
+                {
+                    room.unread += 1;
                 }
             }
             ChatEvent::Presence(p) => {

@@ -13,12 +13,18 @@ use std::{future::Future, pin::pin};
 
 /// The chat server's socket address.
 pub fn socket_url() -> &'static str {
-    option_env!("CHAT_TEST_SOCKET").expect("CHAT_TEST_SOCKET is set by scripts/test.sh")
+    match option_env!("CHAT_TEST_SOCKET") {
+        Some(url) => url,
+        None => panic!("CHAT_TEST_SOCKET is set by scripts/test.sh when it builds these tests"),
+    }
 }
 
 /// The harness's control address.
 pub fn control_url() -> &'static str {
-    option_env!("CHAT_TEST_CONTROL").expect("CHAT_TEST_CONTROL is set by scripts/test.sh")
+    match option_env!("CHAT_TEST_CONTROL") {
+        Some(url) => url,
+        None => panic!("CHAT_TEST_CONTROL is set by scripts/test.sh when it builds these tests"),
+    }
 }
 
 /// The server's `/healthz` as JSON.

@@ -158,13 +158,13 @@ impl Room {
                 format!("join '{}' before posting to it", self.name),
             ));
         }
-        if let (Some(session), Some(cid)) = (&post.session, &post.cid) {
-            if let Some(earlier) = self.history.find_cid(session, cid) {
-                return Ok(Said {
-                    seq: earlier.seq,
-                    ts: earlier.ts,
-                });
-            }
+        if let (Some(session), Some(cid)) = (&post.session, &post.cid)
+            && let Some(earlier) = self.history.find_cid(session, cid)
+        {
+            return Ok(Said {
+                seq: earlier.seq,
+                ts: earlier.ts,
+            });
         }
         let msg = Msg {
             room: self.name.to_string(),
@@ -261,10 +261,10 @@ impl Room {
             if Some(*conn) == except {
                 continue;
             }
-            if let Some(frame) = frame_for(member) {
-                if !member.outbox.push(frame) {
-                    dropped.push(*conn);
-                }
+            if let Some(frame) = frame_for(member)
+                && !member.outbox.push(frame)
+            {
+                dropped.push(*conn);
             }
         }
         for conn in dropped {

@@ -40,10 +40,10 @@ pub struct Kill {
 impl Kill {
     /// Ends the connection the given way, unless it is already ending.
     pub fn fire(&self, ending: Ending) {
-        if let Ok(mut slot) = self.ending.lock() {
-            if slot.is_none() {
-                *slot = Some(ending);
-            }
+        if let Ok(mut slot) = self.ending.lock()
+            && slot.is_none()
+        {
+            *slot = Some(ending);
         }
         self.token.cancel();
     }

@@ -1,0 +1,5 @@
+# Sourced by the scripts: tools on PATH and trunk kept offline.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="${ROOT}/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:${PATH}"
+export TRUNK_SKIP_VERSION_CHECK=true
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
