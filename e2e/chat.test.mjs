@@ -3,7 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -13,10 +15,11 @@ const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-ru
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let server, port, browser;
+const data = mkdtempSync(join(tmpdir(), 'chat-e2e-'));
 
 function startServer(addr) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(binary, ['--addr', addr], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const proc = spawn(binary, ['--addr', addr, '--data-dir', data], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     const timer = setTimeout(() => reject(new Error('server did not start')), 15000);
     proc.stdout.on('data', (chunk) => {
@@ -83,6 +86,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   if (server) await stopServer(server);
+  rmSync(data, { recursive: true, force: true });
 });
 
 test('two people chat, see each other, and survive a server restart', { timeout: 120000 }, async () => {
@@ -141,6 +145,11 @@ test('two people chat, see each other, and survive a server restart', { timeout:
   const onceForAlice = (await texts(alice.page)).filter((t) => t === 'typed while offline').length;
   assert.equal(onceForBob, 1, 'bob sees the queued message exactly once');
   assert.equal(onceForAlice, 1, 'alice sees it exactly once');
+  // History is on disk: the conversation from before the restart is still there.
+  for (const who of [alice, bob]) {
+    const after = await texts(who.page);
+    assert.deepEqual(after.slice(0, 2), ['hello bob', 'hi alice'], 'history survives the restart');
+  }
   await shot(bob.page, 'bob-after-restart');
   await shot(alice.page, 'alice-after-restart');
 

@@ -6,6 +6,12 @@
 // SIGTERM and starts it again on the same port.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// History on disk, in a fresh directory: it survives the restarts.
+const data = mkdtempSync(join(tmpdir(), 'chat-harness-'));
 
 const binary = process.argv[2];
 if (!binary) { console.error('usage: harness.mjs SERVER_BINARY'); process.exit(2); }
@@ -14,7 +20,7 @@ let server = null;
 
 function start(addr) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(binary, ['--addr', addr, '--allowed-origin', 'http://127.0.0.1:*', '--rate-limit', '0'],
+    const proc = spawn(binary, ['--addr', addr, '--allowed-origin', 'http://127.0.0.1:*', '--rate-limit', '0', '--data-dir', data],
       { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     proc.stdout.on('data', (chunk) => {
@@ -56,6 +62,7 @@ control.listen(0, '127.0.0.1', () => {
 async function shutdown() {
   control.close();
   await stop(server);
+  rmSync(data, { recursive: true, force: true });
   process.exit(0);
 }
 process.on('SIGTERM', shutdown);

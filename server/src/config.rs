@@ -39,7 +39,7 @@ pub struct Config {
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
 
-    /// Messages kept per room (in memory).
+    /// Messages kept per room with `--in-memory`.
     #[arg(long, default_value_t = 1_000)]
     pub history: usize,
 
@@ -73,6 +73,22 @@ pub struct Config {
     /// Read buffer per connection, in bytes (memory per idle connection follows it).
     #[arg(long, default_value_t = 4 * 1024)]
     pub read_buffer_bytes: usize,
+
+    /// Where the history database lives (created on first start).
+    #[arg(long, default_value = "data")]
+    pub data_dir: std::path::PathBuf,
+
+    /// Keep history in memory only (lost on restart) instead of on disk.
+    #[arg(long)]
+    pub in_memory: bool,
+
+    /// Messages kept per room on disk.
+    #[arg(long, default_value_t = 100_000)]
+    pub retention_messages: u64,
+
+    /// Days a message is kept on disk (default: no age limit).
+    #[arg(long)]
+    pub retention_days: Option<u64>,
 
     /// Seconds a disconnected session keeps its rooms for a resuming client.
     #[arg(long, default_value_t = 3_600)]

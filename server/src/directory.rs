@@ -137,6 +137,24 @@ impl Directory {
         (token, None, None)
     }
 
+    /// Whether a session token is known to this process.
+    pub fn knows(&self, token: &str) -> bool {
+        self.locked().sessions.contains_key(token)
+    }
+
+    /// Brings back a session saved by an earlier run of the server.
+    pub fn restore(&self, token: &str, nick: String, rooms: Vec<String>) {
+        self.locked()
+            .sessions
+            .entry(token.to_owned())
+            .or_insert(SessionRecord {
+                nick,
+                rooms,
+                released: Some(Instant::now()),
+                ..SessionRecord::default()
+            });
+    }
+
     /// Saves what a session had, when its connection ends.
     pub fn close_session(&self, token: &str, conn: ConnId, nick: &str, rooms: Vec<String>) {
         let mut inner = self.locked();

@@ -7,31 +7,63 @@ use shared::chat::Msg;
 use std::collections::{HashMap, VecDeque};
 
 /// A store failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("history store: {0}")]
 pub struct StoreError(pub String);
 
+/// Resolves once an appended message is durable (or could not be stored).
+pub type Commit = tokio::sync::oneshot::Receiver<Result<(), StoreError>>;
+
+/// A [`Commit`] that has already resolved.
+pub fn committed(result: Result<(), StoreError>) -> Commit {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let _ = tx.send(result);
+    rx
+}
+
+/// What a session left behind, for a client that comes back after a restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavedSession {
+    /// Last nickname.
+    pub nick: String,
+    /// Rooms it was in.
+    pub rooms: Vec<String>,
+}
+
 /// One room's stored messages.
+///
+/// `append` hands a message over and returns at once; the [`Commit`] says
+/// when it is durable. Commits of one room resolve in `seq` order, and a
+/// failed one fails every later append until [`History::rewind`].
 pub trait History: Send {
     /// Names this unbroken history; changes only when history is lost.
     fn epoch(&self) -> &str;
-    /// The latest `seq` (0 when there is none).
+    /// The latest `seq` handed over (0 when there is none).
     fn last_seq(&self) -> u64;
-    /// Stores the next message (its `seq` is `last_seq() + 1`), remembering
-    /// `(session, cid)` when both are given so a retry finds it.
-    fn append(&mut self, msg: Msg, session: Option<&str>) -> Result<(), StoreError>;
+    /// Hands over the next message (its `seq` is `last_seq() + 1`),
+    /// remembering `(session, cid)` when both are given so a retry finds it.
+    fn append(&mut self, msg: Msg, session: Option<&str>) -> Commit;
+    /// After a failed commit: the next message gets `seq + 1` again.
+    fn rewind(&mut self, seq: u64);
     /// The stored message a `(session, cid)` pair already produced.
     fn find_cid(&self, session: &str, cid: &str) -> Option<Msg>;
-    /// Every message after `seq`, or `None` when some of them are no longer kept.
+    /// Every stored message after `seq`, or `None` when some of them are
+    /// no longer kept.
     fn since(&self, seq: u64) -> Option<Vec<Msg>>;
-    /// Up to `limit` messages with `seq < before`, oldest first.
+    /// Up to `limit` stored messages with `seq < before`, oldest first.
     fn before(&self, before: u64, limit: usize) -> Vec<Msg>;
 }
 
-/// Makes a [`History`] for each room.
+/// Makes a [`History`] for each room, and keeps sessions when it can.
 pub trait HistoryStore: Send + Sync {
     /// Opens (or creates) a room's history.
     fn open(&self, room: &str) -> Result<Box<dyn History>, StoreError>;
+    /// A session saved by an earlier run, if the store keeps them.
+    fn load_session(&self, _token: &str) -> Option<SavedSession> {
+        None
+    }
+    /// Saves a session's nickname and rooms (best effort).
+    fn save_session(&self, _token: &str, _session: &SavedSession) {}
 }
 
 /// In-memory histories of at most `capacity` messages each.
@@ -90,16 +122,8 @@ impl MemoryHistory {
     }
 }
 
-impl History for MemoryHistory {
-    fn epoch(&self) -> &str {
-        &self.epoch
-    }
-
-    fn last_seq(&self) -> u64 {
-        self.last_seq
-    }
-
-    fn append(&mut self, msg: Msg, session: Option<&str>) -> Result<(), StoreError> {
+impl MemoryHistory {
+    fn push(&mut self, msg: Msg, session: Option<&str>) -> Result<(), StoreError> {
         if msg.seq != self.last_seq + 1 {
             return Err(StoreError(format!(
                 "seq {} does not follow {}",
@@ -124,6 +148,27 @@ impl History for MemoryHistory {
         self.last_seq = msg.seq;
         self.ring.push_back((msg, session));
         Ok(())
+    }
+}
+
+impl History for MemoryHistory {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    fn append(&mut self, msg: Msg, session: Option<&str>) -> Commit {
+        committed(self.push(msg, session))
+    }
+
+    fn rewind(&mut self, seq: u64) {
+        while self.ring.back().is_some_and(|(m, _)| m.seq > seq) {
+            self.ring.pop_back();
+        }
+        self.last_seq = seq.min(self.last_seq);
     }
 
     fn find_cid(&self, session: &str, cid: &str) -> Option<Msg> {
@@ -177,7 +222,7 @@ mod tests {
         let mut h = MemoryHistory::new(capacity, "e".into());
         for seq in 1..=n {
             let cid = format!("c{seq}");
-            h.append(msg(seq, Some(&cid)), Some("s")).expect("append");
+            h.push(msg(seq, Some(&cid)), Some("s")).expect("append");
         }
         h
     }
@@ -228,6 +273,6 @@ mod tests {
     #[test]
     fn append_refuses_a_gap() {
         let mut h = filled(10, 2);
-        assert!(h.append(msg(4, None), None).is_err());
+        assert!(h.push(msg(4, None), None).is_err());
     }
 }

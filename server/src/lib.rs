@@ -13,6 +13,7 @@ mod http;
 pub mod limits;
 pub mod room;
 pub mod session;
+pub mod sqlite;
 pub mod web;
 
 pub use config::Config;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub directory: Directory,
     /// Counters.
     pub stats: Stats,
+    /// Where history (and sessions, when it keeps them) are stored.
+    pub store: Arc<dyn HistoryStore>,
     next_conn: AtomicU64,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -61,6 +64,24 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The store the configuration asks for: SQLite in `data_dir`, or
+    /// memory with `in_memory`.
+    pub fn open_store(config: &Config) -> Result<Arc<dyn HistoryStore>, history::StoreError> {
+        if config.in_memory {
+            return Ok(Arc::new(MemoryStore::new(config.history)));
+        }
+        let retention = sqlite::Retention {
+            max_messages: config.retention_messages,
+            max_age: config
+                .retention_days
+                .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
+        };
+        Ok(Arc::new(sqlite::SqliteStore::open(
+            &config.data_dir,
+            retention,
+        )?))
+    }
+
     /// State with in-memory history.
     pub fn new(config: Config) -> Arc<Self> {
         let store = Arc::new(MemoryStore::new(config.history));
@@ -70,7 +91,8 @@ impl AppState {
     /// State with the given history store.
     pub fn with_store(config: Config, store: Arc<dyn HistoryStore>) -> Arc<Self> {
         Arc::new(Self {
-            rooms: Rooms::new(store, config.max_rooms),
+            rooms: Rooms::new(store.clone(), config.max_rooms),
+            store,
             directory: Directory::default(),
             stats: Stats::default(),
             next_conn: AtomicU64::new(1),

@@ -16,6 +16,12 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
+    let store = AppState::open_store(&config).with_context(|| {
+        format!(
+            "cannot open the history store in {} (use --data-dir to choose another place, or --in-memory)",
+            config.data_dir.display()
+        )
+    })?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -27,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     drop(out);
     tracing::info!(%addr, "listening");
 
-    let state = AppState::new(config);
+    let state = AppState::with_store(config, store);
     server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

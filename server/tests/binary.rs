@@ -18,8 +18,14 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        let data = std::env::temp_dir().join(format!(
+            "chat-binary-{}-{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--addr", "127.0.0.1:0", "--rate-limit", "0"])
+            .args(["--addr", "127.0.0.1:0", "--rate-limit", "0", "--data-dir"])
+            .arg(&data)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -35,7 +35,7 @@ pub fn ChatApp(
                 >
                     {move || chat.model.with(|m| if m.nick.is_empty() { "…".to_owned() } else { m.nick.clone() })}
                 </button>
-                <button class="icon only-narrow" aria-label="Members" on:click=move |_| show_members.update(|v| *v = !*v)>"👥"</button>
+                <button class="icon only-narrow" aria-label="Members" on:click=move |_| show_members.update(|v| *v = !*v)>"⋮"</button>
             </header>
             <Sidebar />
             <main class="conversation" aria-label="Conversation">

@@ -1,15 +1,16 @@
 //! The room actor's loop: the only code that touches a room's state.
 
 use super::{Command, ConnId, Member, Post};
-use crate::history::History;
+use crate::history::{Commit, History, StoreError};
 use bytes::Bytes;
+use futures_util::{StreamExt, stream::FuturesOrdered};
 use shared::{
     Frame,
     chat::{Cursor, ErrorBody, ErrorCode, Msg, Presence, PresenceKind, RoomState, Said, TypingOut},
     event::name,
 };
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{
         Arc,
         atomic::{AtomicU32, Ordering},
@@ -19,11 +20,32 @@ use std::{
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+type Reply = tokio::sync::oneshot::Sender<Result<Said, ErrorBody>>;
+
+/// A message handed to the store, waiting for its commit.
+struct Inflight {
+    seq: u64,
+    generation: u64,
+    session: Option<String>,
+    cid: Option<String>,
+    said: Said,
+    rich: Bytes,
+    seed: Option<Bytes>,
+    replies: Vec<Reply>,
+}
+
 struct Room {
     name: Arc<str>,
     history: Box<dyn History>,
     members: HashMap<ConnId, Member>,
     count: Arc<AtomicU32>,
+    /// The last message members have been sent: everything up to it is durable.
+    delivered: u64,
+    /// Bumped when a commit fails, so the failure rewinds `seq` only once.
+    generation: u64,
+    inflight: VecDeque<Inflight>,
+    /// Commits of `inflight`, resolving in the same (seq) order.
+    commits: FuturesOrdered<Commit>,
 }
 
 /// Runs until every handle is dropped.
@@ -33,14 +55,31 @@ pub(super) async fn run(
     mut rx: mpsc::Receiver<Command>,
     count: Arc<AtomicU32>,
 ) {
+    let delivered = history.last_seq();
     let mut room = Room {
         name,
         history,
         members: HashMap::new(),
         count,
+        delivered,
+        generation: 0,
+        inflight: VecDeque::new(),
+        commits: FuturesOrdered::new(),
     };
-    while let Some(cmd) = rx.recv().await {
-        room.handle(cmd);
+    loop {
+        tokio::select! {
+            Some(result) = room.commits.next(), if !room.commits.is_empty() => {
+                room.committed(result.unwrap_or_else(|_| Err(StoreError("store stopped".into()))));
+            }
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => room.handle(cmd),
+                None => break,
+            },
+        }
+    }
+    // Handles are gone; still settle what was handed to the store.
+    while let Some(result) = room.commits.next().await {
+        room.committed(result.unwrap_or_else(|_| Err(StoreError("store stopped".into()))));
     }
     debug!(room = %room.name, "room actor stopped");
 }
@@ -73,18 +112,13 @@ impl Room {
                     let _ = reply.send(was);
                 }
             }
-            Command::Post { post, reply } => {
-                let result = self.post(post);
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
-                }
-            }
+            Command::Post { post, reply } => self.post(post, reply),
             Command::History {
                 before,
                 limit,
                 reply,
             } => {
-                let _ = reply.send(self.history.before(before, limit));
+                let _ = reply.send(self.stored_before(before, limit));
             }
             Command::Typing { conn, on } => self.typing(conn, on),
             Command::Rename { conn, nick } => self.rename(conn, nick),
@@ -119,22 +153,31 @@ impl Room {
         self.state(since)
     }
 
+    /// Messages up to the last delivered one (never one still in flight).
+    fn stored_before(&self, before: u64, limit: usize) -> Vec<Msg> {
+        self.history.before(before.min(self.delivered + 1), limit)
+    }
+
     fn state(&self, since: Option<Cursor>) -> RoomState {
         let epoch = self.history.epoch().to_owned();
         let recovered = since
-            .filter(|c| c.epoch == epoch)
-            .and_then(|c| self.history.since(c.seq));
+            .filter(|c| c.epoch == epoch && c.seq <= self.delivered)
+            .and_then(|c| self.history.since(c.seq))
+            .map(|mut missed| {
+                missed.retain(|m| m.seq <= self.delivered);
+                missed
+            });
         let (history, recovered) = match recovered {
             Some(missed) => (missed, true),
             None => (
-                self.history.before(u64::MAX, crate::limits::JOIN_HISTORY),
+                self.stored_before(u64::MAX, crate::limits::JOIN_HISTORY),
                 false,
             ),
         };
         RoomState {
             room: self.name.to_string(),
             epoch,
-            seq: self.history.last_seq(),
+            seq: self.delivered,
             members: self.members_sorted(),
             history,
             recovered,
@@ -151,20 +194,38 @@ impl Room {
         true
     }
 
-    fn post(&mut self, post: Post) -> Result<Said, ErrorBody> {
+    /// Hands a message to the store; it is delivered and acknowledged once
+    /// committed (see [`Room::committed`]).
+    fn post(&mut self, post: Post, reply: Option<Reply>) {
+        let answer = |reply: Option<Reply>, result: Result<Said, ErrorBody>| {
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        };
         if !self.members.contains_key(&post.conn) {
-            return Err(ErrorBody::new(
+            let err = ErrorBody::new(
                 ErrorCode::NotJoined,
                 format!("join '{}' before posting to it", self.name),
-            ));
+            );
+            return answer(reply, Err(err));
         }
-        if let (Some(session), Some(cid)) = (&post.session, &post.cid)
-            && let Some(earlier) = self.history.find_cid(session, cid)
-        {
-            return Ok(Said {
-                seq: earlier.seq,
-                ts: earlier.ts,
-            });
+        if let (Some(session), Some(cid)) = (&post.session, &post.cid) {
+            // A retry of a message still being stored waits for the same commit.
+            if let Some(entry) = self
+                .inflight
+                .iter_mut()
+                .find(|e| e.session.as_ref() == Some(session) && e.cid.as_ref() == Some(cid))
+            {
+                entry.replies.extend(reply);
+                return;
+            }
+            if let Some(earlier) = self.history.find_cid(session, cid) {
+                let said = Said {
+                    seq: earlier.seq,
+                    ts: earlier.ts,
+                };
+                return answer(reply, Ok(said));
+            }
         }
         let msg = Msg {
             room: self.name.to_string(),
@@ -173,7 +234,7 @@ impl Room {
             from: post.from,
             text: post.text,
             ts: now_ms(),
-            cid: post.cid,
+            cid: post.cid.clone(),
         };
         let said = Said {
             seq: msg.seq,
@@ -186,21 +247,56 @@ impl Room {
             .values()
             .any(|m| !m.rich)
             .then(|| Frame::notify(name::MESSAGE, Bytes::from(msg.text.clone())).encode());
-        if let Err(e) = self.history.append(msg, post.session.as_deref()) {
-            warn!(room = %self.name, error = %e, "could not store a message");
-            return Err(ErrorBody::new(
-                ErrorCode::Unavailable,
-                "the message could not be stored; try again",
-            ));
-        }
-        self.deliver(None, |m| {
-            if m.rich {
-                Some(rich.clone())
-            } else {
-                seed.clone()
-            }
+        let commit = self.history.append(msg, post.session.as_deref());
+        self.inflight.push_back(Inflight {
+            seq: said.seq,
+            generation: self.generation,
+            session: post.session,
+            cid: post.cid,
+            said,
+            rich,
+            seed,
+            replies: reply.into_iter().collect(),
         });
-        Ok(said)
+        self.commits.push_back(commit);
+    }
+
+    /// The oldest message in flight was committed (or not).
+    fn committed(&mut self, result: Result<(), StoreError>) {
+        let Some(entry) = self.inflight.pop_front() else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                self.delivered = entry.seq;
+                let (rich, seed) = (entry.rich, entry.seed);
+                self.deliver(None, |m| {
+                    if m.rich {
+                        Some(rich.clone())
+                    } else {
+                        seed.clone()
+                    }
+                });
+                for reply in entry.replies {
+                    let _ = reply.send(Ok(entry.said));
+                }
+            }
+            Err(e) => {
+                if entry.generation == self.generation {
+                    warn!(room = %self.name, seq = entry.seq, error = %e, "could not store a message");
+                    // Later messages of this generation fail too; new ones
+                    // take this seq again.
+                    self.history.rewind(entry.seq - 1);
+                    self.generation += 1;
+                }
+                for reply in entry.replies {
+                    let _ = reply.send(Err(ErrorBody::new(
+                        ErrorCode::Unavailable,
+                        "the message could not be stored; try again",
+                    )));
+                }
+            }
+        }
     }
 
     fn typing(&mut self, conn: ConnId, on: bool) {

@@ -360,12 +360,19 @@ impl Conn {
         self.app.directory.release(&self.nick, self.id);
     }
 
+    /// Records the session's nickname and rooms (in the store too, so a
+    /// client can resume after a restart).
     fn remember(&self) {
         if let Some(token) = &self.session {
-            let rooms = self.rooms.keys().cloned().collect();
+            let rooms: Vec<String> = self.rooms.keys().cloned().collect();
             self.app
                 .directory
-                .update_session(token, self.id, &self.nick, rooms);
+                .update_session(token, self.id, &self.nick, rooms.clone());
+            let saved = crate::history::SavedSession {
+                nick: self.nick.clone(),
+                rooms,
+            };
+            self.app.store.save_session(token, &saved);
         }
     }
 }

@@ -91,6 +91,12 @@ impl Conn {
             ));
         }
         let wanted = req.nick.as_deref().map(limits::nick).transpose()?;
+        if let Some(token) = req.session.as_deref()
+            && !self.app.directory.knows(token)
+            && let Some(saved) = self.app.store.load_session(token)
+        {
+            self.app.directory.restore(token, saved.nick, saved.rooms);
+        }
         let (token, record, previous) =
             self.app
                 .directory

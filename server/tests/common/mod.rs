@@ -310,3 +310,30 @@ impl Client {
             .any(|f| matches!(f, Frame::Response { id: i, .. } if *i == id))
     }
 }
+
+/// Raw frame sending and reading for tests that drive the socket directly.
+pub trait SendFrame {
+    /// Sends one frame.
+    fn send_frame(&mut self, frame: Frame) -> impl std::future::Future<Output = Result<(), ()>>;
+}
+
+impl SendFrame for Ws {
+    async fn send_frame(&mut self, frame: Frame) -> Result<(), ()> {
+        self.send(Message::Binary(frame.encode()))
+            .await
+            .map_err(|_| ())
+    }
+}
+
+impl Client {
+    /// The next frame from the socket, or `None` when the connection ends.
+    pub async fn next_frame_or_end(&mut self) -> Option<Frame> {
+        if let Some(f) = self.pending.pop_front() {
+            return Some(f);
+        }
+        tokio::time::timeout(WAIT, self.read_frame())
+            .await
+            .ok()?
+            .ok()
+    }
+}

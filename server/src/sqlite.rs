@@ -1,0 +1,503 @@
+//! Durable history in an embedded SQLite database (WAL, `synchronous=FULL`).
+//!
+//! One writer thread owns the write connection and commits in groups: it
+//! takes every write queued while the previous commit was syncing, so many
+//! messages share one transaction and one fsync and durability costs little
+//! throughput. A message's commit resolves only after its transaction is on
+//! disk. The writer checks that each room's `seq` follows the last one it
+//! stored, so a failed commit can never leave a gap: later messages of that
+//! room fail too until the room actor rewinds. Reads use their own
+//! connection (WAL lets them run beside the writer).
+
+use crate::history::{Commit, History, HistoryStore, SavedSession, StoreError, new_epoch};
+use rusqlite::{Connection, OptionalExtension, params};
+use shared::chat::Msg;
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, mpsc},
+    thread,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+/// How long messages are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Most messages kept per room.
+    pub max_messages: u64,
+    /// Oldest message kept, if limited.
+    pub max_age: Option<Duration>,
+}
+
+/// Most writes taken into one transaction.
+const MAX_BATCH: usize = 4_096;
+
+enum Op {
+    Append {
+        room: Arc<str>,
+        msg: Msg,
+        session: Option<String>,
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
+    Session {
+        token: String,
+        session: SavedSession,
+    },
+    /// Tests: make every later write fail (or work again).
+    FailWrites(bool),
+}
+
+struct Shared {
+    read: Mutex<Connection>,
+    writer: Mutex<mpsc::Sender<Op>>,
+}
+
+impl Shared {
+    fn send(&self, op: Op) -> bool {
+        self.writer
+            .lock()
+            .map(|w| w.send(op).is_ok())
+            .unwrap_or(false)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| StoreError("read lock poisoned".into()))?;
+        f(&conn).map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+/// The SQLite history store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+    path: PathBuf,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+    // journal_mode answers with a row; read it.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError(format!(
+            "cannot use write-ahead logging (journal mode {mode})"
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .map_err(err)?;
+    Ok(conn)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rooms (
+    name     TEXT PRIMARY KEY,
+    epoch    TEXT NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+    room    TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    nick    TEXT NOT NULL,
+    text    TEXT NOT NULL,
+    ts      INTEGER NOT NULL,
+    cid     TEXT,
+    session TEXT,
+    PRIMARY KEY (room, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_cid ON messages (room, session, cid) WHERE cid IS NOT NULL;
+CREATE TABLE IF NOT EXISTS sessions (
+    token TEXT PRIMARY KEY,
+    nick  TEXT NOT NULL,
+    rooms TEXT NOT NULL,
+    seen  INTEGER NOT NULL
+);
+";
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/chat.db`. A directory that cannot be
+    /// created or a file that is not a usable database is an error.
+    pub fn open(dir: &Path, retention: Retention) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join("chat.db");
+        let write =
+            connect(&path).map_err(|e| StoreError(format!("{}: {}", path.display(), e.0)))?;
+        write
+            .execute_batch(SCHEMA)
+            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        let check: String = write
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        if check != "ok" {
+            return Err(StoreError(format!(
+                "{} is damaged: {check}",
+                path.display()
+            )));
+        }
+        let read = connect(&path)?;
+        let (tx, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("history-writer".into())
+            .spawn(move || Writer::new(write, retention).run(rx))
+            .map_err(err)?;
+        info!(path = %path.display(), "history store open");
+        Ok(Self {
+            shared: Arc::new(Shared {
+                read: Mutex::new(read),
+                writer: Mutex::new(tx),
+            }),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Fault injection for tests: every write fails until turned off again
+    /// (the writer sets `PRAGMA query_only`, so SQLite itself refuses).
+    pub fn fail_writes(&self, fail: bool) {
+        self.shared.send(Op::FailWrites(fail));
+    }
+}
+
+impl HistoryStore for SqliteStore {
+    fn open(&self, room: &str) -> Result<Box<dyn History>, StoreError> {
+        let (epoch, last_seq) = self
+            .shared
+            .read(|c| {
+                c.query_row(
+                    "SELECT epoch, last_seq FROM rooms WHERE name = ?1",
+                    [room],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)),
+                )
+                .optional()
+            })?
+            .unwrap_or_else(|| (new_epoch(), 0));
+        // The rooms row is written with the room's first message.
+        Ok(Box::new(SqliteHistory {
+            room: room.into(),
+            epoch,
+            last_seq,
+            shared: self.shared.clone(),
+        }))
+    }
+
+    fn load_session(&self, token: &str) -> Option<SavedSession> {
+        self.shared
+            .read(|c| {
+                c.query_row(
+                    "SELECT nick, rooms FROM sessions WHERE token = ?1",
+                    [token],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()
+            })
+            .ok()
+            .flatten()
+            .map(|(nick, rooms)| SavedSession {
+                nick,
+                rooms: rooms
+                    .split(',')
+                    .filter(|r| !r.is_empty())
+                    .map(Into::into)
+                    .collect(),
+            })
+    }
+
+    fn save_session(&self, token: &str, session: &SavedSession) {
+        self.shared.send(Op::Session {
+            token: token.to_owned(),
+            session: session.clone(),
+        });
+    }
+}
+
+struct SqliteHistory {
+    room: Arc<str>,
+    epoch: String,
+    last_seq: u64,
+    shared: Arc<Shared>,
+}
+
+fn row_to_msg(room: &str, epoch: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Msg> {
+    Ok(Msg {
+        room: room.to_owned(),
+        epoch: epoch.to_owned(),
+        seq: r.get(0)?,
+        from: r.get(1)?,
+        text: r.get(2)?,
+        ts: r.get(3)?,
+        cid: r.get(4)?,
+    })
+}
+
+impl SqliteHistory {
+    fn query(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Msg>, StoreError> {
+        self.shared.read(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map(params, |r| row_to_msg(&self.room, &self.epoch, r))?;
+            rows.collect()
+        })
+    }
+}
+
+impl History for SqliteHistory {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    fn append(&mut self, msg: Msg, session: Option<&str>) -> Commit {
+        let (done, commit) = oneshot::channel();
+        self.last_seq = msg.seq;
+        let op = Op::Append {
+            room: self.room.clone(),
+            msg,
+            session: session.map(Into::into),
+            done,
+        };
+        if !self.shared.send(op) {
+            return crate::history::committed(Err(StoreError("history writer stopped".into())));
+        }
+        commit
+    }
+
+    fn rewind(&mut self, seq: u64) {
+        self.last_seq = seq;
+    }
+
+    fn find_cid(&self, session: &str, cid: &str) -> Option<Msg> {
+        let found = self.query(
+            "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND session = ?2 AND cid = ?3",
+            params![&*self.room, session, cid],
+        );
+        match found {
+            Ok(mut rows) => rows.pop(),
+            Err(e) => {
+                warn!(room = %self.room, error = %e, "cid lookup failed");
+                None
+            }
+        }
+    }
+
+    fn since(&self, seq: u64) -> Option<Vec<Msg>> {
+        let oldest: Option<u64> = self
+            .shared
+            .read(|c| {
+                c.query_row(
+                    "SELECT min(seq) FROM messages WHERE room = ?1",
+                    [&*self.room],
+                    |r| r.get(0),
+                )
+            })
+            .ok()?;
+        // Everything after `seq` must still be kept (or nothing is missed).
+        let kept_from = oldest.unwrap_or(self.last_seq + 1);
+        if seq + 1 < kept_from {
+            return None;
+        }
+        self.query(
+            "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq > ?2 ORDER BY seq",
+            params![&*self.room, seq],
+        )
+        .ok()
+    }
+
+    fn before(&self, before: u64, limit: usize) -> Vec<Msg> {
+        let before = before.min(i64::MAX as u64);
+        let mut rows = self
+            .query(
+                "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                params![&*self.room, before, limit as u64],
+            )
+            .unwrap_or_else(|e| {
+                warn!(room = %self.room, error = %e, "history read failed");
+                Vec::new()
+            });
+        rows.reverse();
+        rows
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    retention: Retention,
+    /// Last stored seq per room (loaded on first use).
+    stored: HashMap<Arc<str>, u64>,
+    epochs: HashMap<Arc<str>, String>,
+    batches: u64,
+}
+
+impl Writer {
+    fn new(conn: Connection, retention: Retention) -> Self {
+        Self {
+            conn,
+            retention,
+            stored: HashMap::new(),
+            epochs: HashMap::new(),
+            batches: 0,
+        }
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Op>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            self.write(batch);
+        }
+    }
+
+    /// Last stored seq of a room (read once, then cached).
+    fn stored_seq(
+        conn: &Connection,
+        stored: &mut HashMap<Arc<str>, u64>,
+        room: &Arc<str>,
+    ) -> rusqlite::Result<u64> {
+        if let Some(seq) = stored.get(room) {
+            return Ok(*seq);
+        }
+        let seq: u64 = conn
+            .query_row(
+                "SELECT last_seq FROM rooms WHERE name = ?1",
+                [&**room],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        stored.insert(room.clone(), seq);
+        Ok(seq)
+    }
+
+    /// Writes one group in one transaction and answers every waiter.
+    fn write(&mut self, batch: Vec<Op>) {
+        let mut waiters = Vec::new();
+        let mut next: HashMap<Arc<str>, u64> = HashMap::new();
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            for op in batch {
+                match op {
+                    Op::Append {
+                        room,
+                        msg,
+                        session,
+                        done,
+                    } => {
+                        let expected = match next.get(&room) {
+                            Some(seq) => *seq,
+                            None => Self::stored_seq(&tx, &mut self.stored, &room)?,
+                        } + 1;
+                        if msg.seq != expected {
+                            // Follows a failed write: refuse, never leave a gap.
+                            let _ = done.send(Err(StoreError(format!(
+                                "seq {} does not follow the stored {}",
+                                msg.seq,
+                                expected - 1
+                            ))));
+                            continue;
+                        }
+                        if !self.epochs.contains_key(&room) {
+                            tx.execute(
+                                "INSERT OR IGNORE INTO rooms (name, epoch, last_seq) VALUES (?1, ?2, 0)",
+                                params![&*room, &msg.epoch],
+                            )?;
+                            self.epochs.insert(room.clone(), msg.epoch.clone());
+                        }
+                        tx.prepare_cached(
+                            "INSERT INTO messages (room, seq, nick, text, ts, cid, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        )?
+                        .execute(params![&*room, msg.seq, msg.from, msg.text, msg.ts, msg.cid, session])?;
+                        next.insert(room, msg.seq);
+                        waiters.push(done);
+                    }
+                    Op::Session { token, session } => {
+                        tx.prepare_cached(
+                            "INSERT INTO sessions (token, nick, rooms, seen) VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT(token) DO UPDATE SET nick = ?2, rooms = ?3, seen = ?4",
+                        )?
+                        .execute(params![token, session.nick, session.rooms.join(","), now_ms()])?;
+                    }
+                    Op::FailWrites(fail) => {
+                        tx.pragma_update(None, "query_only", fail)?;
+                    }
+                }
+            }
+            for (room, seq) in &next {
+                tx.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE name = ?1")?
+                    .execute(params![&**room, seq])?;
+            }
+            tx.commit()
+        })();
+        match result {
+            Ok(()) => {
+                for (room, seq) in next {
+                    self.stored.insert(room, seq);
+                }
+                for done in waiters {
+                    let _ = done.send(Ok(()));
+                }
+                self.batches += 1;
+                if self.batches.is_multiple_of(64) {
+                    self.apply_retention();
+                }
+            }
+            Err(e) => {
+                error!(error = %e, "history write failed; messages refused until it works again");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                for done in waiters {
+                    let _ = done.send(Err(StoreError(e.to_string())));
+                }
+            }
+        }
+    }
+
+    /// Deletes what retention no longer keeps (never a room's newest message,
+    /// so `seq` always continues).
+    fn apply_retention(&mut self) {
+        let keep = self.retention.max_messages.max(1);
+        let by_count = self.conn.execute(
+            "DELETE FROM messages WHERE seq <= (SELECT r.last_seq FROM rooms r WHERE r.name = messages.room) - ?1",
+            [keep],
+        );
+        let by_age = match self.retention.max_age {
+            Some(age) => {
+                let cutoff = now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+                self.conn.execute(
+                    "DELETE FROM messages WHERE ts < ?1 AND seq < (SELECT r.last_seq FROM rooms r WHERE r.name = messages.room)",
+                    [cutoff],
+                )
+            }
+            None => Ok(0),
+        };
+        if let Err(e) = by_count.and(by_age) {
+            warn!(error = %e, "retention sweep failed");
+        }
+    }
+}

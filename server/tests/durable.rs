@@ -1,0 +1,385 @@
+//! Durable history: acknowledged messages survive SIGKILL, recovery and
+//! scrollback survive restarts, write failures are answered and recovered,
+//! and a damaged database stops start-up with a clear message.
+
+mod common;
+
+use bytes::Bytes;
+use common::{Client, SendFrame, WAIT, name};
+use serde_json::json;
+use shared::{
+    Frame,
+    chat::{Cursor, ErrorCode, Msg, RoomState, Said, Welcome, parse_envelope},
+};
+use std::{
+    collections::{HashMap, HashSet},
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+};
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "chat-{tag}-{}-{:x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--addr", "127.0.0.1:0", "--rate-limit", "0", "--data-dir"])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            url: format!("ws://{addr}/socket"),
+        }
+    }
+
+    fn signal(&mut self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn hello(c: &mut Client, body: serde_json::Value) -> Welcome {
+    c.rich("hello", &body).await.expect("hello")
+}
+
+/// Every stored message of a room, oldest first, through `history` pages.
+async fn all_messages(c: &mut Client, room: &str) -> Vec<Msg> {
+    let mut before = u64::MAX;
+    let mut out = Vec::new();
+    loop {
+        let page: Vec<Msg> = c
+            .rich(
+                "history",
+                &json!({"room": room, "before": before, "limit": 200}),
+            )
+            .await
+            .expect("history");
+        let Some(first) = page.first() else { break };
+        before = first.seq;
+        out.splice(0..0, page);
+        if before <= 1 {
+            break;
+        }
+    }
+    out
+}
+
+fn say_frame(id: u32, room: &str, text: &str, cid: &str) -> Frame {
+    let body = serde_json::to_vec(&json!({"room": room, "text": text, "cid": cid})).expect("json");
+    Frame::request(id, name("say"), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_sigkill_exactly_once_and_in_order() {
+    const TOTAL: usize = 5_000;
+    const WINDOW: usize = 64;
+    let data = temp_dir("crash");
+    let mut server = Server::start(&data);
+    let mut c = Client::connect(&server.url).await;
+    let welcome = hello(&mut c, json!({"v": 1, "nick": "crasher"})).await;
+    let _: RoomState = c
+        .rich("join", &json!({"room": "crash"}))
+        .await
+        .expect("join");
+
+    // Kill when a random number of acknowledgements has come back.
+    let kill_at = 500 + (rand::random::<u32>() as usize % 4_000);
+    let mut acked: HashMap<String, u64> = HashMap::new();
+    let mut pending: HashMap<u32, (usize, String)> = HashMap::new();
+    let mut sent = 0usize;
+    let mut next_id = 1_000u32;
+    let mut killed = false;
+    'traffic: loop {
+        while sent < TOTAL && pending.len() < WINDOW {
+            let cid = format!("c{sent:05}");
+            if c.ws
+                .send_frame(say_frame(next_id, "crash", &format!("m{sent:05}"), &cid))
+                .await
+                .is_err()
+            {
+                break 'traffic;
+            }
+            pending.insert(next_id, (sent, cid));
+            next_id += 1;
+            sent += 1;
+        }
+        if pending.is_empty() {
+            break;
+        }
+        match c.next_frame_or_end().await {
+            Some(Frame::Response { id, payload }) => {
+                if let Some((_, cid)) = pending.remove(&id) {
+                    let said: Result<Said, _> = parse_envelope(&payload).expect("envelope");
+                    acked.insert(cid, said.expect("stored").seq);
+                }
+                if !killed && acked.len() >= kill_at {
+                    server.signal("-KILL");
+                    killed = true;
+                }
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(killed, "the server was killed mid-traffic");
+    eprintln!(
+        "crash test: SIGKILL after {} acknowledgements, {sent} sent, {} in flight",
+        acked.len(),
+        pending.len()
+    );
+    assert!(acked.len() < TOTAL, "some messages were not acknowledged");
+
+    // Restart on the same data: every acknowledged message is there once,
+    // in order, with contiguous seq.
+    let server = Server::start(&data);
+    let mut c = Client::connect(&server.url).await;
+    let again = hello(&mut c, json!({"v": 1, "session": welcome.session})).await;
+    assert_eq!(again.nick, "crasher", "the session survives the restart");
+    assert!(
+        again.rooms.iter().any(|r| r.room == "crash"),
+        "and its rooms"
+    );
+    let stored = all_messages(&mut c, "crash").await;
+    for (i, m) in stored.iter().enumerate() {
+        assert_eq!(m.seq, i as u64 + 1, "contiguous seq");
+    }
+    let texts: Vec<&str> = stored.iter().map(|m| m.text.as_str()).collect();
+    let mut sorted = texts.clone();
+    sorted.sort_unstable();
+    assert_eq!(texts, sorted, "in the order sent");
+    let by_cid: HashMap<&str, u64> = stored
+        .iter()
+        .map(|m| (m.cid.as_deref().expect("cid"), m.seq))
+        .collect();
+    assert_eq!(by_cid.len(), stored.len(), "no cid twice");
+    for (cid, seq) in &acked {
+        assert_eq!(
+            by_cid.get(cid.as_str()),
+            Some(seq),
+            "acknowledged {cid} kept with its seq"
+        );
+    }
+
+    // Retrying every unacknowledged message (same cids) stores each once.
+    let unacked: Vec<usize> = (0..TOTAL)
+        .filter(|i| !acked.contains_key(&format!("c{i:05}")))
+        .collect();
+    for chunk in unacked.chunks(WINDOW) {
+        let mut ids = Vec::new();
+        for i in chunk {
+            let cid = format!("c{i:05}");
+            let id = c
+                .request(
+                    "say",
+                    serde_json::to_vec(
+                        &json!({"room": "crash", "text": format!("m{i:05}"), "cid": cid}),
+                    )
+                    .expect("json"),
+                )
+                .await;
+            ids.push(id);
+        }
+        for id in ids {
+            let said: Result<Said, _> = parse_envelope(&c.response(id).await).expect("envelope");
+            said.expect("stored on retry");
+        }
+    }
+    let stored = all_messages(&mut c, "crash").await;
+    assert_eq!(stored.len(), TOTAL, "every message exactly once");
+    let cids: HashSet<&str> = stored.iter().filter_map(|m| m.cid.as_deref()).collect();
+    assert_eq!(cids.len(), TOTAL);
+    for (i, m) in stored.iter().enumerate() {
+        assert_eq!(m.seq, i as u64 + 1, "still contiguous");
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test]
+async fn recovery_and_scrollback_survive_a_restart() {
+    let data = temp_dir("restart");
+    let mut server = Server::start(&data);
+    let mut ann = Client::connect(&server.url).await;
+    let welcome = hello(&mut ann, json!({"v": 1, "nick": "ann"})).await;
+    let state: RoomState = ann.rich("join", &json!({"room": "r"})).await.expect("join");
+    let mut bob = Client::connect(&server.url).await;
+    hello(&mut bob, json!({"v": 1, "nick": "bob"})).await;
+    let _: RoomState = bob.rich("join", &json!({"room": "r"})).await.expect("join");
+    let _: Said = bob
+        .rich("say", &json!({"room": "r", "text": "before", "cid": "b0"}))
+        .await
+        .expect("say");
+    let seen: Msg = loop {
+        let m: Msg = ann.event_json("msg").await;
+        if m.room == "r" {
+            break m;
+        }
+    };
+    let cursor = Cursor {
+        room: "r".into(),
+        epoch: state.epoch.clone(),
+        seq: seen.seq,
+    };
+    ann.close().await;
+    for i in 1..=5 {
+        let _: Said = bob
+            .rich(
+                "say",
+                &json!({"room": "r", "text": format!("missed {i}"), "cid": format!("b{i}")}),
+            )
+            .await
+            .expect("say");
+    }
+    server.signal("-TERM");
+
+    let server = Server::start(&data);
+    let mut back = Client::connect(&server.url).await;
+    let again = hello(
+        &mut back,
+        json!({"v": 1, "session": welcome.session, "resume": [cursor]}),
+    )
+    .await;
+    let r = again.rooms.iter().find(|s| s.room == "r").expect("room r");
+    assert_eq!(r.epoch, state.epoch, "the epoch survives the restart");
+    assert!(r.recovered, "exact recovery across the restart");
+    assert_eq!(
+        r.history
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>(),
+        ["missed 1", "missed 2", "missed 3", "missed 4", "missed 5"]
+    );
+    let older: Vec<Msg> = back
+        .rich("history", &json!({"room": "r", "before": 2, "limit": 10}))
+        .await
+        .expect("scrollback");
+    assert_eq!(
+        older.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["before"]
+    );
+    // seq continues after the restart.
+    let said: Said = back
+        .rich("say", &json!({"room": "r", "text": "after", "cid": "a1"}))
+        .await
+        .expect("say");
+    assert_eq!(said.seq, 7);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test]
+async fn a_write_failure_answers_unavailable_and_recovers() {
+    use server::{
+        AppState,
+        sqlite::{Retention, SqliteStore},
+    };
+    let data = temp_dir("fail");
+    let store = SqliteStore::open(
+        &data,
+        Retention {
+            max_messages: 1_000,
+            max_age: None,
+        },
+    )
+    .expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let state = AppState::with_store(common::config(), std::sync::Arc::new(store.clone()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::run(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let mut c = Client::connect(&format!("ws://{addr}/socket")).await;
+    hello(&mut c, json!({"v": 1, "nick": "w"})).await;
+    let _: RoomState = c.rich("join", &json!({"room": "w"})).await.expect("join");
+    let first: Said = c
+        .rich("say", &json!({"room": "w", "text": "one", "cid": "1"}))
+        .await
+        .expect("say");
+
+    store.fail_writes(true);
+    let err = c
+        .rich::<Said>("say", &json!({"room": "w", "text": "two", "cid": "2"}))
+        .await
+        .expect_err("write fails");
+    assert_eq!(err.code, ErrorCode::Unavailable);
+    // The server is still up and answering.
+    assert_eq!(
+        c.call("uppercase", &b"up"[..]).await,
+        Bytes::from_static(b"UP")
+    );
+
+    store.fail_writes(false);
+    let retried: Said = c
+        .rich("say", &json!({"room": "w", "text": "two", "cid": "2"}))
+        .await
+        .expect("works again");
+    assert_eq!(retried.seq, first.seq + 1, "no gap after the failure");
+    let all = all_messages(&mut c, "w").await;
+    assert_eq!(
+        all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["one", "two"]
+    );
+    let _ = stop.send(());
+    tokio::time::timeout(WAIT, task)
+        .await
+        .expect("stops")
+        .expect("task")
+        .expect("run");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_damaged_database_stops_start_up_with_a_clear_message() {
+    let data = temp_dir("corrupt");
+    std::fs::write(data.join("chat.db"), vec![0x5a; 8192]).expect("garbage");
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "refuses to start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot open the history store"), "{stderr}");
+    assert!(stderr.contains("chat.db"), "names the file: {stderr}");
+    let _ = std::fs::remove_dir_all(&data);
+}
