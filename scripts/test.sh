@@ -30,6 +30,9 @@ cargo test --workspace --locked
 step "release server"
 cargo build --release --locked -p server
 
+step "benchmark harness (tiny run; real figures: see README)"
+cargo run --release --locked -p server --example say_bench -- --senders 4 --secs 0.3
+
 step "browser tests"
 harness_out=$(mktemp)
 node scripts/harness.mjs target/release/server >"$harness_out" &

@@ -3,7 +3,7 @@
 //! A room actor owns one [`History`] and is its only user, so the trait is
 //! plain `&mut self` with no locking. [`MemoryHistory`] is a bounded ring.
 
-use shared::chat::Msg;
+use shared::chat::{Msg, Said};
 use std::collections::{HashMap, VecDeque};
 
 /// A store failed.
@@ -45,8 +45,8 @@ pub trait History: Send {
     fn append(&mut self, msg: Msg, session: Option<&str>) -> Commit;
     /// After a failed commit: the next message gets `seq + 1` again.
     fn rewind(&mut self, seq: u64);
-    /// The stored message a `(session, cid)` pair already produced.
-    fn find_cid(&self, session: &str, cid: &str) -> Option<Msg>;
+    /// Where the message a `(session, cid)` pair already produced was stored.
+    fn find_cid(&self, session: &str, cid: &str) -> Option<Said>;
     /// Every stored message after `seq`, or `None` when some of them are
     /// no longer kept.
     fn since(&self, seq: u64) -> Option<Vec<Msg>>;
@@ -171,9 +171,12 @@ impl History for MemoryHistory {
         self.last_seq = seq.min(self.last_seq);
     }
 
-    fn find_cid(&self, session: &str, cid: &str) -> Option<Msg> {
+    fn find_cid(&self, session: &str, cid: &str) -> Option<Said> {
         let seq = *self.by_cid.get(&(Box::from(session), Box::from(cid)))?;
-        self.get(seq).cloned()
+        self.get(seq).map(|m| Said {
+            seq: m.seq,
+            ts: m.ts,
+        })
     }
 
     fn since(&self, seq: u64) -> Option<Vec<Msg>> {

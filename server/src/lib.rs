@@ -18,7 +18,7 @@ pub mod web;
 
 pub use config::Config;
 
-use axum::{Router, routing::get};
+use axum::{Router, routing::get, serve::ListenerExt};
 use directory::Directory;
 use history::{HistoryStore, MemoryStore};
 use room::Rooms;
@@ -128,6 +128,13 @@ pub async fn run(
     let token = state.shutdown.clone();
     let sweeper = tokio::spawn(sweep_sessions(state.clone()));
     let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Small frames must leave at once: with Nagle's algorithm on, a reply
+    // waits for the peer's delayed ACK (~40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -11,9 +11,9 @@
 
 use crate::history::{Commit, History, HistoryStore, SavedSession, StoreError, new_epoch};
 use rusqlite::{Connection, OptionalExtension, params};
-use shared::chat::Msg;
+use shared::chat::{Msg, Said};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet, VecDeque},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, mpsc},
     thread,
@@ -52,7 +52,13 @@ enum Op {
 struct Shared {
     read: Mutex<Connection>,
     writer: Mutex<mpsc::Sender<Op>>,
+    /// Sessions brought back from an earlier run: only their `cid`s can be
+    /// in the database without being in a room's recent list.
+    restored: Mutex<HashSet<String>>,
 }
+
+/// `(session, cid)` pairs remembered per room without asking the database.
+const RECENT_CIDS: usize = 10_000;
 
 impl Shared {
     fn send(&self, op: Op) -> bool {
@@ -94,16 +100,17 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
             "cannot use write-ahead logging (journal mode {mode})"
         )));
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192;",
+    )
         .map_err(err)?;
     Ok(conn)
 }
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rooms (
-    name     TEXT PRIMARY KEY,
-    epoch    TEXT NOT NULL,
-    last_seq INTEGER NOT NULL DEFAULT 0
+    name  TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS messages (
     room    TEXT NOT NULL,
@@ -162,6 +169,7 @@ impl SqliteStore {
             shared: Arc::new(Shared {
                 read: Mutex::new(read),
                 writer: Mutex::new(tx),
+                restored: Mutex::new(HashSet::new()),
             }),
             path,
         })
@@ -181,28 +189,35 @@ impl SqliteStore {
 
 impl HistoryStore for SqliteStore {
     fn open(&self, room: &str) -> Result<Box<dyn History>, StoreError> {
-        let (epoch, last_seq) = self
-            .shared
-            .read(|c| {
-                c.query_row(
-                    "SELECT epoch, last_seq FROM rooms WHERE name = ?1",
-                    [room],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)),
-                )
-                .optional()
-            })?
-            .unwrap_or_else(|| (new_epoch(), 0));
+        let epoch: Option<String> = self.shared.read(|c| {
+            c.query_row("SELECT epoch FROM rooms WHERE name = ?1", [room], |r| {
+                r.get(0)
+            })
+            .optional()
+        })?;
+        // Retention never deletes a room's newest message, so this is the
+        // room's last seq even after a sweep.
+        let last_seq: Option<u64> = self.shared.read(|c| {
+            c.query_row(
+                "SELECT max(seq) FROM messages WHERE room = ?1",
+                [room],
+                |r| r.get(0),
+            )
+        })?;
         // The rooms row is written with the room's first message.
         Ok(Box::new(SqliteHistory {
             room: room.into(),
-            epoch,
-            last_seq,
+            epoch: epoch.unwrap_or_else(new_epoch),
+            last_seq: last_seq.unwrap_or(0),
+            recent: HashMap::new(),
+            recent_order: VecDeque::new(),
             shared: self.shared.clone(),
         }))
     }
 
     fn load_session(&self, token: &str) -> Option<SavedSession> {
-        self.shared
+        let saved = self
+            .shared
             .read(|c| {
                 c.query_row(
                     "SELECT nick, rooms FROM sessions WHERE token = ?1",
@@ -220,7 +235,13 @@ impl HistoryStore for SqliteStore {
                     .filter(|r| !r.is_empty())
                     .map(Into::into)
                     .collect(),
-            })
+            });
+        if saved.is_some()
+            && let Ok(mut restored) = self.shared.restored.lock()
+        {
+            restored.insert(token.to_owned());
+        }
+        saved
     }
 
     fn save_session(&self, token: &str, session: &SavedSession) {
@@ -235,6 +256,9 @@ struct SqliteHistory {
     room: Arc<str>,
     epoch: String,
     last_seq: u64,
+    /// `(session, cid)` of this process's recent messages.
+    recent: HashMap<(Box<str>, Box<str>), Said>,
+    recent_order: VecDeque<(Box<str>, Box<str>)>,
     shared: Arc<Shared>,
 }
 
@@ -272,6 +296,22 @@ impl History for SqliteHistory {
     fn append(&mut self, msg: Msg, session: Option<&str>) -> Commit {
         let (done, commit) = oneshot::channel();
         self.last_seq = msg.seq;
+        if let (Some(session), Some(cid)) = (session, &msg.cid) {
+            let key: (Box<str>, Box<str>) = (session.into(), cid.as_str().into());
+            if self.recent_order.len() == RECENT_CIDS
+                && let Some(old) = self.recent_order.pop_front()
+            {
+                self.recent.remove(&old);
+            }
+            self.recent.insert(
+                key.clone(),
+                Said {
+                    seq: msg.seq,
+                    ts: msg.ts,
+                },
+            );
+            self.recent_order.push_back(key);
+        }
         let op = Op::Append {
             room: self.room.clone(),
             msg,
@@ -286,15 +326,35 @@ impl History for SqliteHistory {
 
     fn rewind(&mut self, seq: u64) {
         self.last_seq = seq;
+        self.recent.retain(|_, said| said.seq <= seq);
+        let recent = &self.recent;
+        self.recent_order.retain(|k| recent.contains_key(k));
     }
 
-    fn find_cid(&self, session: &str, cid: &str) -> Option<Msg> {
+    fn find_cid(&self, session: &str, cid: &str) -> Option<Said> {
+        if let Some(said) = self.recent.get(&(Box::from(session), Box::from(cid))) {
+            return Some(*said);
+        }
+        // Only a session from an earlier run (or one with more than
+        // RECENT_CIDS messages since) can have it in the database alone.
+        let restored = self
+            .shared
+            .restored
+            .lock()
+            .map(|r| r.contains(session))
+            .unwrap_or(true);
+        if !restored && self.recent_order.len() < RECENT_CIDS {
+            return None;
+        }
         let found = self.query(
             "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND session = ?2 AND cid = ?3",
             params![&*self.room, session, cid],
         );
         match found {
-            Ok(mut rows) => rows.pop(),
+            Ok(mut rows) => rows.pop().map(|m| Said {
+                seq: m.seq,
+                ts: m.ts,
+            }),
             Err(e) => {
                 warn!(room = %self.room, error = %e, "cid lookup failed");
                 None
@@ -386,11 +446,10 @@ impl Writer {
         }
         let seq: u64 = conn
             .query_row(
-                "SELECT last_seq FROM rooms WHERE name = ?1",
+                "SELECT max(seq) FROM messages WHERE room = ?1",
                 [&**room],
-                |r| r.get(0),
-            )
-            .optional()?
+                |r| r.get::<_, Option<u64>>(0),
+            )?
             .unwrap_or(0);
         stored.insert(room.clone(), seq);
         Ok(seq)
@@ -425,7 +484,7 @@ impl Writer {
                         }
                         if !self.epochs.contains_key(&room) {
                             tx.execute(
-                                "INSERT OR IGNORE INTO rooms (name, epoch, last_seq) VALUES (?1, ?2, 0)",
+                                "INSERT OR IGNORE INTO rooms (name, epoch) VALUES (?1, ?2)",
                                 params![&*room, &msg.epoch],
                             )?;
                             self.epochs.insert(room.clone(), msg.epoch.clone());
@@ -448,10 +507,6 @@ impl Writer {
                         tx.pragma_update(None, "query_only", fail)?;
                     }
                 }
-            }
-            for (room, seq) in &next {
-                tx.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE name = ?1")?
-                    .execute(params![&**room, seq])?;
             }
             tx.commit()
         })();
@@ -483,14 +538,14 @@ impl Writer {
     fn apply_retention(&mut self) {
         let keep = self.retention.max_messages.max(1);
         let by_count = self.conn.execute(
-            "DELETE FROM messages WHERE seq <= (SELECT r.last_seq FROM rooms r WHERE r.name = messages.room) - ?1",
+            "DELETE FROM messages WHERE seq <= (SELECT max(m.seq) FROM messages m WHERE m.room = messages.room) - ?1",
             [keep],
         );
         let by_age = match self.retention.max_age {
             Some(age) => {
                 let cutoff = now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
                 self.conn.execute(
-                    "DELETE FROM messages WHERE ts < ?1 AND seq < (SELECT r.last_seq FROM rooms r WHERE r.name = messages.room)",
+                    "DELETE FROM messages WHERE ts < ?1 AND seq < (SELECT max(m.seq) FROM messages m WHERE m.room = messages.room)",
                     [cutoff],
                 )
             }

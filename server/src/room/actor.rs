@@ -219,11 +219,7 @@ impl Room {
                 entry.replies.extend(reply);
                 return;
             }
-            if let Some(earlier) = self.history.find_cid(session, cid) {
-                let said = Said {
-                    seq: earlier.seq,
-                    ts: earlier.ts,
-                };
+            if let Some(said) = self.history.find_cid(session, cid) {
                 return answer(reply, Ok(said));
             }
         }

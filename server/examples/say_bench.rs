@@ -1,0 +1,204 @@
+//! Durable (SQLite) vs in-memory `say`: throughput and acknowledgement
+//! latency with many concurrent senders, both measured in the same run.
+//!
+//! `cargo run --release -p server --example say_bench -- [--senders N] [--secs S]`
+//!
+//! Two shapes, each with both backends: every sender in its own room (the
+//! figures are about storing), and every sender in one room (a busy chat:
+//! each message also fans out to all senders). Each sender sends one `say`
+//! at a time and waits for its acknowledgement. Prints a human line per
+//! run, the ratios, and one JSON line.
+
+// A benchmark's job is to print its figures.
+#![allow(clippy::print_stdout)]
+
+use futures_util::{SinkExt, StreamExt};
+use server::{AppState, Config, history::HistoryStore};
+use shared::{Frame, Name, SUBPROTOCOL};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+struct Figures {
+    acks: u64,
+    secs: f64,
+    latencies_us: Vec<u64>,
+}
+
+impl Figures {
+    fn per_sec(&self) -> f64 {
+        self.acks as f64 / self.secs
+    }
+    fn pct(&self, p: f64) -> u64 {
+        if self.latencies_us.is_empty() {
+            return 0;
+        }
+        let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        self.latencies_us[i]
+    }
+}
+
+fn arg(name: &str, default: f64) -> f64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2)
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(default)
+}
+
+async fn sender(url: String, room: String, until: Instant) -> (u64, Vec<u64>) {
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+        .await
+        .expect("connect");
+    let mut id = 0u32;
+    let mut call = async |ws: &mut _, event: &'static str, body: serde_json::Value| -> Duration {
+        let ws: &mut tokio_tungstenite::WebSocketStream<_> = ws;
+        id += 1;
+        let frame = Frame::request(
+            id,
+            Name::from_static(event),
+            serde_json::to_vec(&body).expect("json"),
+        );
+        let start = Instant::now();
+        ws.send(Message::Binary(frame.encode()))
+            .await
+            .expect("send");
+        loop {
+            let Some(Ok(Message::Binary(b))) = ws.next().await else {
+                panic!("connection lost");
+            };
+            if let Ok(Frame::Response { id: got, payload }) = Frame::decode(&b)
+                && got == id
+            {
+                {
+                    assert!(
+                        payload.starts_with(b"{\"ok\""),
+                        "{}",
+                        String::from_utf8_lossy(&payload)
+                    );
+                    return start.elapsed();
+                }
+            }
+        }
+    };
+    call(&mut ws, "hello", serde_json::json!({"v": 1})).await;
+    call(&mut ws, "join", serde_json::json!({"room": room})).await;
+    let mut acks = 0;
+    let mut latencies = Vec::new();
+    while Instant::now() < until {
+        let body = serde_json::json!({"room": room, "text": "a benchmark message of some length", "cid": format!("{acks}")});
+        let took = call(&mut ws, "say", body).await;
+        latencies.push(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        acks += 1;
+    }
+    (acks, latencies)
+}
+
+async fn measure(
+    store: Arc<dyn HistoryStore>,
+    senders: usize,
+    secs: f64,
+    shared_room: bool,
+) -> Figures {
+    let config = Config {
+        rate_limit: 0,
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("ws://{}/socket", listener.local_addr().expect("addr"));
+    let state = AppState::with_store(config, store);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::run(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..senders)
+        .map(|i| {
+            let room = if shared_room {
+                "bench".to_owned()
+            } else {
+                format!("bench-{i}")
+            };
+            tokio::spawn(sender(url.clone(), room, until))
+        })
+        .collect();
+    let mut figures = Figures {
+        acks: 0,
+        secs: 0.0,
+        latencies_us: Vec::new(),
+    };
+    for t in tasks {
+        let (acks, lat) = t.await.expect("sender");
+        figures.acks += acks;
+        figures.latencies_us.extend(lat);
+    }
+    figures.secs = start.elapsed().as_secs_f64();
+    figures.latencies_us.sort_unstable();
+    let _ = stop.send(());
+    let _ = server.await;
+    figures
+}
+
+#[tokio::main]
+async fn main() {
+    let senders = arg("--senders", 100.0) as usize;
+    let secs = arg("--secs", 5.0);
+    let mut json = serde_json::Map::new();
+    for (shape, shared_room) in [("own rooms", false), ("one room", true)] {
+        let dir = std::env::temp_dir().join(format!(
+            "chat-say-bench-{}-{shared_room}",
+            std::process::id()
+        ));
+        let sqlite = server::sqlite::SqliteStore::open(
+            &dir,
+            server::sqlite::Retention {
+                max_messages: 1_000_000,
+                max_age: None,
+            },
+        )
+        .expect("sqlite store");
+        let memory = measure(
+            Arc::new(server::history::MemoryStore::new(1_000)),
+            senders,
+            secs,
+            shared_room,
+        )
+        .await;
+        let durable = measure(Arc::new(sqlite), senders, secs, shared_room).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        for (name, f) in [("in-memory", &memory), ("durable", &durable)] {
+            println!(
+                "{shape:>9} {name:>9}: {:>9.0} says/s  ack p50 {:>6} us  p99 {:>6} us  ({} acks, {senders} senders, {:.1} s)",
+                f.per_sec(),
+                f.pct(0.50),
+                f.pct(0.99),
+                f.acks,
+                f.secs
+            );
+        }
+        let ratio = durable.per_sec() / memory.per_sec().max(1e-9);
+        println!("{shape:>9} durable / in-memory throughput: {ratio:.2}");
+        json.insert(
+            shape.replace(' ', "_"),
+            serde_json::json!({
+                "memory": {"per_sec": memory.per_sec(), "p50_us": memory.pct(0.5), "p99_us": memory.pct(0.99)},
+                "durable": {"per_sec": durable.per_sec(), "p50_us": durable.pct(0.5), "p99_us": durable.pct(0.99)},
+                "ratio": ratio,
+            }),
+        );
+    }
+    json.insert("bench".into(), "say".into());
+    json.insert("senders".into(), senders.into());
+    json.insert("secs".into(), secs.into());
+    println!("{}", serde_json::Value::Object(json));
+}
