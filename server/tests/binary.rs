@@ -4,50 +4,24 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Client, End};
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use common::{Binary, Client, End, temp_dir};
+use std::time::{Duration, Instant};
 
 struct Server {
-    child: Child,
+    bin: Binary,
     url: String,
 }
 
 impl Server {
     fn start() -> Self {
-        let data = std::env::temp_dir().join(format!(
-            "chat-binary-{}-{:x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--addr", "127.0.0.1:0", "--rate-limit", "0", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("first line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        Self {
-            child,
-            url: format!("ws://{addr}/socket"),
-        }
+        let data = temp_dir("binary");
+        let bin = Binary::start(&["--data-dir".as_ref(), data.as_os_str()]);
+        let url = bin.url.clone();
+        Self { bin, url }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.bin.child.id()
     }
 
     fn open_fds(&self) -> usize {
@@ -66,22 +40,6 @@ impl Server {
         let utime: u64 = fields[11].parse().expect("utime");
         let stime: u64 = fields[12].parse().expect("stime");
         utime + stime
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.pid().to_string()])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "signal delivered");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -126,14 +84,14 @@ async fn sigterm_closes_sockets_with_1001_and_exits_0() {
     let mut server = Server::start();
     let mut c = Client::connect(&server.url).await;
     c.call("myip", Bytes::new()).await;
-    server.signal("-TERM");
+    server.bin.signal("-TERM");
     match c.ended().await {
         End::Closed(code) => assert_eq!(code, 1001),
         other => panic!("expected 1001, got {other:?}"),
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = server.child.try_wait().expect("wait") {
+        if let Some(status) = server.bin.child.try_wait().expect("wait") {
             break status;
         }
         assert!(Instant::now() < deadline, "server did not exit");

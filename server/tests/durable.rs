@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Client, SendFrame, WAIT, name};
+use common::{Binary, Client, SendFrame, WAIT, name, temp_dir};
 use serde_json::json;
 use shared::{
     Frame,
@@ -13,66 +13,19 @@ use shared::{
 };
 use std::{
     collections::{HashMap, HashSet},
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::Command,
 };
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "chat-{tag}-{}-{:x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+/// The binary with its history in `data`.
+fn start(data: &Path) -> Binary {
+    Binary::start(&["--data-dir".as_ref(), data.as_os_str()])
 }
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--addr", "127.0.0.1:0", "--rate-limit", "0", "--data-dir"])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("first line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self {
-            child,
-            url: format!("ws://{addr}/socket"),
-        }
-    }
-
-    fn signal(&mut self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok);
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Stops it with a signal and waits until it is gone.
+fn stop(server: &mut Binary, sig: &str) {
+    server.signal(sig);
+    let _ = server.child.wait();
 }
 
 async fn hello(c: &mut Client, body: serde_json::Value) -> Welcome {
@@ -111,7 +64,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once_and_in_order() {
     const TOTAL: usize = 5_000;
     const WINDOW: usize = 64;
     let data = temp_dir("crash");
-    let mut server = Server::start(&data);
+    let mut server = start(&data);
     let mut c = Client::connect(&server.url).await;
     let welcome = hello(&mut c, json!({"v": 1, "nick": "crasher"})).await;
     let _: RoomState = c
@@ -150,7 +103,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once_and_in_order() {
                     acked.insert(cid, said.expect("stored").seq);
                 }
                 if !killed && acked.len() >= kill_at {
-                    server.signal("-KILL");
+                    stop(&mut server, "-KILL");
                     killed = true;
                 }
             }
@@ -168,7 +121,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once_and_in_order() {
 
     // Restart on the same data: every acknowledged message is there once,
     // in order, with contiguous seq.
-    let server = Server::start(&data);
+    let server = start(&data);
     let mut c = Client::connect(&server.url).await;
     let again = hello(&mut c, json!({"v": 1, "session": welcome.session})).await;
     assert_eq!(again.nick, "crasher", "the session survives the restart");
@@ -235,7 +188,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once_and_in_order() {
 #[tokio::test]
 async fn recovery_and_scrollback_survive_a_restart() {
     let data = temp_dir("restart");
-    let mut server = Server::start(&data);
+    let mut server = start(&data);
     let mut ann = Client::connect(&server.url).await;
     let welcome = hello(&mut ann, json!({"v": 1, "nick": "ann"})).await;
     let state: RoomState = ann.rich("join", &json!({"room": "r"})).await.expect("join");
@@ -267,9 +220,9 @@ async fn recovery_and_scrollback_survive_a_restart() {
             .await
             .expect("say");
     }
-    server.signal("-TERM");
+    stop(&mut server, "-TERM");
 
-    let server = Server::start(&data);
+    let server = start(&data);
     let mut back = Client::connect(&server.url).await;
     let again = hello(
         &mut back,

@@ -192,41 +192,12 @@ impl ChatClient {
                 client.on_status(status);
             }
         });
-        let (socket, weak) = (self.socket.clone(), self.weak());
-        let mut msgs = self.socket.on(event::MSG);
-        wasm_bindgen_futures::spawn_local(async move {
-            while let Some(payload) = msgs.next().await {
-                let Some(client) = Self::rebuild(&socket, &weak) else {
-                    return;
-                };
-                if let Ok(msg) = serde_json::from_slice::<Msg>(&payload) {
-                    client.accept(msg);
-                }
-            }
+        self.forward(event::MSG, |client, msg: Msg| client.accept(msg));
+        self.forward(event::PRESENCE, |client, p: Presence| {
+            client.emit(ChatEvent::Presence(p));
         });
-        let (socket, weak) = (self.socket.clone(), self.weak());
-        let mut presence = self.socket.on(event::PRESENCE);
-        wasm_bindgen_futures::spawn_local(async move {
-            while let Some(payload) = presence.next().await {
-                let Some(client) = Self::rebuild(&socket, &weak) else {
-                    return;
-                };
-                if let Ok(p) = serde_json::from_slice::<Presence>(&payload) {
-                    client.emit(ChatEvent::Presence(p));
-                }
-            }
-        });
-        let (socket, weak) = (self.socket.clone(), self.weak());
-        let mut typing = self.socket.on(event::TYPING);
-        wasm_bindgen_futures::spawn_local(async move {
-            while let Some(payload) = typing.next().await {
-                let Some(client) = Self::rebuild(&socket, &weak) else {
-                    return;
-                };
-                if let Ok(t) = serde_json::from_slice::<TypingOut>(&payload) {
-                    client.emit(ChatEvent::Typing(t));
-                }
-            }
+        self.forward(event::TYPING, |client, t: TypingOut| {
+            client.emit(ChatEvent::Typing(t));
         });
         let weak = self.weak();
         let mut pongs = self.socket.on(event::PONG);
@@ -239,6 +210,23 @@ impl ChatClient {
                 let waiter = inner.borrow_mut().pings.remove(&nonce);
                 if let Some(waiter) = waiter {
                     let _ = waiter.send(());
+                }
+            }
+        });
+    }
+
+    /// Decodes every `event` Notify as JSON and hands it to `apply`
+    /// (malformed payloads are dropped).
+    fn forward<T: DeserializeOwned + 'static>(&self, event: &'static str, apply: fn(&Self, T)) {
+        let (socket, weak) = (self.socket.clone(), self.weak());
+        let mut payloads = self.socket.on(event);
+        wasm_bindgen_futures::spawn_local(async move {
+            while let Some(payload) = payloads.next().await {
+                let Some(client) = Self::rebuild(&socket, &weak) else {
+                    return;
+                };
+                if let Ok(value) = serde_json::from_slice::<T>(&payload) {
+                    apply(&client, value);
                 }
             }
         });
