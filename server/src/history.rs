@@ -183,7 +183,7 @@ impl History for MemoryHistory {
         if seq > self.last_seq {
             return None;
         }
-        if seq + 1 < self.first_seq() {
+        if seq.saturating_add(1) < self.first_seq() {
             return None;
         }
         let skip = usize::try_from(seq + 1 - self.first_seq()).ok()?;

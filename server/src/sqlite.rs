@@ -375,7 +375,7 @@ impl History for SqliteHistory {
             .ok()?;
         // Everything after `seq` must still be kept (or nothing is missed).
         let kept_from = oldest.unwrap_or(self.last_seq + 1);
-        if seq + 1 < kept_from {
+        if seq.saturating_add(1) < kept_from {
             return None;
         }
         self.query(
