@@ -33,6 +33,8 @@ pub struct Retention {
 
 /// Most writes taken into one transaction.
 const MAX_BATCH: usize = 4_096;
+/// Sessions nobody resumed for this long are forgotten.
+const SESSION_KEEP: Duration = Duration::from_secs(30 * 86_400);
 
 enum Op {
     Append {
@@ -47,6 +49,8 @@ enum Op {
     },
     /// Tests: make every later write fail (or work again).
     FailWrites(bool),
+    /// Apply retention now (it also runs every 64 commits).
+    Sweep(oneshot::Sender<()>),
 }
 
 struct Shared {
@@ -178,6 +182,15 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Applies retention now and waits for it (it also runs by itself every
+    /// 64 commits).
+    pub async fn sweep(&self) {
+        let (done, swept) = oneshot::channel();
+        if self.shared.send(Op::Sweep(done)) {
+            let _ = swept.await;
+        }
     }
 
     /// Fault injection for tests: every write fails until turned off again
@@ -431,7 +444,17 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.write(batch);
+            let (sweeps, writes): (Vec<Op>, Vec<Op>) =
+                batch.into_iter().partition(|op| matches!(op, Op::Sweep(_)));
+            if !writes.is_empty() {
+                self.write(writes);
+            }
+            for op in sweeps {
+                if let Op::Sweep(done) = op {
+                    self.apply_retention();
+                    let _ = done.send(());
+                }
+            }
         }
     }
 
@@ -506,6 +529,10 @@ impl Writer {
                     Op::FailWrites(fail) => {
                         tx.pragma_update(None, "query_only", fail)?;
                     }
+                    Op::Sweep(done) => {
+                        // Taken apart in `run`; answer anyway.
+                        let _ = done.send(());
+                    }
                 }
             }
             tx.commit()
@@ -534,7 +561,7 @@ impl Writer {
     }
 
     /// Deletes what retention no longer keeps (never a room's newest message,
-    /// so `seq` always continues).
+    /// so `seq` always continues), and sessions unseen for [`SESSION_KEEP`].
     fn apply_retention(&mut self) {
         let keep = self.retention.max_messages.max(1);
         let by_count = self.conn.execute(
@@ -551,7 +578,11 @@ impl Writer {
             }
             None => Ok(0),
         };
-        if let Err(e) = by_count.and(by_age) {
+        let keep_ms = i64::try_from(SESSION_KEEP.as_millis()).unwrap_or(i64::MAX);
+        let sessions = self
+            .conn
+            .execute("DELETE FROM sessions WHERE seen < ?1", [now_ms() - keep_ms]);
+        if let Err(e) = by_count.and(by_age).and(sessions) {
             warn!(error = %e, "retention sweep failed");
         }
     }

@@ -336,3 +336,74 @@ fn a_damaged_database_stops_start_up_with_a_clear_message() {
     assert!(stderr.contains("chat.db"), "names the file: {stderr}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test]
+async fn retention_keeps_the_newest_and_seq_continues() {
+    use server::{
+        AppState,
+        sqlite::{Retention, SqliteStore},
+    };
+    let data = temp_dir("retention");
+    let retention = Retention {
+        max_messages: 10,
+        max_age: None,
+    };
+    let store = SqliteStore::open(&data, retention).expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let state = AppState::with_store(common::config(), std::sync::Arc::new(store.clone()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::run(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let mut c = Client::connect(&format!("ws://{addr}/socket")).await;
+    hello(&mut c, json!({"v": 1, "nick": "keeper"})).await;
+    let state: RoomState = c
+        .rich("join", &json!({"room": "kept"}))
+        .await
+        .expect("join");
+    for i in 1..=30 {
+        let _: Said = c
+            .rich(
+                "say",
+                &json!({"room": "kept", "text": format!("t{i}"), "cid": format!("k{i}")}),
+            )
+            .await
+            .expect("say");
+    }
+    store.sweep().await;
+    let kept = all_messages(&mut c, "kept").await;
+    assert_eq!(
+        kept.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (21..=30).collect::<Vec<_>>()
+    );
+    // A cursor whose gap was swept cannot be recovered exactly.
+    let old = Cursor {
+        room: "kept".into(),
+        epoch: state.epoch.clone(),
+        seq: 5,
+    };
+    let s: RoomState = c
+        .rich("join", &json!({"room": "kept", "since": old}))
+        .await
+        .expect("join");
+    assert!(!s.recovered);
+    assert_eq!(s.epoch, state.epoch, "retention does not change the epoch");
+    let said: Said = c
+        .rich(
+            "say",
+            &json!({"room": "kept", "text": "next", "cid": "k31"}),
+        )
+        .await
+        .expect("say");
+    assert_eq!(said.seq, 31, "seq continues");
+    let _ = stop.send(());
+    tokio::time::timeout(WAIT, task)
+        .await
+        .expect("stops")
+        .expect("task")
+        .expect("run");
+    let _ = std::fs::remove_dir_all(&data);
+}
