@@ -103,8 +103,10 @@ impl Room {
                 since,
                 reply,
             } => {
-                let state = self.join(member, since);
-                let _ = reply.send(state);
+                self.join(member);
+                if let Some(reply) = reply {
+                    let _ = reply.send(self.state(since));
+                }
             }
             Command::Leave { conn, reply } => {
                 let was = self.remove(conn);
@@ -136,7 +138,7 @@ impl Room {
         nicks
     }
 
-    fn join(&mut self, member: Member, since: Option<Cursor>) -> RoomState {
+    fn join(&mut self, member: Member) {
         let conn = member.conn;
         let nick = member.nick.clone();
         match self.members.insert(conn, member) {
@@ -150,7 +152,6 @@ impl Room {
             }
             Some(_) => {}
         }
-        self.state(since)
     }
 
     /// Messages up to the last delivered one (never one still in flight).
@@ -330,6 +331,15 @@ impl Room {
         old: Option<String>,
         except: Option<ConnId>,
     ) {
+        // Seed connections get no presence: skip the encoding when no
+        // member would receive it (a lobby full of seed clients).
+        if !self
+            .members
+            .iter()
+            .any(|(c, m)| m.rich && Some(*c) != except)
+        {
+            return;
+        }
         let frame = Frame::notify(
             name::PRESENCE,
             json(&Presence {

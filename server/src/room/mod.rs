@@ -54,7 +54,9 @@ pub(crate) enum Command {
     Join {
         member: Member,
         since: Option<Cursor>,
-        reply: oneshot::Sender<RoomState>,
+        /// `None`: nobody needs the room's state (a seed connection entering
+        /// the lobby), so it is not built.
+        reply: Option<oneshot::Sender<RoomState>>,
     },
     Leave {
         conn: ConnId,
@@ -130,9 +132,22 @@ impl RoomHandle {
         self.ask(|reply| Command::Join {
             member,
             since,
-            reply,
+            reply: Some(reply),
         })
         .await
+    }
+
+    /// Adds a member without asking for the room's state. Commands from one
+    /// caller are handled in order, so what it sends next finds it a member.
+    pub async fn enter(&self, member: Member) -> Result<(), ErrorBody> {
+        self.tx
+            .send(Command::Join {
+                member,
+                since: None,
+                reply: None,
+            })
+            .await
+            .map_err(|_| gone())
     }
 
     /// Removes a member; `true` when it was one.

@@ -337,7 +337,7 @@ impl Conn {
     async fn enter_lobby(&mut self) {
         match self.app.rooms.get_or_create(event::LOBBY) {
             Ok(lobby) => {
-                if lobby.join(self.member(), None).await.is_ok() {
+                if lobby.enter(self.member()).await.is_ok() {
                     self.rooms.insert(event::LOBBY.to_owned(), lobby);
                 }
             }
