@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Binary, Client, SendFrame, WAIT, name, temp_dir};
+use common::{Binary, Client, SendFrame, TestServer, name, temp_dir};
 use serde_json::json;
 use shared::{
     Frame,
@@ -259,10 +259,7 @@ async fn recovery_and_scrollback_survive_a_restart() {
 
 #[tokio::test]
 async fn a_write_failure_answers_unavailable_and_recovers() {
-    use server::{
-        AppState,
-        sqlite::{Retention, SqliteStore},
-    };
+    use server::sqlite::{Retention, SqliteStore};
     let data = temp_dir("fail");
     let store = SqliteStore::open(
         &data,
@@ -272,16 +269,9 @@ async fn a_write_failure_answers_unavailable_and_recovers() {
         },
     )
     .expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let state = AppState::with_store(common::config(), std::sync::Arc::new(store.clone()));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server::run(listener, state, async move {
-        let _ = stopped.await;
-    }));
-    let mut c = Client::connect(&format!("ws://{addr}/socket")).await;
+    let server =
+        TestServer::start_with_store(common::config(), std::sync::Arc::new(store.clone())).await;
+    let mut c = server.client().await;
     hello(&mut c, json!({"v": 1, "nick": "w"})).await;
     let _: RoomState = c.rich("join", &json!({"room": "w"})).await.expect("join");
     let first: Said = c
@@ -312,12 +302,7 @@ async fn a_write_failure_answers_unavailable_and_recovers() {
         all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
         ["one", "two"]
     );
-    let _ = stop.send(());
-    tokio::time::timeout(WAIT, task)
-        .await
-        .expect("stops")
-        .expect("task")
-        .expect("run");
+    server.stop().await;
     let _ = std::fs::remove_dir_all(&data);
 }
 
@@ -339,26 +324,16 @@ fn a_damaged_database_stops_start_up_with_a_clear_message() {
 
 #[tokio::test]
 async fn retention_keeps_the_newest_and_seq_continues() {
-    use server::{
-        AppState,
-        sqlite::{Retention, SqliteStore},
-    };
+    use server::sqlite::{Retention, SqliteStore};
     let data = temp_dir("retention");
     let retention = Retention {
         max_messages: 10,
         max_age: None,
     };
     let store = SqliteStore::open(&data, retention).expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let state = AppState::with_store(common::config(), std::sync::Arc::new(store.clone()));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server::run(listener, state, async move {
-        let _ = stopped.await;
-    }));
-    let mut c = Client::connect(&format!("ws://{addr}/socket")).await;
+    let server =
+        TestServer::start_with_store(common::config(), std::sync::Arc::new(store.clone())).await;
+    let mut c = server.client().await;
     hello(&mut c, json!({"v": 1, "nick": "keeper"})).await;
     let state: RoomState = c
         .rich("join", &json!({"room": "kept"}))
@@ -399,11 +374,6 @@ async fn retention_keeps_the_newest_and_seq_continues() {
         .await
         .expect("say");
     assert_eq!(said.seq, 31, "seq continues");
-    let _ = stop.send(());
-    tokio::time::timeout(WAIT, task)
-        .await
-        .expect("stops")
-        .expect("task")
-        .expect("run");
+    server.stop().await;
     let _ = std::fs::remove_dir_all(&data);
 }

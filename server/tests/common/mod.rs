@@ -42,11 +42,20 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
+        let store = Arc::new(server::history::MemoryStore::new(config.history));
+        Self::start_with_store(config, store).await
+    }
+
+    /// A server whose history lives in `store`.
+    pub async fn start_with_store(
+        config: Config,
+        store: Arc<dyn server::history::HistoryStore>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let state = AppState::new(config);
+        let state = AppState::with_store(config, store);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(listener, state.clone(), async move {
             let _ = stopped.await;
