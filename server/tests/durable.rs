@@ -199,12 +199,7 @@ async fn recovery_and_scrollback_survive_a_restart() {
         .rich("say", &json!({"room": "r", "text": "before", "cid": "b0"}))
         .await
         .expect("say");
-    let seen: Msg = loop {
-        let m: Msg = ann.event_json("msg").await;
-        if m.room == "r" {
-            break m;
-        }
-    };
+    let seen = ann.next_msg("r").await;
     let cursor = Cursor {
         room: "r".into(),
         epoch: state.epoch.clone(),

@@ -20,12 +20,7 @@ async fn say(c: &mut Client, room: &str, text: &str, cid: &str) -> Result<Said, 
 
 /// The next `msg` for `room` (skipping other rooms' messages).
 async fn next_msg(c: &mut Client, room: &str) -> Msg {
-    loop {
-        let m: Msg = c.event_json("msg").await;
-        if m.room == room {
-            return m;
-        }
-    }
+    c.next_msg(room).await
 }
 
 #[tokio::test]

@@ -312,6 +312,16 @@ pub async fn rich_client(server: &TestServer, nick: &str) -> (Client, shared::ch
 }
 
 impl Client {
+    /// The next `msg` for `room`, skipping other rooms' messages.
+    pub async fn next_msg(&mut self, room: &str) -> shared::chat::Msg {
+        loop {
+            let m: shared::chat::Msg = self.event_json("msg").await;
+            if m.room == room {
+                return m;
+            }
+        }
+    }
+
     /// Whether a Response for `id` was read and set aside.
     pub fn pending_has_response(&self, id: u32) -> bool {
         self.pending
