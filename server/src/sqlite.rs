@@ -17,7 +17,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex, mpsc},
     thread,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
@@ -33,6 +33,12 @@ pub struct Retention {
 
 /// Most writes taken into one transaction.
 const MAX_BATCH: usize = 4_096;
+/// How often rooms written since the last trim are cut to the retention
+/// (a range delete on each room's key: cheap).
+const TRIM_EVERY: Duration = Duration::from_secs(1);
+/// How often every room is swept (message age, rooms not written lately,
+/// old sessions: these scan the whole table, so not often).
+const FULL_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Sessions nobody resumed for this long are forgotten.
 const SESSION_KEEP: Duration = Duration::from_secs(30 * 86_400);
 
@@ -49,7 +55,8 @@ enum Op {
     },
     /// Tests: make every later write fail (or work again).
     FailWrites(bool),
-    /// Apply retention now (it also runs every 64 commits).
+    /// Apply retention to every room now (it also runs by itself, see
+    /// [`TRIM_EVERY`] and [`FULL_SWEEP_EVERY`]).
     Sweep(oneshot::Sender<()>),
 }
 
@@ -184,8 +191,8 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Applies retention now and waits for it (it also runs by itself every
-    /// 64 commits).
+    /// Applies retention to every room now and waits for it (it also runs
+    /// by itself: rooms written lately every second, all rooms every minute).
     pub async fn sweep(&self) {
         let (done, swept) = oneshot::channel();
         if self.shared.send(Op::Sweep(done)) {
@@ -421,7 +428,10 @@ struct Writer {
     /// Last stored seq per room (loaded on first use).
     stored: HashMap<Arc<str>, u64>,
     epochs: HashMap<Arc<str>, String>,
-    batches: u64,
+    /// Rooms written since the last trim.
+    touched: HashSet<Arc<str>>,
+    last_trim: Instant,
+    last_full_sweep: Option<Instant>,
 }
 
 impl Writer {
@@ -431,12 +441,22 @@ impl Writer {
             retention,
             stored: HashMap::new(),
             epochs: HashMap::new(),
-            batches: 0,
+            touched: HashSet::new(),
+            last_trim: Instant::now(),
+            last_full_sweep: None,
         }
     }
 
     fn run(mut self, rx: mpsc::Receiver<Op>) {
-        while let Ok(first) = rx.recv() {
+        loop {
+            let first = match rx.recv_timeout(TRIM_EVERY) {
+                Ok(op) => op,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.maintain();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -455,6 +475,51 @@ impl Writer {
                     let _ = done.send(());
                 }
             }
+            self.maintain();
+        }
+    }
+
+    /// Runs the retention that is due: a full sweep first thing and then
+    /// every [`FULL_SWEEP_EVERY`], and in between a trim of the rooms
+    /// written lately every [`TRIM_EVERY`].
+    fn maintain(&mut self) {
+        if self
+            .last_full_sweep
+            .is_none_or(|at| at.elapsed() >= FULL_SWEEP_EVERY)
+        {
+            self.apply_retention();
+        } else if self.last_trim.elapsed() >= TRIM_EVERY && !self.touched.is_empty() {
+            self.trim_touched();
+        }
+    }
+
+    /// Cuts each room written since the last trim to the newest
+    /// `max_messages`, in one transaction.
+    fn trim_touched(&mut self) {
+        self.last_trim = Instant::now();
+        let keep = self.retention.max_messages.max(1);
+        let rooms: Vec<(Arc<str>, u64)> = self
+            .touched
+            .drain()
+            .filter_map(|room| {
+                let last = *self.stored.get(&room)?;
+                (last > keep).then(|| (room, last - keep))
+            })
+            .collect();
+        if rooms.is_empty() {
+            return;
+        }
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            for (room, upto) in &rooms {
+                tx.prepare_cached("DELETE FROM messages WHERE room = ?1 AND seq <= ?2")?
+                    .execute(params![&**room, upto])?;
+            }
+            tx.commit()
+        })();
+        if let Err(e) = result {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            warn!(error = %e, "retention trim failed");
         }
     }
 
@@ -540,14 +605,11 @@ impl Writer {
         match result {
             Ok(()) => {
                 for (room, seq) in next {
+                    self.touched.insert(room.clone());
                     self.stored.insert(room, seq);
                 }
                 for done in waiters {
                     let _ = done.send(Ok(()));
-                }
-                self.batches += 1;
-                if self.batches.is_multiple_of(64) {
-                    self.apply_retention();
                 }
             }
             Err(e) => {
@@ -563,6 +625,9 @@ impl Writer {
     /// Deletes what retention no longer keeps (never a room's newest message,
     /// so `seq` always continues), and sessions unseen for [`SESSION_KEEP`].
     fn apply_retention(&mut self) {
+        self.last_full_sweep = Some(Instant::now());
+        self.last_trim = Instant::now();
+        self.touched.clear();
         let keep = self.retention.max_messages.max(1);
         let by_count = self.conn.execute(
             "DELETE FROM messages WHERE seq <= (SELECT max(m.seq) FROM messages m WHERE m.room = messages.room) - ?1",
