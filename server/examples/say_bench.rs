@@ -16,10 +16,14 @@ use futures_util::{SinkExt, StreamExt};
 use server::{AppState, Config, history::HistoryStore};
 use shared::{Frame, Name, SUBPROTOCOL};
 use std::{
+    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Figures {
     acks: u64,
@@ -48,7 +52,7 @@ fn arg(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-async fn sender(url: String, room: String, until: Instant) -> (u64, Vec<u64>) {
+async fn sender(url: String, room: String, window: usize, until: Instant) -> (u64, Vec<u64>) {
     let mut req = url.into_client_request().expect("request");
     req.headers_mut().insert(
         "Sec-WebSocket-Protocol",
@@ -57,44 +61,65 @@ async fn sender(url: String, room: String, until: Instant) -> (u64, Vec<u64>) {
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
         .await
         .expect("connect");
-    let mut id = 0u32;
-    let mut call = async |ws: &mut _, event: &'static str, body: serde_json::Value| -> Duration {
-        let ws: &mut tokio_tungstenite::WebSocketStream<_> = ws;
-        id += 1;
+    let mut next_id = 0u32;
+    // Requests on their way: id -> when sent.
+    let mut pending: HashMap<u32, Instant> = HashMap::new();
+    let mut send = async |ws: &mut Ws,
+                          pending: &mut HashMap<u32, Instant>,
+                          event: &'static str,
+                          body: serde_json::Value| {
+        next_id += 1;
         let frame = Frame::request(
-            id,
+            next_id,
             Name::from_static(event),
             serde_json::to_vec(&body).expect("json"),
         );
-        let start = Instant::now();
+        pending.insert(next_id, Instant::now());
         ws.send(Message::Binary(frame.encode()))
             .await
             .expect("send");
+    };
+    // Waits for the answer to any pending request; returns its latency.
+    let answer = async |ws: &mut Ws, pending: &mut HashMap<u32, Instant>| -> Duration {
         loop {
             let Some(Ok(Message::Binary(b))) = ws.next().await else {
                 panic!("connection lost");
             };
-            if let Ok(Frame::Response { id: got, payload }) = Frame::decode(&b)
-                && got == id
+            if let Ok(Frame::Response { id, payload }) = Frame::decode(&b)
+                && let Some(sent) = pending.remove(&id)
             {
-                {
-                    assert!(
-                        payload.starts_with(b"{\"ok\""),
-                        "{}",
-                        String::from_utf8_lossy(&payload)
-                    );
-                    return start.elapsed();
-                }
+                assert!(
+                    payload.starts_with(b"{\"ok\""),
+                    "{}",
+                    String::from_utf8_lossy(&payload)
+                );
+                return sent.elapsed();
             }
         }
     };
-    call(&mut ws, "hello", serde_json::json!({"v": 1})).await;
-    call(&mut ws, "join", serde_json::json!({"room": room})).await;
+    send(&mut ws, &mut pending, "hello", serde_json::json!({"v": 1})).await;
+    answer(&mut ws, &mut pending).await;
+    send(
+        &mut ws,
+        &mut pending,
+        "join",
+        serde_json::json!({"room": room}),
+    )
+    .await;
+    answer(&mut ws, &mut pending).await;
+    let mut sent = 0u64;
     let mut acks = 0;
     let mut latencies = Vec::new();
-    while Instant::now() < until {
-        let body = serde_json::json!({"room": room, "text": "a benchmark message of some length", "cid": format!("{acks}")});
-        let took = call(&mut ws, "say", body).await;
+    loop {
+        while pending.len() < window && Instant::now() < until {
+            let body = serde_json::json!({"room": room, "text": "a benchmark message of some length", "cid": format!("{sent}")});
+            send(&mut ws, &mut pending, "say", body).await;
+            sent += 1;
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let took = answer(&mut ws, &mut pending).await;
         latencies.push(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
         acks += 1;
     }
@@ -104,6 +129,7 @@ async fn sender(url: String, room: String, until: Instant) -> (u64, Vec<u64>) {
 async fn measure(
     store: Arc<dyn HistoryStore>,
     senders: usize,
+    window: usize,
     secs: f64,
     shared_room: bool,
 ) -> Figures {
@@ -129,7 +155,7 @@ async fn measure(
             } else {
                 format!("bench-{i}")
             };
-            tokio::spawn(sender(url.clone(), room, until))
+            tokio::spawn(sender(url.clone(), room, window, until))
         })
         .collect();
     let mut figures = Figures {
@@ -153,12 +179,16 @@ async fn measure(
 async fn main() {
     let senders = arg("--senders", 100.0) as usize;
     let secs = arg("--secs", 5.0);
+    let window = arg("--window", 8.0) as usize;
     let mut json = serde_json::Map::new();
-    for (shape, shared_room) in [("own rooms", false), ("one room", true)] {
-        let dir = std::env::temp_dir().join(format!(
-            "chat-say-bench-{}-{shared_room}",
-            std::process::id()
-        ));
+    let shapes = [
+        ("own rooms", false, window),
+        ("own rooms", false, 1),
+        ("one room", true, window),
+        ("one room", true, 1),
+    ];
+    for (n, (shape, shared_room, window)) in shapes.into_iter().enumerate() {
+        let dir = std::env::temp_dir().join(format!("chat-say-bench-{}-{n}", std::process::id()));
         let sqlite = server::sqlite::SqliteStore::open(
             &dir,
             server::sqlite::Retention {
@@ -170,15 +200,17 @@ async fn main() {
         let memory = measure(
             Arc::new(server::history::MemoryStore::new(1_000)),
             senders,
+            window,
             secs,
             shared_room,
         )
         .await;
-        let durable = measure(Arc::new(sqlite), senders, secs, shared_room).await;
+        let durable = measure(Arc::new(sqlite), senders, window, secs, shared_room).await;
         let _ = std::fs::remove_dir_all(&dir);
+        let label = format!("{shape}, {window} in flight");
         for (name, f) in [("in-memory", &memory), ("durable", &durable)] {
             println!(
-                "{shape:>9} {name:>9}: {:>9.0} says/s  ack p50 {:>6} us  p99 {:>6} us  ({} acks, {senders} senders, {:.1} s)",
+                "{label:>22} {name:>9}: {:>8.0} says/s  ack p50 {:>6} us  p99 {:>6} us  ({} acks, {senders} senders, {:.1} s)",
                 f.per_sec(),
                 f.pct(0.50),
                 f.pct(0.99),
@@ -187,9 +219,9 @@ async fn main() {
             );
         }
         let ratio = durable.per_sec() / memory.per_sec().max(1e-9);
-        println!("{shape:>9} durable / in-memory throughput: {ratio:.2}");
+        println!("{label:>22} durable / in-memory throughput: {ratio:.2}");
         json.insert(
-            shape.replace(' ', "_"),
+            format!("{}_window_{window}", shape.replace(' ', "_")),
             serde_json::json!({
                 "memory": {"per_sec": memory.per_sec(), "p50_us": memory.pct(0.5), "p99_us": memory.pct(0.99)},
                 "durable": {"per_sec": durable.per_sec(), "p50_us": durable.pct(0.5), "p99_us": durable.pct(0.99)},
