@@ -372,3 +372,49 @@ async fn retention_keeps_the_newest_and_seq_continues() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test]
+async fn retention_trims_busy_rooms_by_itself() {
+    use server::sqlite::{Retention, SqliteStore};
+    let data = temp_dir("trim");
+    let retention = Retention {
+        max_messages: 5,
+        max_age: None,
+    };
+    let store = SqliteStore::open(&data, retention).expect("store");
+    let server = TestServer::start_with_store(common::config(), std::sync::Arc::new(store)).await;
+    let mut c = server.client().await;
+    hello(&mut c, json!({"v": 1, "nick": "trimmer"})).await;
+    let _: RoomState = c
+        .rich("join", &json!({"room": "busy"}))
+        .await
+        .expect("join");
+    for i in 1..=12 {
+        let _: Said = c
+            .rich(
+                "say",
+                &json!({"room": "busy", "text": format!("t{i}"), "cid": format!("b{i}")}),
+            )
+            .await
+            .expect("say");
+    }
+    // No explicit sweep: the writer trims rooms written lately every second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let seqs: Vec<u64> = all_messages(&mut c, "busy")
+            .await
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        if seqs == (8..=12).collect::<Vec<_>>() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still not trimmed: {seqs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
+}
