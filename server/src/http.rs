@@ -91,6 +91,27 @@ pub(crate) async fn healthz(State(app): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// `GET /metrics`: Prometheus metrics (OpenMetrics text format).
+pub(crate) async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    let body = app.metrics.render(
+        app.stats
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        app.rooms.len(),
+    );
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 pub(crate) async fn socket(
     State(app): State<Arc<AppState>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,

@@ -11,6 +11,7 @@ pub mod directory;
 pub mod history;
 mod http;
 pub mod limits;
+pub mod metrics;
 pub mod room;
 pub mod session;
 pub mod sqlite;
@@ -41,8 +42,6 @@ pub struct Stats {
     pub connections: AtomicU64,
     /// Running `long_runing_task` calls.
     pub long_tasks: AtomicU64,
-    /// Messages refused by the rate limiter.
-    pub rate_limited: AtomicU64,
 }
 
 /// Everything the server shares between connections.
@@ -55,6 +54,8 @@ pub struct AppState {
     pub directory: Directory,
     /// Counters.
     pub stats: Stats,
+    /// What `/metrics` reports.
+    pub metrics: Arc<metrics::Metrics>,
     /// Where history (and sessions, when it keeps them) are stored.
     pub store: Arc<dyn HistoryStore>,
     next_conn: AtomicU64,
@@ -90,8 +91,14 @@ impl AppState {
 
     /// State with the given history store.
     pub fn with_store(config: Config, store: Arc<dyn HistoryStore>) -> Arc<Self> {
+        let metrics = Arc::new(metrics::Metrics::default());
         Arc::new(Self {
-            rooms: Rooms::new(store.clone(), config.max_rooms),
+            rooms: Rooms::new(
+                store.clone(),
+                config.max_rooms,
+                metrics.fanout_seconds.clone(),
+            ),
+            metrics,
             store,
             directory: Directory::default(),
             stats: Stats::default(),
@@ -113,6 +120,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/socket", get(http::socket))
         .route("/healthz", get(http::healthz))
+        .route("/metrics", get(http::metrics))
         .fallback(web::serve)
         .with_state(state)
 }

@@ -95,6 +95,7 @@ async fn over_the_rate_requests_get_rate_limited_then_abuse_closes_1008() {
         }
     }
     assert!(limited >= 4, "{limited} of 10 were limited");
+    assert!(server.metric("chat_rate_limited_total").await >= f64::from(limited));
     // Keep flooding: the connection is closed for abuse.
     for _ in 0..40 {
         c.notify("ping", Bytes::new()).await;

@@ -75,6 +75,13 @@ async fn stuck_client_does_not_stall_room() {
         End::Dropped => {}
         End::ClosedNoCode => panic!("close frame without the 4008 code"),
     }
+    assert_eq!(
+        server
+            .metric_reaches("chat_slow_consumer_disconnects_total", 1.0)
+            .await,
+        1.0,
+        "/metrics counts the slow consumer"
+    );
     drain.abort();
     server.stop().await;
 }

@@ -4,6 +4,7 @@ use super::{Command, ConnId, Member, Post};
 use crate::history::{Commit, History, StoreError};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream::FuturesOrdered};
+use prometheus_client::metrics::histogram::Histogram;
 use shared::{
     Frame,
     chat::{Cursor, ErrorBody, ErrorCode, Msg, Presence, PresenceKind, RoomState, Said, TypingOut},
@@ -15,7 +16,7 @@ use std::{
         Arc,
         atomic::{AtomicU32, Ordering},
     },
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Instant, SystemTime, UNIX_EPOCH},
 };
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -24,6 +25,7 @@ type Reply = tokio::sync::oneshot::Sender<Result<Said, ErrorBody>>;
 
 /// A message handed to the store, waiting for its commit.
 struct Inflight {
+    received: Instant,
     seq: u64,
     generation: u64,
     session: Option<String>,
@@ -46,6 +48,7 @@ struct Room {
     inflight: VecDeque<Inflight>,
     /// Commits of `inflight`, resolving in the same (seq) order.
     commits: FuturesOrdered<Commit>,
+    fanout: Histogram,
 }
 
 /// Runs until every handle is dropped.
@@ -54,6 +57,7 @@ pub(super) async fn run(
     history: Box<dyn History>,
     mut rx: mpsc::Receiver<Command>,
     count: Arc<AtomicU32>,
+    fanout: Histogram,
 ) {
     let delivered = history.last_seq();
     let mut room = Room {
@@ -65,6 +69,7 @@ pub(super) async fn run(
         generation: 0,
         inflight: VecDeque::new(),
         commits: FuturesOrdered::new(),
+        fanout,
     };
     loop {
         tokio::select! {
@@ -246,6 +251,7 @@ impl Room {
             .then(|| Frame::notify(name::MESSAGE, Bytes::from(msg.text.clone())).encode());
         let commit = self.history.append(msg, post.session.as_deref());
         self.inflight.push_back(Inflight {
+            received: post.received,
             seq: said.seq,
             generation: self.generation,
             session: post.session,
@@ -274,6 +280,7 @@ impl Room {
                         seed.clone()
                     }
                 });
+                self.fanout.observe(entry.received.elapsed().as_secs_f64());
                 for reply in entry.replies {
                     let _ = reply.send(Ok(entry.said));
                 }

@@ -48,6 +48,8 @@ pub struct Post {
     pub cid: Option<String>,
     /// Author's session, which scopes the `cid`.
     pub session: Option<String>,
+    /// When the server read it (for the fan-out latency metric).
+    pub received: std::time::Instant,
 }
 
 pub(crate) enum Command {
@@ -95,11 +97,22 @@ fn gone() -> ErrorBody {
 
 impl RoomHandle {
     /// Starts the actor for a room with its history.
-    pub(crate) fn spawn(name: &str, history: Box<dyn History>, mailbox: usize) -> Self {
+    pub(crate) fn spawn(
+        name: &str,
+        history: Box<dyn History>,
+        mailbox: usize,
+        fanout: prometheus_client::metrics::histogram::Histogram,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(mailbox.max(1));
         let members = Arc::new(AtomicU32::new(0));
         let name: Arc<str> = name.into();
-        tokio::spawn(actor::run(name.clone(), history, rx, members.clone()));
+        tokio::spawn(actor::run(
+            name.clone(),
+            history,
+            rx,
+            members.clone(),
+            fanout,
+        ));
         Self { name, tx, members }
     }
 

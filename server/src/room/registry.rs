@@ -5,6 +5,7 @@
 
 use super::RoomHandle;
 use crate::history::HistoryStore;
+use prometheus_client::metrics::histogram::Histogram;
 use shared::chat::{ErrorBody, ErrorCode, RoomInfo};
 use std::{
     collections::HashMap,
@@ -19,15 +20,18 @@ pub struct Rooms {
     map: Mutex<HashMap<String, RoomHandle>>,
     store: Arc<dyn HistoryStore>,
     max_rooms: usize,
+    fanout: Histogram,
 }
 
 impl Rooms {
-    /// No rooms yet; histories come from `store`.
-    pub fn new(store: Arc<dyn HistoryStore>, max_rooms: usize) -> Self {
+    /// No rooms yet; histories come from `store`; rooms record their
+    /// fan-out latency in `fanout`.
+    pub fn new(store: Arc<dyn HistoryStore>, max_rooms: usize, fanout: Histogram) -> Self {
         Self {
             map: Mutex::new(HashMap::new()),
             store,
             max_rooms,
+            fanout,
         }
     }
 
@@ -53,7 +57,7 @@ impl Rooms {
             tracing::error!(room = name, error = %e, "could not open room history");
             ErrorBody::new(ErrorCode::Unavailable, "room history is unavailable")
         })?;
-        let handle = RoomHandle::spawn(name, history, ROOM_MAILBOX);
+        let handle = RoomHandle::spawn(name, history, ROOM_MAILBOX, self.fanout.clone());
         map.insert(name.to_owned(), handle.clone());
         Ok(handle)
     }

@@ -93,6 +93,7 @@ pub(crate) async fn serve(
         app.config.ping_interval(),
         last_heard.clone(),
         started,
+        app.metrics.clone(),
     ));
 
     let config = &app.config;
@@ -131,6 +132,7 @@ pub(crate) async fn serve(
             }
             msg = stream.next() => {
                 last_heard.store(millis_since(started), Ordering::Relaxed);
+                app.metrics.messages_in.inc();
                 match msg {
                     Some(Ok(Message::Binary(bytes))) => {
                         if bytes.len() > max {
@@ -159,6 +161,13 @@ pub(crate) async fn serve(
     // The writer writes the close frame (bounded by its own timeout).
     let _ = writer.await;
     app.stats.connections.fetch_sub(1, Ordering::Relaxed);
+    if let Some(Ending::Close {
+        code: outbox::CLOSE_TOO_SLOW,
+        ..
+    }) = kill.ending()
+    {
+        app.metrics.slow_consumer_disconnects.inc();
+    }
     info!(ending = ?kill.ending(), "disconnected");
 }
 
@@ -283,11 +292,11 @@ impl Conn {
         match self.limiter.check(Instant::now()) {
             Verdict::Allow => true,
             Verdict::Refuse => {
-                self.app.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.app.metrics.rate_limited.inc();
                 false
             }
             Verdict::Abuse => {
-                self.app.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.app.metrics.rate_limited.inc();
                 self.kill.close(close::POLICY, "too many messages");
                 false
             }

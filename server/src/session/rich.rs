@@ -191,6 +191,7 @@ impl Conn {
                 text: req.text,
                 cid: Some(req.cid),
                 session: self.session.clone(),
+                received: std::time::Instant::now(),
             })
             .await?;
         Ok(async move {

@@ -70,6 +70,7 @@ impl Conn {
                 text,
                 cid: None,
                 session: None,
+                received: std::time::Instant::now(),
             })
             .await;
     }

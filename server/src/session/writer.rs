@@ -5,6 +5,7 @@ use super::{
     outbox::{Ending, Kill},
     silence_limit,
 };
+use crate::metrics::Metrics;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, stream::SplitSink};
@@ -32,6 +33,7 @@ pub(super) async fn run(
     ping_every: Duration,
     last_heard: Arc<AtomicU64>,
     started: Instant,
+    metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::new();
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
@@ -44,6 +46,10 @@ pub(super) async fn run(
                 if n == 0 {
                     break;
                 }
+                metrics.messages_out.inc_by(n as u64);
+                metrics
+                    .bytes_out
+                    .inc_by(batch.iter().map(|f| f.len() as u64).sum());
                 let written = tokio::select! {
                     r = write_all(&mut sink, &mut batch) => r,
                     () = kill.fired() => break,

@@ -76,6 +76,59 @@ impl TestServer {
         Client::connect(&self.url()).await
     }
 
+    /// `GET path` over plain HTTP/1.1: status and body.
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        tcp.write_all(req.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        tokio::time::timeout(WAIT, tcp.read_to_end(&mut raw))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        let raw = String::from_utf8(raw).expect("utf-8");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("head and body");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        assert!(
+            !head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
+            "expected a plain body: {head}"
+        );
+        (status, body.to_owned())
+    }
+
+    /// One sample of `/metrics` (a counter, gauge or histogram line).
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let (status, text) = self.http_get("/metrics").await;
+        assert_eq!(status, 200);
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{sample} not in:\n{text}"))
+    }
+
+    /// Waits until a metric reaches at least `want`.
+    pub async fn metric_reaches(&self, sample: &str, want: f64) -> f64 {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let got = self.metric(sample).await;
+            if got >= want || tokio::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops the server and waits for `run` to return.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
