@@ -1,0 +1,77 @@
+//! Baseline (b): a plain axum 0.8 WebSocket server that re-broadcasts every
+//! `broadcast` notify as a `message` notify through `tokio::sync::broadcast`,
+//! with default settings (axum's default buffers, one channel). Frames are
+//! read and written with the `shared` codec, so it speaks the seed profile.
+//! A receiver that lags behind the channel loses messages (that is how
+//! `tokio::sync::broadcast` works); the bench counts them.
+//!
+//! `baseline-broadcast --addr 127.0.0.1:0`; prints `listening on http://ADDR`.
+
+#![allow(clippy::print_stdout)]
+
+use axum::{
+    Router,
+    extract::{
+        State,
+        ws::{Message, WebSocket, WebSocketUpgrade},
+    },
+    response::Response,
+    routing::get,
+};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use shared::{Frame, Name, SUBPROTOCOL};
+use std::{io::Write, net::SocketAddr};
+use tokio::sync::broadcast;
+
+/// Messages the channel holds for a receiver that is behind.
+const CAPACITY: usize = 1024;
+
+async fn upgrade(State(tx): State<broadcast::Sender<Bytes>>, ws: WebSocketUpgrade) -> Response {
+    ws.protocols([SUBPROTOCOL])
+        .on_upgrade(move |socket| handle(socket, tx))
+}
+
+async fn handle(socket: WebSocket, tx: broadcast::Sender<Bytes>) {
+    let mut rx = tx.subscribe();
+    let (mut sink, mut stream) = socket.split();
+    let forward = tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(frame) => {
+                    if sink.send(Message::Binary(frame)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    while let Some(Ok(msg)) = stream.next().await {
+        if let Message::Binary(bytes) = msg
+            && let Ok(Frame::Notify { name, payload }) = Frame::decode(&bytes)
+            && name.as_str() == "broadcast"
+        {
+            let frame = Frame::notify(Name::from_static("message"), payload).encode();
+            let _ = tx.send(frame);
+        }
+    }
+    forward.abort();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let addr: SocketAddr = bench::arg_value("--addr")
+        .unwrap_or_else(|| "127.0.0.1:3000".into())
+        .parse()?;
+    let (tx, _) = broadcast::channel(CAPACITY);
+    let app = Router::new().route("/socket", get(upgrade)).with_state(tx);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on http://{}", listener.local_addr()?)?;
+    out.flush()?;
+    drop(out);
+    axum::serve(listener, app).await?;
+    Ok(())
+}

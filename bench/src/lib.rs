@@ -1,0 +1,21 @@
+//! The load generator: it starts each server as its own process, drives it
+//! through the `shared` codec with many WebSocket clients, and reads the
+//! server's CPU time and memory from `/proc`. See `main.rs` for the matrix.
+
+pub mod client;
+pub mod process;
+pub mod report;
+pub mod scenario;
+
+/// The value after `name` on the command line, if any.
+pub fn arg_value(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2)
+        .find(|w| w[0] == name)
+        .map(|w| w[1].clone())
+}
+
+/// Whether `name` is on the command line.
+pub fn arg_flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}

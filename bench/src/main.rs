@@ -1,0 +1,364 @@
+//! `bench`: runs the whole matrix — every scenario against this server
+//! (seed and rich profiles) and the two baselines (seed profile), one after
+//! another in the same invocation — prints a human line and a JSON line per
+//! run, and writes `results.md`, `results.json` and SVG charts.
+//!
+//! ```text
+//! bench [--quick] [--out DIR] [--bin-dir DIR] [--only fanout,latency,idle,slow,storm]
+//! ```
+//!
+//! `--quick` runs every scenario at a tiny size (the test suite does this to
+//! prove the harness works) and fails if a run errs or this server loses,
+//! duplicates or reorders a message. The full run reports; it asserts no
+//! performance target.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use anyhow::Context;
+use bench::{
+    arg_flag, arg_value,
+    client::Profile,
+    process::{Kind, ServerProc, binary_path},
+    report::{self, Row},
+    scenario::{self, Pace},
+};
+use serde_json::{Value, json};
+use std::{path::PathBuf, time::Duration};
+
+struct Sizes {
+    fanout_clients: usize,
+    fanout_messages: u32,
+    bytes: usize,
+    latency_clients: usize,
+    latency_every: Duration,
+    latency_secs: u32,
+    idle: usize,
+    slow_clients: usize,
+    stuck: usize,
+    slow_messages: u32,
+    storm_attempts: usize,
+    storm_clients: usize,
+    deadline: Duration,
+}
+
+const FULL: Sizes = Sizes {
+    fanout_clients: 1_000,
+    fanout_messages: 10_000,
+    bytes: 100,
+    latency_clients: 1_000,
+    latency_every: Duration::from_millis(10),
+    latency_secs: 10,
+    idle: 10_000,
+    slow_clients: 1_000,
+    stuck: 10,
+    slow_messages: 10_000,
+    storm_attempts: 5_000,
+    storm_clients: 1_000,
+    deadline: Duration::from_secs(120),
+};
+
+const QUICK: Sizes = Sizes {
+    fanout_clients: 20,
+    fanout_messages: 300,
+    bytes: 100,
+    latency_clients: 10,
+    latency_every: Duration::from_millis(10),
+    latency_secs: 1,
+    idle: 200,
+    slow_clients: 20,
+    stuck: 2,
+    slow_messages: 300,
+    storm_attempts: 200,
+    storm_clients: 20,
+    deadline: Duration::from_secs(30),
+};
+
+/// Which servers and profiles each scenario runs with.
+const TARGETS: [(Kind, Profile); 4] = [
+    (Kind::Ours, Profile::Seed),
+    (Kind::Ours, Profile::Rich),
+    (Kind::Original, Profile::Seed),
+    (Kind::Broadcast, Profile::Seed),
+];
+
+fn server_args(kind: Kind, durable_dir: Option<&std::path::Path>) -> Vec<String> {
+    if kind != Kind::Ours {
+        return Vec::new();
+    }
+    let mut args: Vec<String> = [
+        "--rate-limit",
+        "0",
+        "--max-connections",
+        "30000",
+        "--max-rooms",
+        "30000",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    match durable_dir {
+        Some(dir) => {
+            args.push("--data-dir".into());
+            args.push(dir.display().to_string());
+        }
+        None => args.push("--in-memory".into()),
+    }
+    args
+}
+
+/// What `/metrics` said at the end of a run (this server only).
+async fn metrics(server: &ServerProc) -> Value {
+    let Some(text) = server.http_get("/metrics").await else {
+        return Value::Null;
+    };
+    let mut out = serde_json::Map::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.contains("_bucket{") {
+            continue;
+        }
+        if let Some((name, value)) = line.split_once(' ')
+            && let Ok(v) = value.parse::<f64>()
+        {
+            out.insert(name.to_owned(), json!(v));
+        }
+    }
+    Value::Object(out)
+}
+
+fn human(scenario: &str, kind: Kind, profile: Profile, data: &Value) -> String {
+    let f = |k: &str| data.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let who = format!("{scenario:<8} {:<9} {:<4}", kind.name(), profile.name());
+    if let Some(e) = data.get("error") {
+        return format!("{who}: error: {e}");
+    }
+    match scenario {
+        "fanout" => format!(
+            "{who}: {:>12.0} deliveries/s  ({} clients × {} msgs, {:.2} s)  lost {} dup {} reordered {}  server CPU {:.2} s",
+            f("per_sec"), f("clients"), f("messages"), f("secs"), f("lost"), f("duplicates"), f("reordered"), f("server_cpu_secs")
+        ),
+        "latency" => {
+            let p = |k: &str| data["latency_us"].get(k).and_then(Value::as_f64).unwrap_or(f64::NAN) / 1000.0;
+            format!(
+                "{who}: p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} samples, lost {})",
+                p("p50"), p("p90"), p("p99"), p("max"), data["latency_us"]["n"], f("lost")
+            )
+        }
+        "idle" => format!(
+            "{who}: {:.1} KiB per connection ({} connections, {:.1} s to open)  CPU after close {:.1}%",
+            f("kib_per_conn"), f("connections"), f("connect_secs"), f("cpu_after_close_pct")
+        ),
+        "slow" => format!(
+            "{who}: healthy keep {:.1}% of their rate with {} stuck ({:.0} vs {:.0} deliveries/s)",
+            f("healthy_ratio") * 100.0,
+            data["with_stuck"]["stuck"],
+            data["with_stuck"]["per_sec"].as_f64().unwrap_or(f64::NAN),
+            data["none_stuck"]["per_sec"].as_f64().unwrap_or(f64::NAN)
+        ),
+        "storm" => format!(
+            "{who}: {:.0} connections/s ({} opened, {} errors)  {} clients back {:.2} s after a restart, {} recovered",
+            f("per_sec"), f("opened"), f("errors"), f("reconnect_clients"), f("reconnect_secs"), f("recovered")
+        ),
+        _ => data.to_string(),
+    }
+}
+
+async fn run_one(
+    scenario: &'static str,
+    kind: Kind,
+    profile: Profile,
+    sizes: &Sizes,
+    bin_dir: Option<&std::path::Path>,
+    scratch: &std::path::Path,
+) -> anyhow::Result<Value> {
+    let binary = binary_path(bin_dir, kind)?;
+    let durable = (scenario == "storm" && kind == Kind::Ours).then(|| {
+        scratch.join(format!("storm-{}", profile.name()))
+    });
+    if let Some(d) = &durable {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let mut server =
+        ServerProc::start(kind, &binary, "127.0.0.1:0", &server_args(kind, durable.as_deref()))
+            .await?;
+    let data = match scenario {
+        "fanout" => serde_json::to_value(
+            scenario::fanout(
+                &server,
+                profile,
+                sizes.fanout_clients,
+                0,
+                sizes.fanout_messages,
+                sizes.bytes,
+                Pace::Flood,
+                sizes.deadline,
+            )
+            .await?,
+        )?,
+        "latency" => {
+            let messages =
+                u32::try_from(sizes.latency_every.as_millis()).map_or(0, |t| sizes.latency_secs * 1000 / t.max(1));
+            serde_json::to_value(
+                scenario::fanout(
+                    &server,
+                    profile,
+                    sizes.latency_clients,
+                    0,
+                    messages,
+                    sizes.bytes,
+                    Pace::Every(sizes.latency_every),
+                    sizes.deadline,
+                )
+                .await?,
+            )?
+        }
+        "idle" => serde_json::to_value(scenario::idle(&server, profile, sizes.idle).await?)?,
+        "slow" => {
+            let none = scenario::fanout(
+                &server,
+                profile,
+                sizes.slow_clients,
+                0,
+                sizes.slow_messages,
+                sizes.bytes,
+                Pace::Flood,
+                sizes.deadline,
+            )
+            .await?;
+            // A fresh server for the second half, so both start alike.
+            server.kill().await;
+            server = ServerProc::start(kind, &binary, "127.0.0.1:0", &server_args(kind, None))
+                .await?;
+            let with = scenario::fanout(
+                &server,
+                profile,
+                sizes.slow_clients,
+                sizes.stuck,
+                sizes.slow_messages,
+                sizes.bytes,
+                Pace::Flood,
+                sizes.deadline,
+            )
+            .await?;
+            let ratio = with.per_sec / none.per_sec.max(1e-9);
+            json!({"none_stuck": none, "with_stuck": with, "healthy_ratio": ratio})
+        }
+        "storm" => serde_json::to_value(
+            scenario::storm(&mut server, profile, sizes.storm_attempts, sizes.storm_clients)
+                .await?,
+        )?,
+        other => anyhow::bail!("unknown scenario {other}"),
+    };
+    let mut data = data;
+    if kind == Kind::Ours
+        && let Value::Object(map) = &mut data
+    {
+        map.insert("metrics".into(), metrics(&server).await);
+    }
+    server.kill().await;
+    if let Some(d) = &durable {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    Ok(data)
+}
+
+/// Problems that make a quick run fail: errors, and this server losing,
+/// duplicating or reordering messages or not recovering.
+fn quick_problems(rows: &[Row]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for r in rows {
+        let who = format!("{} {} {}", r.scenario, r.server, r.profile);
+        if let Some(e) = r.data.get("error") {
+            problems.push(format!("{who}: {e}"));
+            continue;
+        }
+        if r.server != "ours" {
+            continue;
+        }
+        let runs: Vec<&Value> = match r.scenario {
+            "fanout" | "latency" => vec![&r.data],
+            "slow" => vec![&r.data["none_stuck"], &r.data["with_stuck"]],
+            _ => vec![],
+        };
+        for run in runs {
+            for k in ["lost", "duplicates", "reordered", "refused"] {
+                if run[k].as_f64().unwrap_or(1.0) != 0.0 {
+                    problems.push(format!("{who}: {k} = {}", run[k]));
+                }
+            }
+        }
+        if r.scenario == "storm" && r.profile == "rich" && r.data["recovered"] != r.data["reconnect_clients"] {
+            problems.push(format!("{who}: recovered {} of {}", r.data["recovered"], r.data["reconnect_clients"]));
+        }
+    }
+    problems
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let quick = arg_flag("--quick");
+    let sizes = if quick { &QUICK } else { &FULL };
+    let out_dir = PathBuf::from(arg_value("--out").unwrap_or_else(|| {
+        if quick { "target/bench-quick" } else { "bench/results" }.into()
+    }));
+    let bin_dir = arg_value("--bin-dir").map(PathBuf::from);
+    let only: Option<Vec<String>> =
+        arg_value("--only").map(|s| s.split(',').map(str::to_owned).collect());
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let scratch = std::env::temp_dir().join(format!("chat-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+
+    let mut rows = Vec::new();
+    for scenario in ["fanout", "latency", "idle", "slow", "storm"] {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|s| s == scenario)) {
+            continue;
+        }
+        for (kind, profile) in TARGETS {
+            let data = match run_one(scenario, kind, profile, sizes, bin_dir.as_deref(), &scratch).await {
+                Ok(d) => d,
+                Err(e) => json!({"error": format!("{e:#}")}),
+            };
+            println!("{}", human(scenario, kind, profile, &data));
+            let mut line = json!({"scenario": scenario, "server": kind.name(), "profile": profile.name()});
+            line["result"] = data.clone();
+            println!("{line}");
+            rows.push(Row {
+                scenario,
+                server: kind.name(),
+                label: kind.label(),
+                profile: profile.name(),
+                data,
+            });
+            // Let sockets in TIME_WAIT and the previous process's exit settle.
+            tokio::time::sleep(Duration::from_millis(if quick { 100 } else { 1_000 })).await;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    let header = format!(
+        "## Results ({})\n\nFan-out: {} clients × {} messages of {} bytes. Latency: {} clients, one message every {} ms for {} s. Idle: {} connections. Slow consumers: {} stuck among {}. Storm: up to {} connections, {} clients across a restart. Each server runs as its own process on 127.0.0.1, one after another; the load generator shares the machine's cores with it.",
+        if quick { "quick run: sizes too small to mean anything" } else { "full run" },
+        sizes.fanout_clients, sizes.fanout_messages, sizes.bytes,
+        sizes.latency_clients, sizes.latency_every.as_millis(), sizes.latency_secs,
+        sizes.idle, sizes.stuck, sizes.slow_clients, sizes.storm_attempts, sizes.storm_clients,
+    );
+    let md = report::markdown(&rows, &header);
+    std::fs::write(out_dir.join("results.md"), &md)?;
+    let all: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({"scenario": r.scenario, "server": r.server, "profile": r.profile, "result": r.data}))
+        .collect();
+    std::fs::write(out_dir.join("results.json"), serde_json::to_string_pretty(&all)?)?;
+    for (name, svg) in report::charts(&rows) {
+        std::fs::write(out_dir.join(name), svg)?;
+    }
+    println!("\n{md}");
+    println!("results written to {}", out_dir.display());
+    if quick {
+        let problems = quick_problems(&rows);
+        if !problems.is_empty() {
+            anyhow::bail!("the quick run found problems:\n  {}", problems.join("\n  "));
+        }
+    }
+    Ok(())
+}
