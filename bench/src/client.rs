@@ -59,7 +59,12 @@ pub async fn connect(addr: SocketAddr) -> anyhow::Result<Ws> {
 
 /// Sends request `id` and waits for its answer, skipping other frames;
 /// returns the `ok` value.
-pub async fn call(ws: &mut Ws, id: u32, event: &'static str, body: &Value) -> anyhow::Result<Value> {
+pub async fn call(
+    ws: &mut Ws,
+    id: u32,
+    event: &'static str,
+    body: &Value,
+) -> anyhow::Result<Value> {
     let frame = Frame::request(id, Name::from_static(event), serde_json::to_vec(body)?);
     ws.send(Message::Binary(frame.encode())).await?;
     loop {

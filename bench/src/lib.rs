@@ -10,9 +10,7 @@ pub mod scenario;
 /// The value after `name` on the command line, if any.
 pub fn arg_value(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.windows(2)
-        .find(|w| w[0] == name)
-        .map(|w| w[1].clone())
+    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
 }
 
 /// Whether `name` is on the command line.

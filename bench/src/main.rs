@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! bench [--quick] [--out DIR] [--bin-dir DIR] [--only fanout,latency,idle,slow,storm]
+//!       [--servers ours,ours-rich,original,broadcast]
 //! ```
 //!
 //! `--quick` runs every scenario at a tiny size (the test suite does this to
@@ -20,7 +21,7 @@ use bench::{
     client::Profile,
     process::{Kind, ServerProc, binary_path},
     report::{self, Row},
-    scenario::{self, Pace},
+    scenario::{self, Load, Pace},
 };
 use serde_json::{Value, json};
 use std::{path::PathBuf, time::Duration};
@@ -96,6 +97,9 @@ fn server_args(kind: Kind, durable_dir: Option<&std::path::Path>) -> Vec<String>
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
+    if let Ok(extra) = std::env::var("BENCH_SERVER_ARGS") {
+        args.extend(extra.split_whitespace().map(str::to_owned));
+    }
     match durable_dir {
         Some(dir) => {
             args.push("--data-dir".into());
@@ -134,18 +138,39 @@ fn human(scenario: &str, kind: Kind, profile: Profile, data: &Value) -> String {
     match scenario {
         "fanout" => format!(
             "{who}: {:>12.0} deliveries/s  ({} clients × {} msgs, {:.2} s)  lost {} dup {} reordered {}  server CPU {:.2} s",
-            f("per_sec"), f("clients"), f("messages"), f("secs"), f("lost"), f("duplicates"), f("reordered"), f("server_cpu_secs")
+            f("per_sec"),
+            f("clients"),
+            f("messages"),
+            f("secs"),
+            f("lost"),
+            f("duplicates"),
+            f("reordered"),
+            f("server_cpu_secs")
         ),
         "latency" => {
-            let p = |k: &str| data["latency_us"].get(k).and_then(Value::as_f64).unwrap_or(f64::NAN) / 1000.0;
+            let p = |k: &str| {
+                data["latency_us"]
+                    .get(k)
+                    .and_then(Value::as_f64)
+                    .unwrap_or(f64::NAN)
+                    / 1000.0
+            };
             format!(
                 "{who}: p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} samples, lost {})",
-                p("p50"), p("p90"), p("p99"), p("max"), data["latency_us"]["n"], f("lost")
+                p("p50"),
+                p("p90"),
+                p("p99"),
+                p("max"),
+                data["latency_us"]["n"],
+                f("lost")
             )
         }
         "idle" => format!(
             "{who}: {:.1} KiB per connection ({} connections, {:.1} s to open)  CPU after close {:.1}%",
-            f("kib_per_conn"), f("connections"), f("connect_secs"), f("cpu_after_close_pct")
+            f("kib_per_conn"),
+            f("connections"),
+            f("connect_secs"),
+            f("cpu_after_close_pct")
         ),
         "slow" => format!(
             "{who}: healthy keep {:.1}% of their rate with {} stuck ({:.0} vs {:.0} deliveries/s)",
@@ -156,7 +181,12 @@ fn human(scenario: &str, kind: Kind, profile: Profile, data: &Value) -> String {
         ),
         "storm" => format!(
             "{who}: {:.0} connections/s ({} opened, {} errors)  {} clients back {:.2} s after a restart, {} recovered",
-            f("per_sec"), f("opened"), f("errors"), f("reconnect_clients"), f("reconnect_secs"), f("recovered")
+            f("per_sec"),
+            f("opened"),
+            f("errors"),
+            f("reconnect_clients"),
+            f("reconnect_secs"),
+            f("recovered")
         ),
         _ => data.to_string(),
     }
@@ -171,80 +201,88 @@ async fn run_one(
     scratch: &std::path::Path,
 ) -> anyhow::Result<Value> {
     let binary = binary_path(bin_dir, kind)?;
-    let durable = (scenario == "storm" && kind == Kind::Ours).then(|| {
-        scratch.join(format!("storm-{}", profile.name()))
-    });
+    let durable = (scenario == "storm" && kind == Kind::Ours)
+        .then(|| scratch.join(format!("storm-{}", profile.name())));
     if let Some(d) = &durable {
         let _ = std::fs::remove_dir_all(d);
     }
-    let mut server =
-        ServerProc::start(kind, &binary, "127.0.0.1:0", &server_args(kind, durable.as_deref()))
-            .await?;
+    let mut server = ServerProc::start(
+        kind,
+        &binary,
+        "127.0.0.1:0",
+        &server_args(kind, durable.as_deref()),
+    )
+    .await?;
     let data = match scenario {
         "fanout" => serde_json::to_value(
             scenario::fanout(
                 &server,
                 profile,
-                sizes.fanout_clients,
-                0,
-                sizes.fanout_messages,
-                sizes.bytes,
-                Pace::Flood,
-                sizes.deadline,
+                Load {
+                    clients: sizes.fanout_clients,
+                    stuck: 0,
+                    messages: sizes.fanout_messages,
+                    bytes: sizes.bytes,
+                    pace: Pace::Flood,
+                    deadline: sizes.deadline,
+                },
             )
             .await?,
         )?,
         "latency" => {
-            let messages =
-                u32::try_from(sizes.latency_every.as_millis()).map_or(0, |t| sizes.latency_secs * 1000 / t.max(1));
+            let messages = u32::try_from(sizes.latency_every.as_millis())
+                .map_or(0, |t| sizes.latency_secs * 1000 / t.max(1));
             serde_json::to_value(
                 scenario::fanout(
                     &server,
                     profile,
-                    sizes.latency_clients,
-                    0,
-                    messages,
-                    sizes.bytes,
-                    Pace::Every(sizes.latency_every),
-                    sizes.deadline,
+                    Load {
+                        clients: sizes.latency_clients,
+                        stuck: 0,
+                        messages,
+                        bytes: sizes.bytes,
+                        pace: Pace::Every(sizes.latency_every),
+                        deadline: sizes.deadline,
+                    },
                 )
                 .await?,
             )?
         }
         "idle" => serde_json::to_value(scenario::idle(&server, profile, sizes.idle).await?)?,
         "slow" => {
-            let none = scenario::fanout(
-                &server,
-                profile,
-                sizes.slow_clients,
-                0,
-                sizes.slow_messages,
-                sizes.bytes,
-                Pace::Flood,
-                sizes.deadline,
-            )
-            .await?;
+            let load = Load {
+                clients: sizes.slow_clients,
+                stuck: 0,
+                messages: sizes.slow_messages,
+                bytes: sizes.bytes,
+                pace: Pace::Flood,
+                deadline: sizes.deadline,
+            };
+            let none = scenario::fanout(&server, profile, load).await?;
             // A fresh server for the second half, so both start alike.
             server.kill().await;
-            server = ServerProc::start(kind, &binary, "127.0.0.1:0", &server_args(kind, None))
-                .await?;
+            server =
+                ServerProc::start(kind, &binary, "127.0.0.1:0", &server_args(kind, None)).await?;
             let with = scenario::fanout(
                 &server,
                 profile,
-                sizes.slow_clients,
-                sizes.stuck,
-                sizes.slow_messages,
-                sizes.bytes,
-                Pace::Flood,
-                sizes.deadline,
+                Load {
+                    stuck: sizes.stuck,
+                    ..load
+                },
             )
             .await?;
             let ratio = with.per_sec / none.per_sec.max(1e-9);
             json!({"none_stuck": none, "with_stuck": with, "healthy_ratio": ratio})
         }
         "storm" => serde_json::to_value(
-            scenario::storm(&mut server, profile, sizes.storm_attempts, sizes.storm_clients)
-                .await?,
+            scenario::storm(
+                &mut server,
+                profile,
+                sizes.storm_attempts,
+                sizes.storm_clients,
+            )
+            .await?,
         )?,
         other => anyhow::bail!("unknown scenario {other}"),
     };
@@ -286,8 +324,14 @@ fn quick_problems(rows: &[Row]) -> Vec<String> {
                 }
             }
         }
-        if r.scenario == "storm" && r.profile == "rich" && r.data["recovered"] != r.data["reconnect_clients"] {
-            problems.push(format!("{who}: recovered {} of {}", r.data["recovered"], r.data["reconnect_clients"]));
+        if r.scenario == "storm"
+            && r.profile == "rich"
+            && r.data["recovered"] != r.data["reconnect_clients"]
+        {
+            problems.push(format!(
+                "{who}: recovered {} of {}",
+                r.data["recovered"], r.data["reconnect_clients"]
+            ));
         }
     }
     problems
@@ -298,11 +342,18 @@ async fn main() -> anyhow::Result<()> {
     let quick = arg_flag("--quick");
     let sizes = if quick { &QUICK } else { &FULL };
     let out_dir = PathBuf::from(arg_value("--out").unwrap_or_else(|| {
-        if quick { "target/bench-quick" } else { "bench/results" }.into()
+        if quick {
+            "target/bench-quick"
+        } else {
+            "bench/results"
+        }
+        .into()
     }));
     let bin_dir = arg_value("--bin-dir").map(PathBuf::from);
     let only: Option<Vec<String>> =
         arg_value("--only").map(|s| s.split(',').map(str::to_owned).collect());
+    let servers: Option<Vec<String>> =
+        arg_value("--servers").map(|s| s.split(',').map(str::to_owned).collect());
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let scratch = std::env::temp_dir().join(format!("chat-bench-{}", std::process::id()));
@@ -310,16 +361,28 @@ async fn main() -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     for scenario in ["fanout", "latency", "idle", "slow", "storm"] {
-        if only.as_ref().is_some_and(|o| !o.iter().any(|s| s == scenario)) {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.iter().any(|s| s == scenario))
+        {
             continue;
         }
         for (kind, profile) in TARGETS {
-            let data = match run_one(scenario, kind, profile, sizes, bin_dir.as_deref(), &scratch).await {
-                Ok(d) => d,
-                Err(e) => json!({"error": format!("{e:#}")}),
-            };
+            let who = format!("{}-{}", kind.name(), profile.name());
+            if servers
+                .as_ref()
+                .is_some_and(|o| !o.iter().any(|s| *s == who || s == kind.name()))
+            {
+                continue;
+            }
+            let data =
+                match run_one(scenario, kind, profile, sizes, bin_dir.as_deref(), &scratch).await {
+                    Ok(d) => d,
+                    Err(e) => json!({"error": format!("{e:#}")}),
+                };
             println!("{}", human(scenario, kind, profile, &data));
-            let mut line = json!({"scenario": scenario, "server": kind.name(), "profile": profile.name()});
+            let mut line =
+                json!({"scenario": scenario, "server": kind.name(), "profile": profile.name()});
             line["result"] = data.clone();
             println!("{line}");
             rows.push(Row {
@@ -337,10 +400,22 @@ async fn main() -> anyhow::Result<()> {
 
     let header = format!(
         "## Results ({})\n\nFan-out: {} clients × {} messages of {} bytes. Latency: {} clients, one message every {} ms for {} s. Idle: {} connections. Slow consumers: {} stuck among {}. Storm: up to {} connections, {} clients across a restart. Each server runs as its own process on 127.0.0.1, one after another; the load generator shares the machine's cores with it.",
-        if quick { "quick run: sizes too small to mean anything" } else { "full run" },
-        sizes.fanout_clients, sizes.fanout_messages, sizes.bytes,
-        sizes.latency_clients, sizes.latency_every.as_millis(), sizes.latency_secs,
-        sizes.idle, sizes.stuck, sizes.slow_clients, sizes.storm_attempts, sizes.storm_clients,
+        if quick {
+            "quick run: sizes too small to mean anything"
+        } else {
+            "full run"
+        },
+        sizes.fanout_clients,
+        sizes.fanout_messages,
+        sizes.bytes,
+        sizes.latency_clients,
+        sizes.latency_every.as_millis(),
+        sizes.latency_secs,
+        sizes.idle,
+        sizes.stuck,
+        sizes.slow_clients,
+        sizes.storm_attempts,
+        sizes.storm_clients,
     );
     let md = report::markdown(&rows, &header);
     std::fs::write(out_dir.join("results.md"), &md)?;
@@ -348,7 +423,10 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|r| json!({"scenario": r.scenario, "server": r.server, "profile": r.profile, "result": r.data}))
         .collect();
-    std::fs::write(out_dir.join("results.json"), serde_json::to_string_pretty(&all)?)?;
+    std::fs::write(
+        out_dir.join("results.json"),
+        serde_json::to_string_pretty(&all)?,
+    )?;
     for (name, svg) in report::charts(&rows) {
         std::fs::write(out_dir.join(name), svg)?;
     }

@@ -65,7 +65,13 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 /// A verdict line for one target.
-fn target(out: &mut String, what: &str, value: Option<f64>, ok: impl Fn(f64) -> bool, shown: String) {
+fn target(
+    out: &mut String,
+    what: &str,
+    value: Option<f64>,
+    ok: impl Fn(f64) -> bool,
+    shown: String,
+) {
     let verdict = match value {
         Some(v) if ok(v) => "met",
         Some(_) => "**not met**",
@@ -83,33 +89,92 @@ pub fn markdown(rows: &[Row], header: &str) -> String {
     let fan = |s: &str, p: &str| find(rows, "fanout", s, p).and_then(|r| r.f(&["per_sec"]));
     let ours_seed = fan("ours", "seed");
     let r_orig = ratio(ours_seed, fan("original", "seed"));
-    target(&mut out, "fan-out ≥ 5× the original library", r_orig, |r| r >= 5.0, format!("{}×", num(r_orig, 2)));
+    target(
+        &mut out,
+        "fan-out ≥ 5× the original library",
+        r_orig,
+        |r| r >= 5.0,
+        format!("{}×", num(r_orig, 2)),
+    );
     let r_bc = ratio(ours_seed, fan("broadcast", "seed"));
-    target(&mut out, "fan-out ≥ 1.0× plain broadcast", r_bc, |r| r >= 1.0, format!("{}×", num(r_bc, 2)));
-    let clean = find(rows, "fanout", "ours", "seed").and_then(|r| {
-        Some(r.f(&["lost"])? + r.f(&["duplicates"])? + r.f(&["reordered"])?)
-    });
-    target(&mut out, "fan-out: nothing lost, duplicated or reordered", clean, |c| c == 0.0, format!("{} problems", num(clean, 0)));
+    target(
+        &mut out,
+        "fan-out ≥ 1.0× plain broadcast",
+        r_bc,
+        |r| r >= 1.0,
+        format!("{}×", num(r_bc, 2)),
+    );
+    let clean = find(rows, "fanout", "ours", "seed")
+        .and_then(|r| Some(r.f(&["lost"])? + r.f(&["duplicates"])? + r.f(&["reordered"])?));
+    target(
+        &mut out,
+        "fan-out: nothing lost, duplicated or reordered",
+        clean,
+        |c| c == 0.0,
+        format!("{} problems", num(clean, 0)),
+    );
     let p99 = |s: &str| find(rows, "latency", s, "seed").and_then(|r| r.f(&["latency_us", "p99"]));
     let r_lat = ratio(p99("ours"), p99("broadcast"));
-    target(&mut out, "latency p99 ≤ 1.2× plain broadcast", r_lat, |r| r <= 1.2, format!("{}×", num(r_lat, 2)));
+    target(
+        &mut out,
+        "latency p99 ≤ 1.2× plain broadcast",
+        r_lat,
+        |r| r <= 1.2,
+        format!("{}×", num(r_lat, 2)),
+    );
     let kib = find(rows, "idle", "ours", "seed").and_then(|r| r.f(&["kib_per_conn"]));
-    target(&mut out, "idle memory ≤ 8 KiB per connection", kib, |k| k <= 8.0, format!("{} KiB", num(kib, 1)));
+    target(
+        &mut out,
+        "idle memory ≤ 8 KiB per connection",
+        kib,
+        |k| k <= 8.0,
+        format!("{} KiB", num(kib, 1)),
+    );
     let cpu = find(rows, "idle", "ours", "seed").and_then(|r| r.f(&["cpu_after_close_pct"]));
-    target(&mut out, "CPU back to ~0% after they close", cpu, |c| c <= 2.0, format!("{}%", num(cpu, 1)));
+    target(
+        &mut out,
+        "CPU back to ~0% after they close",
+        cpu,
+        |c| c <= 2.0,
+        format!("{}%", num(cpu, 1)),
+    );
     let slow = find(rows, "slow", "ours", "seed").and_then(|r| r.f(&["healthy_ratio"]));
-    target(&mut out, "slow consumers: healthy keep ≥ 90%", slow, |s| s >= 0.9, format!("{}%", num(slow.map(|s| s * 100.0), 1)));
+    target(
+        &mut out,
+        "slow consumers: healthy keep ≥ 90%",
+        slow,
+        |s| s >= 0.9,
+        format!("{}%", num(slow.map(|s| s * 100.0), 1)),
+    );
     let rich = ratio(fan("ours", "rich"), ours_seed);
-    target(&mut out, "rich profile within 2× of seed", rich, |r| r >= 0.5, format!("{}×", num(rich, 2)));
+    target(
+        &mut out,
+        "rich profile within 2× of seed",
+        rich,
+        |r| r >= 0.5,
+        format!("{}×", num(rich, 2)),
+    );
 
     let servers = |scenario: &'static str| rows.iter().filter(move |r| r.scenario == scenario);
-    let err = |r: &Row| r.data.get("error").and_then(Value::as_str).map(str::to_owned);
+    let err = |r: &Row| {
+        r.data
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
 
     let _ = writeln!(out, "\n### Fan-out\n");
-    let _ = writeln!(out, "| server | profile | deliveries/s | lost | dup | reordered | complete clients | server CPU s |\n|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| server | profile | deliveries/s | lost | dup | reordered | complete clients | server CPU s |\n|---|---|---|---|---|---|---|---|"
+    );
     for r in servers("fanout") {
         if let Some(e) = err(r) {
-            let _ = writeln!(out, "| {} | {} | error: {e} | | | | | |", r.label, r.profile);
+            let _ = writeln!(
+                out,
+                "| {} | {} | error: {e} | | | | | |",
+                r.label, r.profile
+            );
             continue;
         }
         let _ = writeln!(
@@ -127,7 +192,10 @@ pub fn markdown(rows: &[Row], header: &str) -> String {
         );
     }
     let _ = writeln!(out, "\n### Latency\n");
-    let _ = writeln!(out, "| server | profile | p50 ms | p90 ms | p99 ms | max ms | lost |\n|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| server | profile | p50 ms | p90 ms | p99 ms | max ms | lost |\n|---|---|---|---|---|---|---|"
+    );
     for r in servers("latency") {
         if let Some(e) = err(r) {
             let _ = writeln!(out, "| {} | {} | error: {e} | | | | |", r.label, r.profile);
@@ -146,7 +214,10 @@ pub fn markdown(rows: &[Row], header: &str) -> String {
         );
     }
     let _ = writeln!(out, "\n### Idle memory\n");
-    let _ = writeln!(out, "| server | profile | connections | KiB per connection | server CPU after they close |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| server | profile | connections | KiB per connection | server CPU after they close |\n|---|---|---|---|---|"
+    );
     for r in servers("idle") {
         if let Some(e) = err(r) {
             let _ = writeln!(out, "| {} | {} | error: {e} | | |", r.label, r.profile);
@@ -163,7 +234,10 @@ pub fn markdown(rows: &[Row], header: &str) -> String {
         );
     }
     let _ = writeln!(out, "\n### Slow consumers\n");
-    let _ = writeln!(out, "| server | profile | healthy deliveries/s, none stuck | with stuck clients | kept | lost (healthy) |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| server | profile | healthy deliveries/s, none stuck | with stuck clients | kept | lost (healthy) |\n|---|---|---|---|---|---|"
+    );
     for r in servers("slow") {
         if let Some(e) = err(r) {
             let _ = writeln!(out, "| {} | {} | error: {e} | | | |", r.label, r.profile);
@@ -182,7 +256,10 @@ pub fn markdown(rows: &[Row], header: &str) -> String {
         );
     }
     let _ = writeln!(out, "\n### Connect storm and restart\n");
-    let _ = writeln!(out, "| server | profile | connections/s | opened | errors | reconnect after restart | recovered |\n|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| server | profile | connections/s | opened | errors | reconnect after restart | recovered |\n|---|---|---|---|---|---|---|"
+    );
     for r in servers("storm") {
         if let Some(e) = err(r) {
             let _ = writeln!(out, "| {} | {} | error: {e} | | | | |", r.label, r.profile);
@@ -218,7 +295,10 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> String {
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="13">"#
     );
-    let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        svg,
+        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
+    );
     let _ = writeln!(
         svg,
         r##"<text x="12" y="24" font-size="16" font-weight="bold" fill="#222">{}</text>"##,
@@ -227,7 +307,11 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> String {
     for (i, (label, value)) in bars.iter().enumerate() {
         let y = top + i as f64 * (bar_h + gap);
         let w = (width - left - 140.0) * value / max;
-        let color = if label.starts_with("this server") { "#2a7ae2" } else { "#9aa5b1" };
+        let color = if label.starts_with("this server") {
+            "#2a7ae2"
+        } else {
+            "#9aa5b1"
+        };
         let _ = writeln!(
             svg,
             r##"<text x="{}" y="{}" text-anchor="end" fill="#222">{}</text>"##,
@@ -253,7 +337,9 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The charts: (file name, SVG).
@@ -267,15 +353,27 @@ pub fn charts(rows: &[Row]) -> Vec<(&'static str, String)> {
     vec![
         (
             "fanout.svg",
-            bar_chart("Fan-out: deliveries per second (higher is better)", "/s", &bars("fanout", &["per_sec"], 1.0)),
+            bar_chart(
+                "Fan-out: deliveries per second (higher is better)",
+                "/s",
+                &bars("fanout", &["per_sec"], 1.0),
+            ),
         ),
         (
             "latency.svg",
-            bar_chart("Latency p99 (lower is better)", "ms", &bars("latency", &["latency_us", "p99"], 0.001)),
+            bar_chart(
+                "Latency p99 (lower is better)",
+                "ms",
+                &bars("latency", &["latency_us", "p99"], 0.001),
+            ),
         ),
         (
             "memory.svg",
-            bar_chart("Idle memory per connection (lower is better)", "KiB", &bars("idle", &["kib_per_conn"], 1.0)),
+            bar_chart(
+                "Idle memory per connection (lower is better)",
+                "KiB",
+                &bars("idle", &["kib_per_conn"], 1.0),
+            ),
         ),
     ]
 }

@@ -40,7 +40,11 @@ pub async fn open_many(
 ) -> anyhow::Result<Vec<Joined>> {
     let addr = server.addr;
     let opened: Vec<anyhow::Result<Joined>> = futures_util::stream::iter(0..n)
-        .map(|_| async move { client::open(addr, profile, join, None).await.map(|(j, _)| j) })
+        .map(|_| async move {
+            client::open(addr, profile, join, None)
+                .await
+                .map(|(j, _)| j)
+        })
         .buffer_unordered(CONNECT_CONCURRENCY)
         .collect()
         .await;
@@ -232,18 +236,51 @@ pub enum Pace {
     Every(Duration),
 }
 
-/// `clients` clients in one room (one of them sends `messages` of `bytes`
-/// bytes), plus `stuck` clients that never read.
-pub async fn fanout(
-    server: &ServerProc,
-    profile: Profile,
-    clients: usize,
-    stuck: usize,
-    messages: u32,
-    bytes: usize,
-    pace: Pace,
-    deadline: Duration,
-) -> anyhow::Result<Fanout> {
+/// The shape of a fan-out run.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// Clients in the room (one of them sends).
+    pub clients: usize,
+    /// Clients in the room that never read.
+    pub stuck: usize,
+    /// Messages sent.
+    pub messages: u32,
+    /// Bytes per message (at least 30).
+    pub bytes: usize,
+    /// How the sender paces itself.
+    pub pace: Pace,
+    /// The run ends by then at the latest.
+    pub deadline: Duration,
+}
+
+/// Resolves once no delivery was counted for [`IDLE`], or at `hard`.
+async fn stalled(shared: Arc<Shared>, hard: Instant) {
+    let mut last = shared.delivered.load(Ordering::Relaxed);
+    let mut last_change = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = shared.delivered.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        }
+        if last_change.elapsed() > IDLE || Instant::now() > hard {
+            return;
+        }
+    }
+}
+
+/// `load.clients` clients in one room (one of them sends), plus
+/// `load.stuck` clients that never read.
+pub async fn fanout(server: &ServerProc, profile: Profile, load: Load) -> anyhow::Result<Fanout> {
+    let Load {
+        clients,
+        stuck,
+        messages,
+        bytes,
+        pace,
+        deadline,
+    } = load;
     let receivers = open_many(server, profile, clients.saturating_sub(1), true).await?;
     let stuck_clients = open_many(server, profile, stuck, true).await?;
     let (sender, _) = client::open(server.addr, profile, true, None).await?;
@@ -259,7 +296,11 @@ pub async fn fanout(
     let keep_latency = matches!(pace, Pace::Every(_));
     let (mut sink, sender_stream) = sender.ws.split();
     let mut tasks = Vec::with_capacity(clients);
-    for j in receivers.into_iter().map(|j| j.ws.split().1).chain([sender_stream]) {
+    for j in receivers
+        .into_iter()
+        .map(|j| j.ws.split().1)
+        .chain([sender_stream])
+    {
         tasks.push(tokio::spawn(receive(
             j,
             profile,
@@ -309,59 +350,20 @@ pub async fn fanout(
         }
         Ok::<_, anyhow::Error>(())
     };
-    // Watch progress: stop when nothing arrives for a while, or at the deadline.
-    let watchdog = {
-        let shared = shared.clone();
-        let hard = start + deadline;
-        async move {
-            let mut last = 0;
-            let mut last_change = Instant::now();
-            loop {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let now = shared.delivered.load(Ordering::Relaxed);
-                if now != last {
-                    last = now;
-                    last_change = Instant::now();
-                }
-                if last_change.elapsed() > IDLE || Instant::now() > hard {
-                    return;
-                }
-            }
-        }
-    };
     let all_done = futures_util::future::join_all(tasks);
     tokio::pin!(all_done);
     let sent = tokio::select! {
         r = send => r,
-        () = async { watchdog.await } => Ok(()),
+        () = stalled(shared.clone(), start + deadline) => Ok(()),
     };
     if let Err(e) = sent {
         let _ = stop_tx.send(true);
         return Err(e.context("sending"));
     }
-    // Every receiver finishes by itself, or the watchdog stops them.
-    let watchdog = {
-        let shared = shared.clone();
-        let hard = start + deadline;
-        async move {
-            let mut last = shared.delivered.load(Ordering::Relaxed);
-            let mut last_change = Instant::now();
-            loop {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let now = shared.delivered.load(Ordering::Relaxed);
-                if now != last {
-                    last = now;
-                    last_change = Instant::now();
-                }
-                if last_change.elapsed() > IDLE || Instant::now() > hard {
-                    return;
-                }
-            }
-        }
-    };
+    // Every receiver finishes by itself, or stops once nothing moves.
     let tallies = tokio::select! {
         t = &mut all_done => t,
-        () = watchdog => {
+        () = stalled(shared.clone(), start + deadline) => {
             let _ = stop_tx.send(true);
             all_done.await
         }
@@ -520,7 +522,8 @@ pub async fn storm(
         // Sessions are stored beside messages; give the writer its commit.
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let resume: Vec<(Option<String>, Option<(String, u64)>)> = before
+    type Resume = (Option<String>, Option<(String, u64)>);
+    let resume: Vec<Resume> = before
         .iter()
         .map(|j| (j.session.clone(), j.cursor.clone()))
         .collect();

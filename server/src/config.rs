@@ -70,8 +70,9 @@ pub struct Config {
     #[arg(long, default_value_t = 20.0)]
     pub ping_interval_secs: f64,
 
-    /// Read buffer per connection, in bytes (memory per idle connection follows it).
-    #[arg(long, default_value_t = 4 * 1024)]
+    /// Read buffer per connection, in bytes: memory every idle connection
+    /// holds. Chat messages fit in 1 KiB; bigger ones take several reads.
+    #[arg(long, default_value_t = 1024)]
     pub read_buffer_bytes: usize,
 
     /// Where the history database lives (created on first start).

@@ -154,7 +154,7 @@ pub(crate) async fn socket(
         .max_message_size(config.max_message_bytes)
         .max_frame_size(config.max_message_bytes)
         .read_buffer_size(config.read_buffer_bytes)
-        .write_buffer_size(0);
+        .write_buffer_size(8 * 1024);
 
     if !origin_allowed(&headers, &config.allowed_origins) {
         warn!(peer = %addr, origin = ?headers.get(header::ORIGIN), "origin not allowed");
