@@ -27,11 +27,12 @@ scripts/bundle.sh
 step "rust tests"
 cargo test --workspace --locked
 
-step "release server"
-cargo build --release --locked -p server
+step "release server, load generator and baselines"
+cargo build --release --locked -p server -p bench
 
-step "benchmark harness (tiny run; real figures: see README)"
+step "benchmark harnesses (tiny runs; real figures: see README)"
 cargo run --release --locked -p server --example say_bench -- --senders 4 --secs 0.3
+target/release/bench --quick --out target/bench-quick
 
 step "browser tests"
 harness_out=$(mktemp)

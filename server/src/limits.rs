@@ -13,6 +13,10 @@ pub const MAX_CID_BYTES: usize = 64;
 pub const MAX_HISTORY_LIMIT: u16 = 200;
 /// Messages of history sent with a room's state when there is nothing to recover.
 pub const JOIN_HISTORY: usize = 50;
+/// Rooms with more members than this list only this many names in
+/// `RoomState.members` and send no join/leave/rename presence (each change
+/// would go to everyone: quadratic in the room's size).
+pub const PRESENCE_LIMIT: usize = 1_000;
 
 fn bad(message: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadRequest, message)

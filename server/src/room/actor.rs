@@ -137,9 +137,17 @@ impl Room {
         self.count.store(n, Ordering::Relaxed);
     }
 
+    /// Member nicks in order; past [`crate::limits::PRESENCE_LIMIT`]
+    /// members, that many of them (any; picking would cost a pass over
+    /// everyone for every join).
     fn members_sorted(&self) -> Vec<String> {
-        let mut nicks: Vec<String> = self.members.values().map(|m| m.nick.clone()).collect();
-        nicks.sort_unstable_by_key(|n| n.to_lowercase());
+        let mut nicks: Vec<String> = self
+            .members
+            .values()
+            .take(crate::limits::PRESENCE_LIMIT)
+            .map(|m| m.nick.clone())
+            .collect();
+        nicks.sort_by_cached_key(|n| n.to_lowercase());
         nicks
     }
 
@@ -338,33 +346,70 @@ impl Room {
         old: Option<String>,
         except: Option<ConnId>,
     ) {
-        // Seed connections get no presence: skip the encoding when no
-        // member would receive it (a lobby full of seed clients).
-        if !self
-            .members
-            .iter()
-            .any(|(c, m)| m.rich && Some(*c) != except)
-        {
-            return;
+        if let Some(frame) = self.presence_frame(nick, what, old, except) {
+            self.deliver(except, |m| m.rich.then(|| frame.clone()));
         }
-        let frame = Frame::notify(
-            name::PRESENCE,
-            json(&Presence {
-                room: self.name.to_string(),
-                nick: nick.to_owned(),
-                what,
-                old,
-                members: u32::try_from(self.members.len()).unwrap_or(u32::MAX),
-            }),
+    }
+
+    /// The presence frame for a change, unless nobody would get it: seed
+    /// connections get no presence (a lobby full of them encodes nothing),
+    /// and rooms past the presence limit send none.
+    fn presence_frame(
+        &self,
+        nick: &str,
+        what: PresenceKind,
+        old: Option<String>,
+        except: Option<ConnId>,
+    ) -> Option<Bytes> {
+        if self.members.len() > crate::limits::PRESENCE_LIMIT
+            || !self
+                .members
+                .iter()
+                .any(|(c, m)| m.rich && Some(*c) != except)
+        {
+            return None;
+        }
+        Some(
+            Frame::notify(
+                name::PRESENCE,
+                json(&Presence {
+                    room: self.name.to_string(),
+                    nick: nick.to_owned(),
+                    what,
+                    old,
+                    members: u32::try_from(self.members.len()).unwrap_or(u32::MAX),
+                }),
+            )
+            .encode(),
         )
-        .encode();
-        self.deliver(except, |m| m.rich.then(|| frame.clone()));
     }
 
     /// Pushes a frame to every member (but `except`) without waiting.
     /// Members that cannot take it are gone or too slow: they are removed,
-    /// and the others are told they left.
+    /// and the others are told they left (which can find more of them: a
+    /// work list, not recursion, so a cascade cannot exhaust the stack).
     fn deliver(&mut self, except: Option<ConnId>, frame_for: impl Fn(&Member) -> Option<Bytes>) {
+        let mut dropped = self.push_all(except, |m| frame_for(m));
+        while let Some(conn) = dropped.pop() {
+            let Some(member) = self.members.remove(&conn) else {
+                continue;
+            };
+            warn!(room = %self.name, conn_id = conn, nick = %member.nick, "dropping a member that cannot keep up");
+            self.set_count();
+            if let Some(frame) = self.presence_frame(&member.nick, PresenceKind::Leave, None, None)
+            {
+                dropped.extend(self.push_all(None, |m| m.rich.then(|| frame.clone())));
+            }
+        }
+    }
+
+    /// Pushes to every member but `except`; returns those that could not
+    /// take it.
+    fn push_all(
+        &self,
+        except: Option<ConnId>,
+        frame_for: impl Fn(&Member) -> Option<Bytes>,
+    ) -> Vec<ConnId> {
         let mut dropped = Vec::new();
         for (conn, member) in &self.members {
             if Some(*conn) == except {
@@ -376,12 +421,6 @@ impl Room {
                 dropped.push(*conn);
             }
         }
-        for conn in dropped {
-            if let Some(member) = self.members.remove(&conn) {
-                warn!(room = %self.name, conn_id = conn, nick = %member.nick, "dropping a member that cannot keep up");
-                self.set_count();
-                self.presence(&member.nick, PresenceKind::Leave, None, None);
-            }
-        }
+        dropped
     }
 }
