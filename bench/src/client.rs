@@ -46,14 +46,29 @@ pub struct Joined {
     pub cursor: Option<(String, u64)>,
 }
 
-/// Opens a WebSocket with the protocol's subprotocol.
-pub async fn connect(addr: SocketAddr) -> anyhow::Result<Ws> {
+/// Opens a WebSocket with the protocol's subprotocol. A `small_buffer`
+/// socket takes little into its kernel receive buffer (for clients that
+/// stop reading: they should look stuck to the server soon).
+pub async fn connect(addr: SocketAddr, small_buffer: bool) -> anyhow::Result<Ws> {
     let mut req = format!("ws://{addr}/socket").into_client_request()?;
     req.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static(SUBPROTOCOL),
     );
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+    if !small_buffer {
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+        return Ok(ws);
+    }
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        req,
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        None,
+    )
+    .await?;
     Ok(ws)
 }
 
@@ -90,7 +105,18 @@ pub async fn open(
     join: bool,
     resume: Option<(&str, &(String, u64))>,
 ) -> anyhow::Result<(Joined, bool)> {
-    let mut ws = connect(addr).await?;
+    open_with(addr, profile, join, resume, false).await
+}
+
+/// [`open`], with a small receive buffer if asked (see [`connect`]).
+pub async fn open_with(
+    addr: SocketAddr,
+    profile: Profile,
+    join: bool,
+    resume: Option<(&str, &(String, u64))>,
+    small_buffer: bool,
+) -> anyhow::Result<(Joined, bool)> {
+    let mut ws = connect(addr, small_buffer).await?;
     if profile == Profile::Seed {
         return Ok((
             Joined {

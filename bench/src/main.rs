@@ -37,6 +37,7 @@ struct Sizes {
     slow_clients: usize,
     stuck: usize,
     slow_messages: u32,
+    slow_bytes: usize,
     storm_attempts: usize,
     storm_clients: usize,
     deadline: Duration,
@@ -53,6 +54,9 @@ const FULL: Sizes = Sizes {
     slow_clients: 1_000,
     stuck: 10,
     slow_messages: 10_000,
+    // 10 MB per client: more than a stuck client's socket buffers and its
+    // outbox can hold, so the server has to deal with it.
+    slow_bytes: 1_000,
     storm_attempts: 5_000,
     storm_clients: 1_000,
     deadline: Duration::from_secs(120),
@@ -69,6 +73,7 @@ const QUICK: Sizes = Sizes {
     slow_clients: 20,
     stuck: 2,
     slow_messages: 300,
+    slow_bytes: 100,
     storm_attempts: 200,
     storm_clients: 20,
     deadline: Duration::from_secs(30),
@@ -254,7 +259,7 @@ async fn run_one(
                 clients: sizes.slow_clients,
                 stuck: 0,
                 messages: sizes.slow_messages,
-                bytes: sizes.bytes,
+                bytes: sizes.slow_bytes,
                 pace: Pace::Flood,
                 deadline: sizes.deadline,
             };
@@ -399,7 +404,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
 
     let header = format!(
-        "## Results ({})\n\nFan-out: {} clients × {} messages of {} bytes. Latency: {} clients, one message every {} ms for {} s. Idle: {} connections. Slow consumers: {} stuck among {}. Storm: up to {} connections, {} clients across a restart. Each server runs as its own process on 127.0.0.1, one after another; the load generator shares the machine's cores with it.",
+        "## Results ({})\n\nFan-out: {} clients × {} messages of {} bytes. Latency: {} clients, one message every {} ms for {} s. Idle: {} connections. Slow consumers: {} stuck among {}, {} messages of {} bytes. Storm: up to {} connections, {} clients across a restart. Each server runs as its own process on 127.0.0.1, one after another; the load generator shares the machine's cores with it.",
         if quick {
             "quick run: sizes too small to mean anything"
         } else {
@@ -414,6 +419,8 @@ async fn main() -> anyhow::Result<()> {
         sizes.idle,
         sizes.stuck,
         sizes.slow_clients,
+        sizes.slow_messages,
+        sizes.slow_bytes,
         sizes.storm_attempts,
         sizes.storm_clients,
     );

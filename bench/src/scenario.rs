@@ -38,10 +38,21 @@ pub async fn open_many(
     n: usize,
     join: bool,
 ) -> anyhow::Result<Vec<Joined>> {
+    open_many_with(server, profile, n, join, false).await
+}
+
+/// [`open_many`], with small receive buffers if asked.
+async fn open_many_with(
+    server: &ServerProc,
+    profile: Profile,
+    n: usize,
+    join: bool,
+    small_buffer: bool,
+) -> anyhow::Result<Vec<Joined>> {
     let addr = server.addr;
     let opened: Vec<anyhow::Result<Joined>> = futures_util::stream::iter(0..n)
         .map(|_| async move {
-            client::open(addr, profile, join, None)
+            client::open_with(addr, profile, join, None, small_buffer)
                 .await
                 .map(|(j, _)| j)
         })
@@ -282,7 +293,7 @@ pub async fn fanout(server: &ServerProc, profile: Profile, load: Load) -> anyhow
         deadline,
     } = load;
     let receivers = open_many(server, profile, clients.saturating_sub(1), true).await?;
-    let stuck_clients = open_many(server, profile, stuck, true).await?;
+    let stuck_clients = open_many_with(server, profile, stuck, true, true).await?;
     let (sender, _) = client::open(server.addr, profile, true, None).await?;
     let window = (profile == Profile::Rich).then(|| Arc::new(Semaphore::new(RICH_WINDOW)));
     let shared = Arc::new(Shared {
