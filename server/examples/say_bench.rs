@@ -187,7 +187,11 @@ async fn main() {
         ("one room", true, window),
         ("one room", true, 1),
     ];
+    let only = std::env::var("SAY_BENCH_SHAPE").ok();
     for (n, (shape, shared_room, window)) in shapes.into_iter().enumerate() {
+        if only.as_deref().is_some_and(|o| o != format!("{n}")) {
+            continue;
+        }
         let dir = std::env::temp_dir().join(format!("chat-say-bench-{}-{n}", std::process::id()));
         let sqlite = server::sqlite::SqliteStore::open(
             &dir,
@@ -197,14 +201,22 @@ async fn main() {
             },
         )
         .expect("sqlite store");
-        let memory = measure(
-            Arc::new(server::history::MemoryStore::new(1_000)),
-            senders,
-            window,
-            secs,
-            shared_room,
-        )
-        .await;
+        let memory = if std::env::var("SAY_BENCH_DURABLE_ONLY").is_ok() {
+            Figures {
+                acks: 1,
+                secs: 1.0,
+                latencies_us: Vec::new(),
+            }
+        } else {
+            measure(
+                Arc::new(server::history::MemoryStore::new(1_000)),
+                senders,
+                window,
+                secs,
+                shared_room,
+            )
+            .await
+        };
         let durable = measure(Arc::new(sqlite), senders, window, secs, shared_room).await;
         let _ = std::fs::remove_dir_all(&dir);
         let label = format!("{shape}, {window} in flight");

@@ -63,13 +63,30 @@ enum Op {
 struct Shared {
     read: Mutex<Connection>,
     writer: Mutex<mpsc::Sender<Op>>,
-    /// Sessions brought back from an earlier run: only their `cid`s can be
-    /// in the database without being in a room's recent list.
-    restored: Mutex<HashSet<String>>,
 }
 
-/// `(session, cid)` pairs remembered per room without asking the database.
-const RECENT_CIDS: usize = 10_000;
+/// `cid`s remembered per session and room without asking the database
+/// (a retry comes soon after the original: this covers it).
+const RECENT_CIDS: usize = 4_096;
+/// A retried `cid` is found among this many of the room's newest messages
+/// (memory covers recent retries; this is for those after a restart).
+pub const DEDUP_WINDOW: u64 = 10_000;
+/// Sessions remembered per room; the one that posted least lately goes.
+const RECENT_SESSIONS: usize = 1_024;
+
+/// One session's recent `cid`s in one room. A session the room does not
+/// remember (never posted in this run, came from an earlier one, or was
+/// forgotten) and one that sent more than [`RECENT_CIDS`] may have a `cid`
+/// only in the database, so a miss asks there.
+#[derive(Default)]
+struct SessionCids {
+    said: HashMap<Box<str>, Said>,
+    order: VecDeque<Box<str>>,
+    /// Some were forgotten: a miss must ask the database.
+    evicted: bool,
+    /// When it last posted (the room's seq).
+    last: u64,
+}
 
 impl Shared {
     fn send(&self, op: Op) -> bool {
@@ -130,10 +147,10 @@ CREATE TABLE IF NOT EXISTS messages (
     text    TEXT NOT NULL,
     ts      INTEGER NOT NULL,
     cid     TEXT,
-    session TEXT,
-    PRIMARY KEY (room, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS messages_cid ON messages (room, session, cid) WHERE cid IS NOT NULL;
+    session TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_seq ON messages (room, seq);
+DROP INDEX IF EXISTS messages_cid;
 CREATE TABLE IF NOT EXISTS sessions (
     token TEXT PRIMARY KEY,
     nick  TEXT NOT NULL,
@@ -180,7 +197,6 @@ impl SqliteStore {
             shared: Arc::new(Shared {
                 read: Mutex::new(read),
                 writer: Mutex::new(tx),
-                restored: Mutex::new(HashSet::new()),
             }),
             path,
         })
@@ -230,14 +246,13 @@ impl HistoryStore for SqliteStore {
             epoch: epoch.unwrap_or_else(new_epoch),
             last_seq: last_seq.unwrap_or(0),
             recent: HashMap::new(),
-            recent_order: VecDeque::new(),
+            forgotten: HashSet::new(),
             shared: self.shared.clone(),
         }))
     }
 
     fn load_session(&self, token: &str) -> Option<SavedSession> {
-        let saved = self
-            .shared
+        self.shared
             .read(|c| {
                 c.query_row(
                     "SELECT nick, rooms FROM sessions WHERE token = ?1",
@@ -255,13 +270,7 @@ impl HistoryStore for SqliteStore {
                     .filter(|r| !r.is_empty())
                     .map(Into::into)
                     .collect(),
-            });
-        if saved.is_some()
-            && let Ok(mut restored) = self.shared.restored.lock()
-        {
-            restored.insert(token.to_owned());
-        }
-        saved
+            })
     }
 
     fn save_session(&self, token: &str, session: &SavedSession) {
@@ -276,9 +285,11 @@ struct SqliteHistory {
     room: Arc<str>,
     epoch: String,
     last_seq: u64,
-    /// `(session, cid)` of this process's recent messages.
-    recent: HashMap<(Box<str>, Box<str>), Said>,
-    recent_order: VecDeque<(Box<str>, Box<str>)>,
+    /// Per session, the `cid`s of this process's recent messages.
+    recent: HashMap<Box<str>, SessionCids>,
+    /// Sessions dropped from `recent`: if they post again, what they said
+    /// before may be in the database only.
+    forgotten: HashSet<Box<str>>,
     shared: Arc<Shared>,
 }
 
@@ -317,20 +328,47 @@ impl History for SqliteHistory {
         let (done, commit) = oneshot::channel();
         self.last_seq = msg.seq;
         if let (Some(session), Some(cid)) = (session, &msg.cid) {
-            let key: (Box<str>, Box<str>) = (session.into(), cid.as_str().into());
-            if self.recent_order.len() == RECENT_CIDS
-                && let Some(old) = self.recent_order.pop_front()
+            if self.recent.len() >= RECENT_SESSIONS + RECENT_SESSIONS / 8
+                && !self.recent.contains_key(session)
             {
-                self.recent.remove(&old);
+                // Forget the least recent eighth in one go.
+                let mut lasts: Vec<u64> = self.recent.values().map(|c| c.last).collect();
+                let cut = RECENT_SESSIONS / 8;
+                let (_, nth, _) = lasts.select_nth_unstable(cut);
+                let cutoff = *nth;
+                let forgotten = &mut self.forgotten;
+                self.recent.retain(|session, c| {
+                    let keep = c.last > cutoff;
+                    if !keep {
+                        forgotten.insert(session.clone());
+                    }
+                    keep
+                });
             }
-            self.recent.insert(
-                key.clone(),
+            let forgotten = &self.forgotten;
+            let cids = self
+                .recent
+                .entry(session.into())
+                .or_insert_with_key(|s| SessionCids {
+                    evicted: forgotten.contains(s),
+                    ..SessionCids::default()
+                });
+            cids.last = msg.seq;
+            if cids.order.len() == RECENT_CIDS
+                && let Some(old) = cids.order.pop_front()
+            {
+                cids.said.remove(&old);
+                cids.evicted = true;
+            }
+            let cid: Box<str> = cid.as_str().into();
+            cids.said.insert(
+                cid.clone(),
                 Said {
                     seq: msg.seq,
                     ts: msg.ts,
                 },
             );
-            self.recent_order.push_back(key);
+            cids.order.push_back(cid);
         }
         let op = Op::Append {
             room: self.room.clone(),
@@ -346,29 +384,28 @@ impl History for SqliteHistory {
 
     fn rewind(&mut self, seq: u64) {
         self.last_seq = seq;
-        self.recent.retain(|_, said| said.seq <= seq);
-        let recent = &self.recent;
-        self.recent_order.retain(|k| recent.contains_key(k));
+        for cids in self.recent.values_mut() {
+            cids.said.retain(|_, said| said.seq <= seq);
+            let said = &cids.said;
+            cids.order.retain(|k| said.contains_key(k));
+        }
     }
 
     fn find_cid(&self, session: &str, cid: &str) -> Option<Said> {
-        if let Some(said) = self.recent.get(&(Box::from(session), Box::from(cid))) {
+        let cids = self.recent.get(session);
+        if let Some(said) = cids.and_then(|c| c.said.get(cid)) {
             return Some(*said);
         }
-        // Only a session from an earlier run (or one with more than
-        // RECENT_CIDS messages since) can have it in the database alone.
-        let restored = self
-            .shared
-            .restored
-            .lock()
-            .map(|r| r.contains(session))
-            .unwrap_or(true);
-        if !restored && self.recent_order.len() < RECENT_CIDS {
+        // A remembered session that never forgot a cid: it is not stored.
+        if cids.is_some_and(|c| !c.evicted) {
             return None;
         }
+        // Among the room's last DEDUP_WINDOW messages (a range of its key:
+        // no index on `cid`, which would cost every insert a second tree).
+        let from = self.last_seq.saturating_sub(DEDUP_WINDOW);
         let found = self.query(
-            "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND session = ?2 AND cid = ?3",
-            params![&*self.room, session, cid],
+            "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq > ?4 AND session = ?2 AND cid = ?3",
+            params![&*self.room, session, cid, from],
         );
         match found {
             Ok(mut rows) => rows.pop().map(|m| Said {
