@@ -1,13 +1,15 @@
 //! Durable (SQLite) vs in-memory `say`: throughput and acknowledgement
 //! latency with many concurrent senders, both measured in the same run.
 //!
-//! `cargo run --release -p server --example say_bench -- [--senders N] [--secs S]`
+//! `cargo run --release -p server --example say_bench -- [--senders N] [--secs S] [--window W]`
 //!
 //! Two shapes, each with both backends: every sender in its own room (the
 //! figures are about storing), and every sender in one room (a busy chat:
-//! each message also fans out to all senders). Each sender sends one `say`
-//! at a time and waits for its acknowledgement. Prints a human line per
-//! run, the ratios, and one JSON line.
+//! each message also fans out to all senders). Each shape runs with every
+//! sender keeping up to `W` (default 8) `say`s unacknowledged, as the app's
+//! send queue does, and with exactly one. Prints a human line per run, the
+//! ratios, and one JSON line. For profiling: `SAY_BENCH_SHAPE=N` runs only
+//! the N-th (0-3) shape, `SAY_BENCH_DURABLE_ONLY=1` skips in-memory.
 
 // A benchmark's job is to print its figures.
 #![allow(clippy::print_stdout)]
