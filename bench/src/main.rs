@@ -197,6 +197,27 @@ fn human(scenario: &str, kind: Kind, profile: Profile, data: &Value) -> String {
     }
 }
 
+/// What this server's `/metrics` said, in one line.
+fn metrics_line(m: &Value) -> String {
+    let f = |k: &str| m.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let count = f("chat_fanout_seconds_count");
+    let mean_ms = if count > 0.0 {
+        f("chat_fanout_seconds_sum") / count * 1000.0
+    } else {
+        0.0
+    };
+    format!(
+        "         /metrics: {:.0} in, {:.0} out ({:.1} MB), {:.0} slow-consumer disconnects, {:.0} rate-limited, fan-out {:.0} messages (mean {:.2} ms)",
+        f("chat_messages_in_total"),
+        f("chat_messages_out_total"),
+        f("chat_bytes_out_total") / 1e6,
+        f("chat_slow_consumer_disconnects_total"),
+        f("chat_rate_limited_total"),
+        count,
+        mean_ms
+    )
+}
+
 async fn run_one(
     scenario: &'static str,
     kind: Kind,
@@ -345,6 +366,11 @@ fn quick_problems(rows: &[Row]) -> Vec<String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let quick = arg_flag("--quick");
+    // Thousands of sockets here and in the servers (children inherit it).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => println!("file descriptor limit: {n}"),
+        Err(e) => eprintln!("cannot raise the file descriptor limit: {e}"),
+    }
     let sizes = if quick { &QUICK } else { &FULL };
     let out_dir = PathBuf::from(arg_value("--out").unwrap_or_else(|| {
         if quick {
@@ -386,6 +412,9 @@ async fn main() -> anyhow::Result<()> {
                     Err(e) => json!({"error": format!("{e:#}")}),
                 };
             println!("{}", human(scenario, kind, profile, &data));
+            if let Some(m) = data.get("metrics").filter(|m| m.is_object()) {
+                println!("{}", metrics_line(m));
+            }
             let mut line =
                 json!({"scenario": scenario, "server": kind.name(), "profile": profile.name()});
             line["result"] = data.clone();
