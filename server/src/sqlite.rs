@@ -63,6 +63,9 @@ enum Op {
 struct Shared {
     read: Mutex<Connection>,
     writer: Mutex<mpsc::Sender<Op>>,
+    /// Sessions brought back from an earlier run: what they said then is
+    /// only in the database.
+    restored: Mutex<HashSet<String>>,
 }
 
 /// `cid`s remembered per session and room without asking the database
@@ -197,6 +200,7 @@ impl SqliteStore {
             shared: Arc::new(Shared {
                 read: Mutex::new(read),
                 writer: Mutex::new(tx),
+                restored: Mutex::new(HashSet::new()),
             }),
             path,
         })
@@ -270,6 +274,11 @@ impl HistoryStore for SqliteStore {
                     .filter(|r| !r.is_empty())
                     .map(Into::into)
                     .collect(),
+            })
+            .inspect(|_| {
+                if let Ok(mut restored) = self.shared.restored.lock() {
+                    restored.insert(token.to_owned());
+                }
             })
     }
 
@@ -346,11 +355,15 @@ impl History for SqliteHistory {
                 });
             }
             let forgotten = &self.forgotten;
+            let shared = &self.shared;
             let cids = self
                 .recent
                 .entry(session.into())
                 .or_insert_with_key(|s| SessionCids {
-                    evicted: forgotten.contains(s),
+                    // What it said before this run, or before it was
+                    // forgotten, is only in the database.
+                    evicted: forgotten.contains(s)
+                        || shared.restored.lock().map_or(true, |r| r.contains(&**s)),
                     ..SessionCids::default()
                 });
             cids.last = msg.seq;

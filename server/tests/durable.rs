@@ -418,3 +418,67 @@ async fn retention_trims_busy_rooms_by_itself() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test]
+async fn a_resumed_session_retrying_an_old_cid_after_a_new_one_gets_its_seq() {
+    use server::sqlite::{Retention, SqliteStore};
+    let data = temp_dir("resumed-retry");
+    let retention = Retention {
+        max_messages: 1_000,
+        max_age: None,
+    };
+    let (token, old) = {
+        let store = SqliteStore::open(&data, retention).expect("store");
+        let server =
+            TestServer::start_with_store(common::config(), std::sync::Arc::new(store.clone()))
+                .await;
+        let mut c = server.client().await;
+        let welcome = hello(&mut c, json!({"v": 1, "nick": "returner"})).await;
+        let _: RoomState = c
+            .rich("join", &json!({"room": "again"}))
+            .await
+            .expect("join");
+        let old: Said = c
+            .rich(
+                "say",
+                &json!({"room": "again", "text": "before", "cid": "old-1"}),
+            )
+            .await
+            .expect("say");
+        c.close().await;
+        server.stop().await;
+        store.sweep().await; // the writer has committed everything
+        (welcome.session, old)
+    };
+    // Another run on the same data: the session comes back, says something
+    // new, then retries the old message (its ack was lost, say).
+    let store = SqliteStore::open(&data, retention).expect("store");
+    let server = TestServer::start_with_store(common::config(), std::sync::Arc::new(store)).await;
+    let mut c = server.client().await;
+    let welcome = hello(&mut c, json!({"v": 1, "session": token})).await;
+    assert!(welcome.rooms.iter().any(|r| r.room == "again"));
+    let new: Said = c
+        .rich(
+            "say",
+            &json!({"room": "again", "text": "after", "cid": "new-1"}),
+        )
+        .await
+        .expect("say");
+    assert_eq!(new.seq, old.seq + 1);
+    let retried: Said = c
+        .rich(
+            "say",
+            &json!({"room": "again", "text": "before", "cid": "old-1"}),
+        )
+        .await
+        .expect("retry");
+    assert_eq!(retried.seq, old.seq, "the retry gets its original seq");
+    let texts: Vec<String> = all_messages(&mut c, "again")
+        .await
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["before", "after"], "stored once");
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
+}
