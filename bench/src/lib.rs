@@ -17,3 +17,12 @@ pub fn arg_value(name: &str) -> Option<String> {
 pub fn arg_flag(name: &str) -> bool {
     std::env::args().any(|a| a == name)
 }
+
+/// Prints the line the bench (and the chat server's scripts) wait for:
+/// `listening on http://ADDR`.
+pub fn announce(addr: std::net::SocketAddr) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on http://{addr}")?;
+    out.flush()
+}

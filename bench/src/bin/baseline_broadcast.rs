@@ -7,8 +7,6 @@
 //!
 //! `baseline-broadcast --addr 127.0.0.1:0 [--capacity N]`; prints `listening on http://ADDR`.
 
-#![allow(clippy::print_stdout)]
-
 use axum::{
     Router,
     extract::{
@@ -21,7 +19,7 @@ use axum::{
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use shared::{Frame, Name, SUBPROTOCOL};
-use std::{io::Write, net::SocketAddr};
+use std::net::SocketAddr;
 use tokio::sync::broadcast;
 
 /// Messages the channel holds for a receiver that is behind: enough for
@@ -73,10 +71,7 @@ async fn main() -> anyhow::Result<()> {
     let (tx, _) = broadcast::channel(capacity);
     let app = Router::new().route("/socket", get(upgrade)).with_state(tx);
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on http://{}", listener.local_addr()?)?;
-    out.flush()?;
-    drop(out);
+    bench::announce(listener.local_addr()?)?;
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -4,10 +4,8 @@
 //!
 //! `baseline-original --addr 127.0.0.1:0`; prints `listening on http://ADDR`.
 
-#![allow(clippy::print_stdout)]
-
 use axum_socket_io::{Notifier, Procedure, SocketIo, SocketIoUpgrade};
-use std::{collections::HashMap, io::Write, net::SocketAddr, sync::LazyLock};
+use std::{collections::HashMap, net::SocketAddr, sync::LazyLock};
 use tokio::sync::mpsc::{self, Sender};
 
 enum Room {
@@ -89,10 +87,7 @@ async fn main() -> anyhow::Result<()> {
         axum07::routing::get(|ws: SocketIoUpgrade| async move { ws.on_upgrade(16, handle_socket) }),
     );
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on http://{}", listener.local_addr()?)?;
-    out.flush()?;
-    drop(out);
+    bench::announce(listener.local_addr()?)?;
     axum07::serve(listener, app).await?;
     Ok(())
 }
