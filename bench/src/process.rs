@@ -82,9 +82,20 @@ pub struct ServerProc {
     args: Vec<String>,
 }
 
-/// Kernel clock ticks per second for `/proc/<pid>/stat` (USER_HZ: 100 on
-/// every Linux this runs on).
-const TICKS_PER_SEC: f64 = 100.0;
+/// Kernel clock ticks per second for `/proc/<pid>/stat` (`getconf
+/// CLK_TCK`; 100 on every Linux this runs on, used if that fails).
+fn ticks_per_sec() -> f64 {
+    static TICKS: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+            .filter(|t: &f64| *t > 0.0)
+            .unwrap_or(100.0)
+    });
+    *TICKS
+}
 
 impl ServerProc {
     /// Starts `binary` on `addr` (port 0 for any) and waits for its
@@ -144,7 +155,7 @@ impl ServerProc {
         let fields: Vec<&str> = rest.split_whitespace().collect();
         // utime and stime are fields 14 and 15; `rest` starts at field 3.
         let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok());
-        (ticks(14).unwrap_or(0.0) + ticks(15).unwrap_or(0.0)) / TICKS_PER_SEC
+        (ticks(14).unwrap_or(0.0) + ticks(15).unwrap_or(0.0)) / ticks_per_sec()
     }
 
     /// Resident memory in bytes.
