@@ -577,3 +577,15 @@ pub async fn storm(
         recovered,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_come_from_the_sorted_samples() {
+        let p = Percentiles::of((1..=100).rev().collect()).expect("samples");
+        assert_eq!((p.n, p.p50, p.p90, p.p99, p.max), (100, 51, 90, 99, 100));
+        assert!(Percentiles::of(Vec::new()).is_none());
+    }
+}
