@@ -2,7 +2,7 @@
 # Idempotent set-up of everything the project builds, runs and tests with:
 # the wasm32 target, trunk 0.21.14, wasm-bindgen-cli at the version
 # Cargo.lock resolves, wasm-opt 132 and playwright-core (npm), Chromium and
-# its driver and brotli (Debian). Each step checks before it installs;
+# its driver, brotli and redis-server (Debian). Each step checks before it installs;
 # nothing is downloaded from outside the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,11 +30,13 @@ if command -v rustup >/dev/null 2>&1; then
   fi
 fi
 
-# Debian packages: Chromium and its driver (browser tests), brotli (bundle).
+# Debian packages: Chromium and its driver (browser tests), brotli (bundle),
+# redis-server (cluster-mode tests, benchmark and local clusters).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v brotli >/dev/null 2>&1 || missing+=(brotli)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

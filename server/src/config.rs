@@ -94,6 +94,17 @@ pub struct Config {
     /// Seconds a disconnected session keeps its rooms for a resuming client.
     #[arg(long, default_value_t = 3_600)]
     pub session_ttl_secs: u64,
+
+    /// Cluster mode: share rooms with every server process using this
+    /// Redis (`redis://127.0.0.1:6379/0`). History lives in Redis then
+    /// (`--retention-messages` per room); `--data-dir` is not used.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+
+    /// Cluster mode: seconds after which a process that stopped answering
+    /// has its members removed from presence.
+    #[arg(long, default_value_t = 10.0)]
+    pub node_ttl_secs: f64,
 }
 
 impl Default for Config {
@@ -104,6 +115,16 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Cluster-mode settings, when `--redis` is given.
+    pub fn cluster(&self) -> Option<crate::cluster::ClusterConfig> {
+        Some(crate::cluster::ClusterConfig {
+            url: self.redis.clone()?,
+            node_ttl: Duration::from_secs_f64(self.node_ttl_secs.max(0.3)),
+            retention: self.retention_messages,
+            session_ttl_secs: self.session_ttl_secs,
+        })
+    }
+
     /// Keep-alive interval.
     pub fn ping_interval(&self) -> Duration {
         Duration::from_secs_f64(self.ping_interval_secs.max(0.01))

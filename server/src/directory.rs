@@ -48,6 +48,13 @@ pub fn new_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
+/// `wanted-n`, cut so it stays within the nickname length limit.
+pub fn suffixed(wanted: &str, n: u64) -> String {
+    let suffix = format!("-{n}");
+    let room = crate::limits::MAX_NICK_CHARS.saturating_sub(suffix.chars().count());
+    wanted.chars().take(room).collect::<String>() + &suffix
+}
+
 impl Directory {
     fn locked(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Every update is a single map operation; a poisoned lock is consistent.
@@ -63,10 +70,7 @@ impl Directory {
         loop {
             match inner.nicks.get(&key(&candidate)) {
                 Some(holder) if *holder != conn => {
-                    // Keep the suffixed nick within the length limit.
-                    let suffix = format!("-{n}");
-                    let room = crate::limits::MAX_NICK_CHARS.saturating_sub(suffix.chars().count());
-                    candidate = wanted.chars().take(room).collect::<String>() + &suffix;
+                    candidate = suffixed(wanted, n);
                     n += 1;
                 }
                 _ => break,

@@ -52,6 +52,11 @@ pub trait History: Send {
     fn since(&self, seq: u64) -> Option<Vec<Msg>>;
     /// Up to `limit` stored messages with `seq < before`, oldest first.
     fn before(&self, before: u64, limit: usize) -> Vec<Msg>;
+    /// The oldest `seq` `before` can answer for (a cache may hold only the
+    /// latest messages).
+    fn oldest(&self) -> u64 {
+        1
+    }
 }
 
 /// Makes a [`History`] for each room, and keeps sessions when it can.
@@ -108,6 +113,38 @@ impl MemoryHistory {
             capacity,
             last_seq: 0,
             ring: VecDeque::new(),
+            by_cid: HashMap::new(),
+        }
+    }
+
+    /// A cache of the latest messages of a history kept elsewhere:
+    /// `recent` (contiguous, oldest first) ending at `head`.
+    pub fn cache(capacity: usize, epoch: String, recent: Vec<Msg>, head: u64) -> Self {
+        let mut ring: VecDeque<(Msg, Option<Box<str>>)> = recent
+            .into_iter()
+            .filter(|m| m.seq <= head)
+            .map(|m| (m, None))
+            .collect();
+        while ring.len() > capacity {
+            ring.pop_front();
+        }
+        // Only a contiguous run ending at `head` is usable.
+        let mut expect = head;
+        let mut keep = 0;
+        for (m, _) in ring.iter().rev() {
+            if m.seq != expect {
+                break;
+            }
+            keep += 1;
+            expect = expect.saturating_sub(1);
+        }
+        let drop = ring.len() - keep;
+        ring.drain(..drop);
+        Self {
+            epoch,
+            capacity,
+            last_seq: head,
+            ring,
             by_cid: HashMap::new(),
         }
     }
@@ -194,6 +231,10 @@ impl History for MemoryHistory {
                 .map(|(m, _)| m.clone())
                 .collect(),
         )
+    }
+
+    fn oldest(&self) -> u64 {
+        self.first_seq()
     }
 
     fn before(&self, before: u64, limit: usize) -> Vec<Msg> {

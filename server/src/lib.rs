@@ -6,6 +6,7 @@
 //! - `session/`: one task per connection plus its writer; `room/`: the room
 //!   actors; `history`: stored messages; `directory`: nicknames and sessions.
 
+pub mod cluster;
 pub mod config;
 pub mod directory;
 pub mod history;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Where history (and sessions, when it keeps them) are stored.
     pub store: Arc<dyn HistoryStore>,
+    /// Cluster mode: rooms, nicknames and sessions shared through Redis.
+    pub cluster: Option<Arc<cluster::Cluster>>,
     next_conn: AtomicU64,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -91,15 +94,35 @@ impl AppState {
 
     /// State with the given history store.
     pub fn with_store(config: Config, store: Arc<dyn HistoryStore>) -> Arc<Self> {
+        Self::build(config, store, None)
+    }
+
+    /// State for cluster mode: history, presence, nicknames and sessions
+    /// live in Redis (see [`cluster`]).
+    pub fn with_cluster(config: Config, cluster: Arc<cluster::Cluster>) -> Arc<Self> {
+        let store = Arc::new(MemoryStore::new(config.history));
+        Self::build(config, store, Some(cluster))
+    }
+
+    fn build(
+        config: Config,
+        store: Arc<dyn HistoryStore>,
+        cluster: Option<Arc<cluster::Cluster>>,
+    ) -> Arc<Self> {
         let metrics = Arc::new(metrics::Metrics::default());
+        let mut rooms = Rooms::new(
+            store.clone(),
+            config.max_rooms,
+            metrics.fanout_seconds.clone(),
+        );
+        if let Some(cluster) = &cluster {
+            rooms = rooms.clustered(cluster.clone(), config.history);
+        }
         Arc::new(Self {
-            rooms: Rooms::new(
-                store.clone(),
-                config.max_rooms,
-                metrics.fanout_seconds.clone(),
-            ),
+            rooms,
             metrics,
             store,
+            cluster,
             directory: Directory::default(),
             stats: Stats::default(),
             next_conn: AtomicU64::new(1),
@@ -112,6 +135,63 @@ impl AppState {
 
     fn next_conn_id(&self) -> room::ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Takes `wanted` or a suffixed form of it; across the cluster in
+    /// cluster mode. `None` when the cluster cannot be asked.
+    async fn claim_free(
+        &self,
+        wanted: &str,
+        conn: room::ConnId,
+        session: Option<&str>,
+    ) -> Option<String> {
+        match &self.cluster {
+            Some(c) => match c.claim_free(wanted, conn, session).await {
+                Ok(nick) => Some(nick),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim a nickname");
+                    None
+                }
+            },
+            None => Some(self.directory.claim_free(wanted, conn)),
+        }
+    }
+
+    /// Takes exactly `wanted`: `Ok(false)` when somebody live has it.
+    async fn claim_exact(
+        &self,
+        wanted: &str,
+        conn: room::ConnId,
+        session: Option<&str>,
+    ) -> Result<bool, history::StoreError> {
+        match &self.cluster {
+            Some(c) => c.claim_exact(wanted, conn, session).await,
+            None => Ok(self.directory.claim_exact(wanted, conn)),
+        }
+    }
+
+    /// Gives a nickname back.
+    fn release_nick(&self, nick: &str, conn: room::ConnId) {
+        match &self.cluster {
+            Some(c) => c.release(nick, conn),
+            None => self.directory.release(nick, conn),
+        }
+    }
+
+    /// A session saved by an earlier run (or, in cluster mode, any process).
+    async fn load_session(&self, token: &str) -> Option<history::SavedSession> {
+        match &self.cluster {
+            Some(c) => c.load_session(token).await,
+            None => self.store.load_session(token),
+        }
+    }
+
+    /// Saves a session for a client that comes back later (or elsewhere).
+    fn save_session(&self, token: &str, saved: &history::SavedSession) {
+        match &self.cluster {
+            Some(c) => c.save_session(token, saved),
+            None => self.store.save_session(token, saved),
+        }
     }
 }
 
@@ -159,6 +239,9 @@ pub async fn run(
         tracing::warn!("some sockets did not close within 5 s");
     }
     sweeper.abort();
+    if let Some(cluster) = &state.cluster {
+        cluster.shutdown().await;
+    }
     result
 }
 

@@ -16,12 +16,23 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    let store = AppState::open_store(&config).with_context(|| {
-        format!(
-            "cannot open the history store in {} (use --data-dir to choose another place, or --in-memory)",
-            config.data_dir.display()
-        )
-    })?;
+    let cluster = match config.cluster() {
+        Some(settings) => Some(
+            server::cluster::Cluster::start(settings)
+                .await
+                .with_context(|| "invalid --redis URL (expected redis://host:port/db)")?,
+        ),
+        None => None,
+    };
+    let store = match &cluster {
+        Some(_) => None,
+        None => Some(AppState::open_store(&config).with_context(|| {
+            format!(
+                "cannot open the history store in {} (use --data-dir to choose another place, or --in-memory)",
+                config.data_dir.display()
+            )
+        })?),
+    };
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -33,7 +44,11 @@ async fn main() -> anyhow::Result<()> {
     drop(out);
     tracing::info!(%addr, "listening");
 
-    let state = AppState::with_store(config, store);
+    let state = match (cluster, store) {
+        (Some(cluster), _) => AppState::with_cluster(config, cluster),
+        (None, Some(store)) => AppState::with_store(config, store),
+        (None, None) => unreachable!("a store is opened when there is no cluster"),
+    };
     server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

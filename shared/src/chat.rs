@@ -163,6 +163,28 @@ pub struct TypingOut {
     pub on: bool,
 }
 
+/// `room_status` notify, server → client: whether the room can take new
+/// messages. `degraded`: the back-end shared between server processes is
+/// unreachable, so `say` answers `unavailable` and other processes'
+/// messages wait; `ok`: it is back (missed messages follow as `msg`s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomStatus {
+    /// Room name.
+    pub room: String,
+    /// `ok` or `degraded`.
+    pub state: Health,
+}
+
+/// The states a [`RoomStatus`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Working normally.
+    Ok,
+    /// The shared back-end is unreachable.
+    Degraded,
+}
+
 /// What a presence event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

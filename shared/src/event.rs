@@ -39,7 +39,7 @@ pub const TYPING: &str = "typing";
 pub const MSG: &str = "msg";
 /// Notify out: somebody joined, left or renamed.
 pub const PRESENCE: &str = "presence";
-/// Notify out: a room's service state changed (reserved for degraded back-ends).
+/// Notify out: a room's service state changed (`ok` / `degraded`; cluster mode).
 pub const ROOM_STATUS: &str = "room_status";
 
 /// The room every connection is in from the moment it opens.
@@ -59,6 +59,8 @@ pub mod name {
     pub const PRESENCE: Name = Name::from_static(super::PRESENCE);
     /// `typing`
     pub const TYPING: Name = Name::from_static(super::TYPING);
+    /// `room_status`
+    pub const ROOM_STATUS: Name = Name::from_static(super::ROOM_STATUS);
 }
 
 /// Builds a [`Name`] for a client-side event constant.

@@ -1,5 +1,9 @@
 //! The room actor's loop: the only code that touches a room's state.
 
+mod clustered;
+
+pub(crate) use clustered::Clustered;
+
 use super::{Command, ConnId, Member, Post};
 use crate::history::{Commit, History, StoreError};
 use bytes::Bytes;
@@ -49,6 +53,10 @@ struct Room {
     /// Commits of `inflight`, resolving in the same (seq) order.
     commits: FuturesOrdered<Commit>,
     fanout: Histogram,
+    /// Cluster mode: what the room knows of Redis and the other processes.
+    cluster: Option<clustered::State>,
+    /// Cluster mode: appends to Redis, resolving in the order posted.
+    appends: FuturesOrdered<clustered::AppendResult>,
 }
 
 /// Runs until every handle is dropped.
@@ -58,6 +66,7 @@ pub(super) async fn run(
     mut rx: mpsc::Receiver<Command>,
     count: Arc<AtomicU32>,
     fanout: Histogram,
+    cluster: Option<Clustered>,
 ) {
     let delivered = history.last_seq();
     let mut room = Room {
@@ -70,11 +79,17 @@ pub(super) async fn run(
         inflight: VecDeque::new(),
         commits: FuturesOrdered::new(),
         fanout,
+        cluster: cluster.map(clustered::State::new),
+        appends: FuturesOrdered::new(),
     };
+    room.start();
     loop {
         tokio::select! {
             Some(result) = room.commits.next(), if !room.commits.is_empty() => {
                 room.committed(result.unwrap_or_else(|_| Err(StoreError("store stopped".into()))));
+            }
+            Some(result) = room.appends.next(), if !room.appends.is_empty() => {
+                room.appended(result);
             }
             cmd = rx.recv() => match cmd {
                 Some(cmd) => room.handle(cmd),
@@ -108,9 +123,15 @@ impl Room {
                 since,
                 reply,
             } => {
+                let conn = member.conn;
                 self.join(member);
                 if let Some(reply) = reply {
-                    let _ = reply.send(self.state(since));
+                    if self.cluster.as_ref().is_some_and(|c| !c.ready) {
+                        // Answered once the room has read its state from Redis.
+                        self.park(conn, since, reply);
+                    } else {
+                        let _ = reply.send(Ok(self.state(since)));
+                    }
                 }
             }
             Command::Leave { conn, reply } => {
@@ -124,16 +145,25 @@ impl Room {
                 before,
                 limit,
                 reply,
-            } => {
-                let _ = reply.send(self.stored_before(before, limit));
-            }
+            } => self.history_page(before, limit, reply),
             Command::Typing { conn, on } => self.typing(conn, on),
             Command::Rename { conn, nick } => self.rename(conn, nick),
+            Command::Remote(remote) => self.remote(remote),
+            Command::Head(head) => self.head(head),
+            Command::Snapshot(result) => self.snapshot(result),
+            Command::Fetched { from, result } => self.fetched(from, result),
+            Command::Health(ok) => self.health(ok),
+            Command::Resync => self.resync(),
         }
     }
 
+    /// Members in the whole room: here, and on other processes.
+    fn total_members(&self) -> usize {
+        self.members.len() + self.cluster.as_ref().map_or(0, |c| c.remote.len())
+    }
+
     fn set_count(&self) {
-        let n = u32::try_from(self.members.len()).unwrap_or(u32::MAX);
+        let n = u32::try_from(self.total_members()).unwrap_or(u32::MAX);
         self.count.store(n, Ordering::Relaxed);
     }
 
@@ -141,13 +171,19 @@ impl Room {
     /// members, that many of them (any; picking would cost a pass over
     /// everyone for every join).
     fn members_sorted(&self) -> Vec<String> {
+        let remote = self.cluster.iter().flat_map(|c| c.remote.values());
         let mut nicks: Vec<String> = self
             .members
             .values()
+            .map(|m| &m.nick)
+            .chain(remote)
             .take(crate::limits::PRESENCE_LIMIT)
-            .map(|m| m.nick.clone())
+            .cloned()
             .collect();
         nicks.sort_by_cached_key(|n| n.to_lowercase());
+        // One session on two processes for a moment (a client that moved
+        // before its old process was reaped) is one member.
+        nicks.dedup();
         nicks
     }
 
@@ -159,9 +195,11 @@ impl Room {
                 self.set_count();
                 debug!(room = %self.name, conn_id = conn, %nick, "joined");
                 self.presence(&nick, PresenceKind::Join, None, Some(conn));
+                self.publish_presence(conn, PresenceKind::Join, &nick, None);
             }
             Some(before) if before.nick != nick => {
-                self.presence(&nick, PresenceKind::Rename, Some(before.nick), None);
+                self.presence(&nick, PresenceKind::Rename, Some(before.nick.clone()), None);
+                self.publish_presence(conn, PresenceKind::Rename, &nick, Some(before.nick));
             }
             Some(_) => {}
         }
@@ -205,6 +243,7 @@ impl Room {
         self.set_count();
         debug!(room = %self.name, conn_id = conn, nick = %member.nick, "left");
         self.presence(&member.nick, PresenceKind::Leave, None, None);
+        self.publish_presence(conn, PresenceKind::Leave, &member.nick, None);
         true
     }
 
@@ -222,6 +261,9 @@ impl Room {
                 format!("join '{}' before posting to it", self.name),
             );
             return answer(reply, Err(err));
+        }
+        if self.cluster.is_some() {
+            return self.post_clustered(post, reply);
         }
         if let (Some(session), Some(cid)) = (&post.session, &post.cid) {
             // A retry of a message still being stored waits for the same commit.
@@ -324,6 +366,9 @@ impl Room {
             }),
         )
         .encode();
+        if let Some(c) = &self.cluster {
+            c.cluster.typing(&self.name, &member.nick, on);
+        }
         self.deliver(Some(conn), |m| m.rich.then(|| frame.clone()));
     }
 
@@ -335,7 +380,8 @@ impl Room {
             return;
         }
         let old = std::mem::replace(&mut member.nick, nick.clone());
-        self.presence(&nick, PresenceKind::Rename, Some(old), None);
+        self.presence(&nick, PresenceKind::Rename, Some(old.clone()), None);
+        self.publish_presence(conn, PresenceKind::Rename, &nick, Some(old));
     }
 
     /// Tells rich members (but `except`) about a presence change.
@@ -361,7 +407,7 @@ impl Room {
         old: Option<String>,
         except: Option<ConnId>,
     ) -> Option<Bytes> {
-        if self.members.len() > crate::limits::PRESENCE_LIMIT
+        if self.total_members() > crate::limits::PRESENCE_LIMIT
             || !self
                 .members
                 .iter()
@@ -377,7 +423,7 @@ impl Room {
                     nick: nick.to_owned(),
                     what,
                     old,
-                    members: u32::try_from(self.members.len()).unwrap_or(u32::MAX),
+                    members: u32::try_from(self.total_members()).unwrap_or(u32::MAX),
                 }),
             )
             .encode(),
@@ -396,6 +442,7 @@ impl Room {
             };
             warn!(room = %self.name, conn_id = conn, nick = %member.nick, "dropping a member that cannot keep up");
             self.set_count();
+            self.publish_presence(conn, PresenceKind::Leave, &member.nick, None);
             if let Some(frame) = self.presence_frame(&member.nick, PresenceKind::Leave, None, None)
             {
                 dropped.extend(self.push_all(None, |m| m.rich.then(|| frame.clone())));

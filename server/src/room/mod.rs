@@ -9,7 +9,11 @@
 mod actor;
 pub mod registry;
 
-use crate::{history::History, session::outbox::Outbox};
+use crate::{
+    cluster::{Cluster, Remote, Snapshot},
+    history::{History, StoreError},
+    session::outbox::Outbox,
+};
 use shared::chat::{Cursor, ErrorBody, ErrorCode, Msg, RoomState, Said};
 use std::sync::{
     Arc,
@@ -58,7 +62,7 @@ pub(crate) enum Command {
         since: Option<Cursor>,
         /// `None`: nobody needs the room's state (a seed connection entering
         /// the lobby), so it is not built.
-        reply: Option<oneshot::Sender<RoomState>>,
+        reply: Option<oneshot::Sender<Result<RoomState, ErrorBody>>>,
     },
     Leave {
         conn: ConnId,
@@ -81,6 +85,22 @@ pub(crate) enum Command {
         conn: ConnId,
         nick: String,
     },
+    // Cluster mode only: what Redis and the other processes say.
+    /// Published on the room's channel.
+    Remote(Remote),
+    /// The room's latest `seq` in Redis.
+    Head(u64),
+    /// The room's state as read from Redis (start and resynchronisation).
+    Snapshot(Result<Snapshot, StoreError>),
+    /// Messages read back from the stream, asked for from `from`.
+    Fetched {
+        from: u64,
+        result: Result<Vec<Msg>, StoreError>,
+    },
+    /// Redis became reachable (`true`) or not.
+    Health(bool),
+    /// Redis may have missed updates: re-read the state and re-register.
+    Resync,
 }
 
 /// Cloneable handle to a room actor.
@@ -102,16 +122,26 @@ impl RoomHandle {
         history: Box<dyn History>,
         mailbox: usize,
         fanout: prometheus_client::metrics::histogram::Histogram,
+        cluster: Option<(Arc<Cluster>, usize)>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(mailbox.max(1));
         let members = Arc::new(AtomicU32::new(0));
         let name: Arc<str> = name.into();
+        let cluster = cluster.map(|(cluster, capacity)| {
+            cluster.register(name.clone(), tx.clone());
+            actor::Clustered {
+                cluster,
+                me: tx.downgrade(),
+                capacity,
+            }
+        });
         tokio::spawn(actor::run(
             name.clone(),
             history,
             rx,
             members.clone(),
             fanout,
+            cluster,
         ));
         Self { name, tx, members }
     }
@@ -147,7 +177,7 @@ impl RoomHandle {
             since,
             reply: Some(reply),
         })
-        .await
+        .await?
     }
 
     /// Adds a member without asking for the room's state. Commands from one

@@ -4,7 +4,7 @@
 //! never across an `.await`, which is cheaper than an async mutex here.
 
 use super::RoomHandle;
-use crate::history::HistoryStore;
+use crate::{cluster::Cluster, history::HistoryStore};
 use prometheus_client::metrics::histogram::Histogram;
 use shared::chat::{ErrorBody, ErrorCode, RoomInfo};
 use std::{
@@ -21,6 +21,8 @@ pub struct Rooms {
     store: Arc<dyn HistoryStore>,
     max_rooms: usize,
     fanout: Histogram,
+    /// Cluster mode: the cluster, and how many messages each room caches.
+    cluster: Option<(Arc<Cluster>, usize)>,
 }
 
 impl Rooms {
@@ -32,7 +34,15 @@ impl Rooms {
             store,
             max_rooms,
             fanout,
+            cluster: None,
         }
+    }
+
+    /// Rooms that live in a cluster: their history is in Redis, and each
+    /// caches its latest `cache` messages.
+    pub fn clustered(mut self, cluster: Arc<Cluster>, cache: usize) -> Self {
+        self.cluster = Some((cluster, cache));
+        self
     }
 
     fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomHandle>> {
@@ -53,11 +63,21 @@ impl Rooms {
                 "the server has as many rooms as it allows",
             ));
         }
-        let history = self.store.open(name).map_err(|e| {
-            tracing::error!(room = name, error = %e, "could not open room history");
-            ErrorBody::new(ErrorCode::Unavailable, "room history is unavailable")
-        })?;
-        let handle = RoomHandle::spawn(name, history, ROOM_MAILBOX, self.fanout.clone());
+        let history: Box<dyn crate::history::History> = match &self.cluster {
+            // Filled from Redis when the actor starts.
+            Some((_, cache)) => Box::new(crate::history::MemoryHistory::new(*cache, String::new())),
+            None => self.store.open(name).map_err(|e| {
+                tracing::error!(room = name, error = %e, "could not open room history");
+                ErrorBody::new(ErrorCode::Unavailable, "room history is unavailable")
+            })?,
+        };
+        let handle = RoomHandle::spawn(
+            name,
+            history,
+            ROOM_MAILBOX,
+            self.fanout.clone(),
+            self.cluster.clone(),
+        );
         map.insert(name.to_owned(), handle.clone());
         Ok(handle)
     }

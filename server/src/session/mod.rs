@@ -111,7 +111,12 @@ async fn run(
     ));
 
     let config = &app.config;
-    let nick = app.directory.claim_free(&format!("guest-{id}"), id);
+    let guest = format!("guest-{id}");
+    let nick = match app.claim_free(&guest, id, None).await {
+        Some(nick) => nick,
+        // Cluster mode with Redis away: a name no other process will pick.
+        None => format!("guest-{:08x}", rand::random::<u32>()),
+    };
     let mut conn = Conn {
         id,
         addr,
@@ -382,7 +387,7 @@ impl Conn {
                 .directory
                 .close_session(token, self.id, &self.nick, rooms);
         }
-        self.app.directory.release(&self.nick, self.id);
+        self.app.release_nick(&self.nick, self.id);
     }
 
     /// Records the session's nickname and rooms (in the store too, so a
@@ -397,7 +402,7 @@ impl Conn {
                 nick: self.nick.clone(),
                 rooms,
             };
-            self.app.store.save_session(token, &saved);
+            self.app.save_session(token, &saved);
         }
     }
 }

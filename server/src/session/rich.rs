@@ -93,7 +93,7 @@ impl Conn {
         let wanted = req.nick.as_deref().map(limits::nick).transpose()?;
         if let Some(token) = req.session.as_deref()
             && !self.app.directory.knows(token)
-            && let Some(saved) = self.app.store.load_session(token)
+            && let Some(saved) = self.app.load_session(token).await
         {
             self.app.directory.restore(token, saved.nick, saved.rooms);
         }
@@ -112,9 +112,14 @@ impl Conn {
                     .filter(|n| !n.is_empty())
             })
             .unwrap_or_else(|| self.nick.clone());
-        let granted = self.app.directory.claim_free(&wanted, self.id);
+        let granted = self
+            .app
+            .claim_free(&wanted, self.id, Some(&token))
+            .await
+            // Cluster mode with Redis away: keep the name it has.
+            .unwrap_or_else(|| self.nick.clone());
         if granted.to_lowercase() != self.nick.to_lowercase() {
-            self.app.directory.release(&self.nick, self.id);
+            self.app.release_nick(&self.nick, self.id);
         }
         self.nick = granted;
         self.session = Some(token.clone());
@@ -216,14 +221,24 @@ impl Conn {
         self.require_hello()?;
         let req: Nick = parse(&payload, event::NICK)?;
         let nick = limits::nick(&req.nick)?;
-        if !self.app.directory.claim_exact(&nick, self.id) {
+        let claimed = self
+            .app
+            .claim_exact(&nick, self.id, self.session.as_deref())
+            .await
+            .map_err(|_| {
+                ErrorBody::new(
+                    ErrorCode::Unavailable,
+                    "nicknames cannot be checked right now; try again",
+                )
+            })?;
+        if !claimed {
             return Err(ErrorBody::new(
                 ErrorCode::NickTaken,
                 format!("'{nick}' is taken"),
             ));
         }
         if nick.to_lowercase() != self.nick.to_lowercase() {
-            self.app.directory.release(&self.nick, self.id);
+            self.app.release_nick(&self.nick, self.id);
         }
         self.nick = nick.clone();
         for room in self.rooms.values() {

@@ -1,0 +1,78 @@
+//! Every Redis key and channel cluster mode uses, in one place.
+//!
+//! A room's keys share the hash tag `{room}`. Cluster mode runs against one
+//! Redis server (with replicas or Sentinel if wanted), not Redis Cluster:
+//! the node scripts touch several rooms at once.
+
+/// The room's last `seq` (INCR).
+pub(crate) fn seq(room: &str) -> String {
+    format!("chat:{{{room}}}:seq")
+}
+
+/// The room's stream: entry id `{seq}-0`, one field `m` (the message body).
+pub(crate) fn log(room: &str) -> String {
+    format!("chat:{{{room}}}:log")
+}
+
+/// The room's epoch (set once, with the first use).
+pub(crate) fn epoch(room: &str) -> String {
+    format!("chat:{{{room}}}:epoch")
+}
+
+/// Hash of the room's members: `{node}:{conn}` → nickname.
+pub(crate) fn members(room: &str) -> String {
+    format!("chat:{{{room}}}:members")
+}
+
+/// What a `(session, cid)` pair produced in the room: `"{seq}:{ts}"`.
+pub(crate) fn cid(room: &str, session: &str, cid: &str) -> String {
+    format!("chat:{{{room}}}:cid:{session}:{cid}")
+}
+
+/// The room's pub/sub channel.
+pub(crate) fn channel(room: &str) -> String {
+    format!("chat:{{{room}}}")
+}
+
+/// The room named by a channel from [`channel`].
+pub(crate) fn room_of_channel(channel: &str) -> Option<&str> {
+    channel.strip_prefix("chat:{")?.strip_suffix('}')
+}
+
+/// Set of every node that has registered.
+pub(crate) const NODES: &str = "chat:nodes";
+
+/// Hash of live nicknames: lower-cased nick → holder (`{node}:{conn}:{session}`).
+pub(crate) const NICKS: &str = "chat:nicks";
+
+/// A node's heartbeat; expires when the node stops refreshing it.
+pub(crate) fn node(node: &str) -> String {
+    format!("chat:node:{node}")
+}
+
+/// Rooms a node has had members in.
+pub(crate) fn node_rooms(node: &str) -> String {
+    format!("chat:node:{node}:rooms")
+}
+
+/// Nicknames a node has claimed.
+pub(crate) fn node_nicks(node: &str) -> String {
+    format!("chat:node:{node}:nicks")
+}
+
+/// A saved session: JSON of its nickname and rooms.
+pub(crate) fn session(token: &str) -> String {
+    format!("chat:session:{token}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn channels_name_their_room() {
+        assert_eq!(
+            super::room_of_channel(&super::channel("a-b_1")),
+            Some("a-b_1")
+        );
+        assert_eq!(super::room_of_channel("chat:node:x"), None);
+    }
+}

@@ -1,0 +1,1006 @@
+//! Cluster mode (`--redis URL`): many server processes share rooms through
+//! one Redis.
+//!
+//! - **Order.** A room's next `seq` comes from `INCR` inside one Lua script
+//!   that also appends the message to the room's stream (entry id
+//!   `{seq}-0`), records its `(session, cid)` and publishes it on the room's
+//!   channel. Each process's room actor delivers to its own members in `seq`
+//!   order: what pub/sub brings out of order waits, and a gap is read back
+//!   from the stream (pub/sub may drop; the stream does not).
+//! - **Catch-up.** Every second each process reads the head `seq` of its
+//!   rooms (one `MGET`); a room behind it reads the gap from the stream. So
+//!   after any outage every process converges without gaps.
+//! - **Presence.** Members are a hash per room (`{node}:{conn}` → nick);
+//!   changes are published. Each node refreshes a heartbeat key; a node whose
+//!   key expires is reaped by whichever live node sees it first: its members
+//!   leave (published) and its nicknames are freed.
+//! - **Redis down.** A health check (every 500 ms) marks the cluster
+//!   unhealthy: `say` answers `unavailable` at once, rooms tell their
+//!   members `room_status: degraded`, and when Redis is back rooms re-read
+//!   their state and catch up.
+//!
+//! Nothing here blocks a room actor: reads run as tasks that send their
+//! result to the actor, writes go through one batching writer task.
+
+mod keys;
+mod scripts;
+
+use crate::{
+    history::{SavedSession, StoreError},
+    room::Command,
+};
+use redis::{
+    Client, Cmd, Script, Value,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use serde::{Deserialize, Serialize};
+use shared::chat::{Msg, PresenceKind};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// How long a `(session, cid)` pair is remembered for deduplication.
+pub const CID_TTL_SECS: u64 = 3_600;
+/// Writes batched into one pipeline at most.
+const MAX_BATCH: usize = 512;
+/// Writes waiting for the writer at most (beyond: refused or dropped).
+const WRITE_QUEUE: usize = 65_536;
+/// How often the health check runs.
+const HEALTH_EVERY: Duration = Duration::from_millis(500);
+/// How often rooms compare their position with Redis.
+const HEADS_EVERY: Duration = Duration::from_secs(1);
+/// A Redis call taking longer than this counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Cluster-mode settings.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// A node whose heartbeat is this old is removed from presence.
+    pub node_ttl: Duration,
+    /// Messages each room's stream keeps.
+    pub retention: u64,
+    /// Seconds a saved session lives.
+    pub session_ttl_secs: u64,
+}
+
+/// The outcome of appending a message.
+#[derive(Debug, Clone)]
+pub(crate) struct Appended {
+    /// Its `seq`.
+    pub seq: u64,
+    /// Its timestamp (the original one for a duplicate).
+    pub ts: i64,
+    /// The room's epoch.
+    pub epoch: String,
+    /// `false`: this `(session, cid)` was stored before, as `seq`.
+    pub fresh: bool,
+}
+
+/// What a room actor reads when it starts or resynchronises.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub epoch: String,
+    pub head: u64,
+    /// The latest messages, oldest first.
+    pub recent: Vec<Msg>,
+    /// Every member: `{node}:{conn}` → nick.
+    pub members: HashMap<String, String>,
+}
+
+/// A presence change as published between nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RemotePresence {
+    pub node: String,
+    pub key: String,
+    pub kind: PresenceKind,
+    pub nick: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+}
+
+/// A typing change as published between nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RemoteTyping {
+    pub node: String,
+    pub nick: String,
+    pub on: bool,
+}
+
+/// Something another node (or Redis) published on a room's channel.
+#[derive(Debug)]
+pub(crate) enum Remote {
+    Msg(Msg),
+    Presence(RemotePresence),
+    Typing(RemoteTyping),
+}
+
+/// A message body as stored and published (the room and seq are known
+/// from the key and the stream id).
+#[derive(Debug, Serialize, Deserialize)]
+struct Body {
+    #[serde(default, skip_serializing)]
+    epoch: String,
+    from: String,
+    text: String,
+    ts: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cid: Option<String>,
+}
+
+impl Body {
+    fn into_msg(self, room: &str, seq: u64) -> Msg {
+        Msg {
+            room: room.to_owned(),
+            epoch: self.epoch,
+            seq,
+            from: self.from,
+            text: self.text,
+            ts: self.ts,
+            cid: self.cid,
+        }
+    }
+}
+
+struct AppendOp {
+    room: Arc<str>,
+    body: String,
+    ts: i64,
+    cid: Option<(String, String)>,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+enum Op {
+    Append(AppendOp),
+    /// Commands whose results nobody waits for.
+    Fire(Vec<Cmd>),
+}
+
+/// This process's membership in the cluster.
+pub struct Cluster {
+    node: String,
+    config: ClusterConfig,
+    client: Client,
+    conn: ConnectionManager,
+    ops: mpsc::Sender<Op>,
+    healthy: AtomicBool,
+    rooms: Mutex<HashMap<Arc<str>, mpsc::Sender<Command>>>,
+    subscribe: mpsc::UnboundedSender<Arc<str>>,
+    append: Script,
+    claim: Script,
+    release: Script,
+    reap: Script,
+    stop: CancellationToken,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("redis: {e}"))
+}
+
+impl Cluster {
+    /// Connects (lazily: the server starts even while Redis is down) and
+    /// starts the writer, subscriber, heartbeat and health tasks.
+    pub async fn start(config: ClusterConfig) -> Result<Arc<Self>, StoreError> {
+        let client = Client::open(config.url.as_str()).map_err(unavailable)?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(CALL_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager)
+            .map_err(unavailable)?;
+        let (ops, ops_rx) = mpsc::channel(WRITE_QUEUE);
+        let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
+        let cluster = Arc::new(Self {
+            node: format!("{:016x}", rand::random::<u64>()),
+            config,
+            client,
+            conn,
+            ops,
+            healthy: AtomicBool::new(false),
+            rooms: Mutex::new(HashMap::new()),
+            subscribe,
+            append: Script::new(scripts::APPEND),
+            claim: Script::new(scripts::CLAIM),
+            release: Script::new(scripts::RELEASE),
+            reap: Script::new(scripts::REAP),
+            stop: CancellationToken::new(),
+        });
+        match cluster.heartbeat().await {
+            Ok(()) => cluster.healthy.store(true, Ordering::Relaxed),
+            Err(e) => {
+                warn!(error = %e, "redis is not reachable yet; rooms are degraded until it is")
+            }
+        }
+        info!(node = %cluster.node, url = %cluster.config.url, "cluster mode");
+        tokio::spawn(writer(cluster.clone(), ops_rx));
+        tokio::spawn(subscriber(cluster.clone(), subscribe_rx));
+        tokio::spawn(health(cluster.clone()));
+        tokio::spawn(heads(cluster.clone()));
+        tokio::spawn(nodes(cluster.clone()));
+        Ok(cluster)
+    }
+
+    /// This process's node id.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether Redis answered the last health check.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, mpsc::Sender<Command>>> {
+        // Single inserts: a poisoned lock is still consistent.
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn room_senders(&self) -> Vec<mpsc::Sender<Command>> {
+        self.locked().values().cloned().collect()
+    }
+
+    /// A room actor starts: route its channel to it.
+    pub(crate) fn register(&self, room: Arc<str>, tx: mpsc::Sender<Command>) {
+        self.locked().insert(room.clone(), tx);
+        let _ = self.subscribe.send(room);
+    }
+
+    /// `{node}:{conn}`: a member's field in a room's member hash.
+    pub(crate) fn member_key(&self, conn: u64) -> String {
+        format!("{}:{conn}", self.node)
+    }
+
+    async fn call<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(CALL_TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(unavailable("timed out")),
+        }
+    }
+
+    async fn heartbeat(&self) -> Result<(), StoreError> {
+        let ttl_ms = u64::try_from(self.config.node_ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(keys::node(&self.node))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore()
+            .sadd(keys::NODES, &self.node)
+            .ignore();
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(unavailable("timed out")),
+        }
+    }
+
+    /// Queues commands whose answers nobody waits for (presence, sessions).
+    /// While Redis is down they are dropped: rooms re-register their
+    /// members when it is back.
+    pub(crate) fn fire(&self, cmds: Vec<Cmd>) {
+        if !self.healthy() {
+            return;
+        }
+        if self.ops.try_send(Op::Fire(cmds)).is_err() {
+            warn!("redis write queue is full; dropping a presence update");
+        }
+    }
+
+    /// Appends a message; resolves once Redis has stored it (or could not).
+    pub(crate) fn append(
+        &self,
+        room: Arc<str>,
+        from: &str,
+        text: &str,
+        ts: i64,
+        cid: Option<(String, String)>,
+    ) -> oneshot::Receiver<Result<Appended, StoreError>> {
+        let (reply, rx) = oneshot::channel();
+        if !self.healthy() {
+            let _ = reply.send(Err(unavailable("not reachable")));
+            return rx;
+        }
+        let body = serde_json::to_string(&Body {
+            epoch: String::new(),
+            from: from.to_owned(),
+            text: text.to_owned(),
+            ts,
+            cid: cid.as_ref().map(|(_, c)| c.clone()),
+        })
+        .unwrap_or_default();
+        let op = Op::Append(AppendOp {
+            room,
+            body,
+            ts,
+            cid,
+            reply,
+        });
+        if let Err(
+            mpsc::error::TrySendError::Full(Op::Append(op))
+            | mpsc::error::TrySendError::Closed(Op::Append(op)),
+        ) = self.ops.try_send(op)
+        {
+            let _ = op.reply.send(Err(unavailable("write queue is full")));
+        }
+        rx
+    }
+
+    /// The room's epoch, head, latest `recent` messages and members, read
+    /// atomically (creating the epoch on first use).
+    pub(crate) async fn snapshot(&self, room: &str, recent: usize) -> Result<Snapshot, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(keys::epoch(room))
+            .arg(crate::history::new_epoch())
+            .arg("NX")
+            .ignore()
+            .get(keys::epoch(room))
+            .get(keys::seq(room))
+            .cmd("XREVRANGE")
+            .arg(keys::log(room))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(recent.max(1))
+            .hgetall(keys::members(room));
+        let mut conn = self.conn.clone();
+        let (epoch, head, log, members): (String, Option<u64>, Value, HashMap<String, String>) =
+            match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async(&mut conn)).await {
+                Ok(result) => result.map_err(unavailable)?,
+                Err(_) => return Err(unavailable("timed out")),
+            };
+        let mut recent_msgs = entries(room, log)?;
+        recent_msgs.reverse();
+        if recent == 0 {
+            recent_msgs.clear();
+        }
+        Ok(Snapshot {
+            epoch,
+            head: head.unwrap_or(0),
+            recent: recent_msgs,
+            members,
+        })
+    }
+
+    /// Messages `from..=to` of a room's stream (fewer when trimmed).
+    pub(crate) async fn range(
+        &self,
+        room: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Msg>, StoreError> {
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(keys::log(room))
+            .arg(format!("{from}-0"))
+            .arg(format!("{to}-0"));
+        entries(room, self.call(&cmd).await?)
+    }
+
+    /// Up to `limit` messages with `seq < before`, oldest first.
+    pub(crate) async fn before(
+        &self,
+        room: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<Msg>, StoreError> {
+        if before <= 1 || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(keys::log(room))
+            .arg(format!("{}-0", before - 1))
+            .arg("-")
+            .arg("COUNT")
+            .arg(limit);
+        let mut msgs = entries(room, self.call(&cmd).await?)?;
+        msgs.reverse();
+        Ok(msgs)
+    }
+
+    /// Publishes a presence change and records it in the member hash.
+    pub(crate) fn presence(
+        &self,
+        room: &str,
+        conn: u64,
+        kind: PresenceKind,
+        nick: &str,
+        old: Option<String>,
+    ) {
+        self.presence_by_key(room, self.member_key(conn), kind, nick, old);
+    }
+
+    /// [`Cluster::presence`] for a member hash field.
+    pub(crate) fn presence_by_key(
+        &self,
+        room: &str,
+        key: String,
+        kind: PresenceKind,
+        nick: &str,
+        old: Option<String>,
+    ) {
+        let mut cmds = Vec::with_capacity(3);
+        match kind {
+            PresenceKind::Join | PresenceKind::Rename => {
+                cmds.push(
+                    redis::cmd("HSET")
+                        .arg(keys::members(room))
+                        .arg(&key)
+                        .arg(nick)
+                        .clone(),
+                );
+                cmds.push(
+                    redis::cmd("SADD")
+                        .arg(keys::node_rooms(&self.node))
+                        .arg(room)
+                        .clone(),
+                );
+            }
+            PresenceKind::Leave => {
+                cmds.push(
+                    redis::cmd("HDEL")
+                        .arg(keys::members(room))
+                        .arg(&key)
+                        .clone(),
+                );
+            }
+        }
+        let event = RemotePresence {
+            node: self.node.clone(),
+            key,
+            kind,
+            nick: nick.to_owned(),
+            old,
+        };
+        let payload = format!("p{}", serde_json::to_string(&event).unwrap_or_default());
+        cmds.push(
+            redis::cmd("PUBLISH")
+                .arg(keys::channel(room))
+                .arg(payload)
+                .clone(),
+        );
+        self.fire(cmds);
+    }
+
+    /// Publishes a typing change.
+    pub(crate) fn typing(&self, room: &str, nick: &str, on: bool) {
+        let event = RemoteTyping {
+            node: self.node.clone(),
+            nick: nick.to_owned(),
+            on,
+        };
+        let payload = format!("t{}", serde_json::to_string(&event).unwrap_or_default());
+        self.fire(vec![
+            redis::cmd("PUBLISH")
+                .arg(keys::channel(room))
+                .arg(payload)
+                .clone(),
+        ]);
+    }
+
+    fn holder(&self, conn: u64, session: Option<&str>) -> String {
+        format!("{}:{conn}:{}", self.node, session.unwrap_or(""))
+    }
+
+    /// Claims exactly `nick` for a connection: `Ok(false)` when a live
+    /// connection of another session holds it.
+    pub async fn claim_exact(
+        &self,
+        nick: &str,
+        conn: u64,
+        session: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        if !self.healthy() {
+            return Err(unavailable("not reachable"));
+        }
+        let mut invocation = self.claim.prepare_invoke();
+        invocation
+            .key(keys::NICKS)
+            .key(keys::node_nicks(&self.node))
+            .arg(nick.to_lowercase())
+            .arg(self.holder(conn, session))
+            .arg(session.unwrap_or(""))
+            .arg(self.holder(conn, None));
+        let mut con = self.conn.clone();
+        match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut con)).await {
+            Ok(Ok(granted)) => Ok(granted == 1),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(unavailable("timed out")),
+        }
+    }
+
+    /// Claims `wanted`, or `wanted-2`, `wanted-3`… Returns the nick granted.
+    pub async fn claim_free(
+        &self,
+        wanted: &str,
+        conn: u64,
+        session: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let mut candidate = wanted.to_owned();
+        for n in 2u64.. {
+            if self.claim_exact(&candidate, conn, session).await? {
+                return Ok(candidate);
+            }
+            candidate = crate::directory::suffixed(wanted, n);
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Gives a nickname back if this connection holds it.
+    pub fn release(&self, nick: &str, conn: u64) {
+        // Fired as EVALSHA: the writer loads the script at the start of
+        // every batch.
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.release.get_hash())
+            .arg(1)
+            .arg(keys::NICKS)
+            .arg(nick.to_lowercase())
+            .arg(self.holder(conn, None));
+        self.fire(vec![cmd]);
+    }
+
+    /// A session saved by any process.
+    pub async fn load_session(&self, token: &str) -> Option<SavedSession> {
+        let raw: Option<String> = self
+            .call(redis::cmd("GET").arg(keys::session(token)))
+            .await
+            .ok()?;
+        let saved: StoredSession = serde_json::from_str(&raw?).ok()?;
+        Some(SavedSession {
+            nick: saved.nick,
+            rooms: saved.rooms,
+        })
+    }
+
+    /// Saves a session for whichever process the client comes back to.
+    pub fn save_session(&self, token: &str, session: &SavedSession) {
+        let json = serde_json::to_string(&StoredSession {
+            nick: session.nick.clone(),
+            rooms: session.rooms.clone(),
+        })
+        .unwrap_or_default();
+        self.fire(vec![
+            redis::cmd("SET")
+                .arg(keys::session(token))
+                .arg(json)
+                .arg("EX")
+                .arg(self.config.session_ttl_secs.max(1))
+                .clone(),
+        ]);
+    }
+
+    /// Leaves the cluster: this node's members leave their rooms and its
+    /// nicknames are freed, now rather than when its heartbeat expires.
+    pub async fn shutdown(&self) {
+        self.stop.cancel();
+        if let Err(e) = self.reap_node(&self.node, true).await {
+            debug!(error = %e, "could not leave the cluster cleanly; the others will reap this node");
+        }
+    }
+
+    async fn reap_node(&self, node: &str, force: bool) -> Result<i64, StoreError> {
+        let mut invocation = self.reap.prepare_invoke();
+        invocation
+            .key(keys::NODES)
+            .key(keys::NICKS)
+            .key(keys::node_rooms(node))
+            .key(keys::node_nicks(node))
+            .key(keys::node(node))
+            .arg(node)
+            .arg(if force { "force" } else { "" });
+        let mut con = self.conn.clone();
+        match tokio::time::timeout(CALL_TIMEOUT * 5, invocation.invoke_async::<i64>(&mut con)).await
+        {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(unavailable("timed out")),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSession {
+    nick: String,
+    rooms: Vec<String>,
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// Stream entries (`XRANGE`/`XREVRANGE` replies) as messages.
+fn entries(room: &str, value: Value) -> Result<Vec<Msg>, StoreError> {
+    let Value::Array(items) = value else {
+        return match value {
+            Value::Nil => Ok(Vec::new()),
+            other => Err(StoreError(format!("unexpected stream reply: {other:?}"))),
+        };
+    };
+    let mut msgs = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Array(mut parts) = item else {
+            continue;
+        };
+        if parts.len() != 2 {
+            continue;
+        }
+        let fields = parts.pop();
+        let id = parts.pop().as_ref().and_then(text).unwrap_or_default();
+        let Some(seq) = id.split('-').next().and_then(|s| s.parse::<u64>().ok()) else {
+            continue;
+        };
+        let body = match fields {
+            Some(Value::Array(f)) => f
+                .chunks(2)
+                .find(|kv| kv.first().and_then(text).as_deref() == Some("m"))
+                .and_then(|kv| kv.get(1).and_then(text)),
+            Some(Value::Map(f)) => f
+                .iter()
+                .find(|(k, _)| text(k).as_deref() == Some("m"))
+                .and_then(|(_, v)| text(v)),
+            _ => None,
+        };
+        match body.map(|b| serde_json::from_str::<Body>(&b)) {
+            Some(Ok(body)) => msgs.push(body.into_msg(room, seq)),
+            _ => warn!(room, seq, "skipping an unreadable stream entry"),
+        }
+    }
+    Ok(msgs)
+}
+
+/// A room channel's payload: `m{seq}\n{body}`, `p{presence}` or `t{typing}`.
+fn parse_remote(room: &str, payload: &[u8]) -> Option<Remote> {
+    let (kind, rest) = payload.split_first()?;
+    match kind {
+        b'm' => {
+            let newline = rest.iter().position(|b| *b == b'\n')?;
+            let seq = std::str::from_utf8(&rest[..newline]).ok()?.parse().ok()?;
+            let body: Body = serde_json::from_slice(&rest[newline + 1..]).ok()?;
+            Some(Remote::Msg(body.into_msg(room, seq)))
+        }
+        b'p' => serde_json::from_slice(rest).ok().map(Remote::Presence),
+        b't' => serde_json::from_slice(rest).ok().map(Remote::Typing),
+        _ => None,
+    }
+}
+
+/// Runs the queued writes, batched: one pipeline per batch, in queue
+/// order, so one room's messages are stored in the order they were posted.
+async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        // Loaded each batch: after a Redis restart the script cache is empty.
+        pipe.load_script(&cluster.append);
+        pipe.load_script(&cluster.release);
+        let mut waiting = Vec::new();
+        for op in batch.drain(..) {
+            match op {
+                Op::Append(op) => {
+                    let room = &op.room;
+                    let mut invocation = cluster.append.prepare_invoke();
+                    let (cid_key, cid_ttl) = match &op.cid {
+                        Some((session, cid)) => {
+                            (keys::cid(room, session, cid), CID_TTL_SECS.to_string())
+                        }
+                        None => (keys::seq(room), String::new()),
+                    };
+                    let body = op.body.strip_prefix('{').unwrap_or(&op.body);
+                    invocation
+                        .key(keys::seq(room))
+                        .key(keys::log(room))
+                        .key(keys::epoch(room))
+                        .key(cid_key)
+                        .arg(body)
+                        .arg(crate::history::new_epoch())
+                        .arg(cluster.config.retention.max(1))
+                        .arg(cid_ttl)
+                        .arg(op.ts)
+                        .arg(keys::channel(room));
+                    pipe.invoke_script(&invocation);
+                    waiting.push(Some((op.reply, op.ts)));
+                }
+                Op::Fire(cmds) => {
+                    for cmd in cmds {
+                        pipe.add_command(cmd);
+                        waiting.push(None);
+                    }
+                }
+            }
+        }
+        let mut conn = cluster.conn.clone();
+        let result =
+            tokio::time::timeout(CALL_TIMEOUT, pipe.query_async::<Vec<Value>>(&mut conn)).await;
+        let values = match result {
+            Ok(Ok(values)) => values,
+            Ok(Err(e)) => {
+                fail_all(waiting, &unavailable(e));
+                continue;
+            }
+            Err(_) => {
+                fail_all(waiting, &unavailable("timed out"));
+                continue;
+            }
+        };
+        for (value, reply) in values.into_iter().skip(2).zip(waiting) {
+            match (reply, value) {
+                (Some((reply, ts)), value) => {
+                    let _ = reply.send(appended(value, ts));
+                }
+                (None, Value::ServerError(e)) => debug!(error = ?e, "a presence write failed"),
+                (None, _) => {}
+            }
+        }
+    }
+}
+
+type Waiting = Option<(oneshot::Sender<Result<Appended, StoreError>>, i64)>;
+
+fn fail_all(waiting: Vec<Waiting>, e: &StoreError) {
+    for (reply, _) in waiting.into_iter().flatten() {
+        let _ = reply.send(Err(e.clone()));
+    }
+}
+
+/// The script's answer; `ts` is the one sent (a duplicate carries its own).
+fn appended(value: Value, ts: i64) -> Result<Appended, StoreError> {
+    let Value::Array(parts) = value else {
+        return Err(StoreError(format!("append failed: {value:?}")));
+    };
+    let fresh = matches!(parts.first(), Some(Value::Int(1)));
+    let at = parts.get(1).and_then(text).unwrap_or_default();
+    let epoch = parts.get(2).and_then(text).unwrap_or_default();
+    let (seq, ts) = match at.split_once(':') {
+        Some((seq, ts)) => (seq.parse().ok(), ts.parse().ok()),
+        None => (at.parse().ok(), Some(ts)),
+    };
+    match (seq, ts) {
+        (Some(seq), Some(ts)) => Ok(Appended {
+            seq,
+            ts,
+            epoch,
+            fresh,
+        }),
+        _ => Err(StoreError(format!("append returned {at:?}"))),
+    }
+}
+
+/// Keeps one pub/sub connection subscribed to every local room's channel
+/// and routes what arrives to the room actors. After a reconnect, rooms
+/// resynchronise (what was published meanwhile is lost to pub/sub).
+async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver<Arc<str>>) {
+    use futures_util::StreamExt;
+    let mut first = true;
+    loop {
+        if cluster.stop.is_cancelled() {
+            return;
+        }
+        let pubsub =
+            match tokio::time::timeout(CALL_TIMEOUT, cluster.client.get_async_pubsub()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+        let (mut sink, mut stream) = pubsub.split();
+        let channels: Vec<String> = cluster.locked().keys().map(|r| keys::channel(r)).collect();
+        if !channels.is_empty() && sink.subscribe(&channels).await.is_err() {
+            continue;
+        }
+        if !first {
+            info!("redis pub/sub is back: rooms resynchronise");
+            for tx in cluster.room_senders() {
+                let _ = tx.send(Command::Resync).await;
+            }
+        }
+        first = false;
+        loop {
+            tokio::select! {
+                () = cluster.stop.cancelled() => return,
+                room = requests.recv() => {
+                    let Some(room) = room else { return };
+                    if sink.subscribe(keys::channel(&room)).await.is_err() {
+                        break;
+                    }
+                }
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    let Some(room) = keys::room_of_channel(msg.get_channel_name()) else { continue };
+                    let Some(remote) = parse_remote(room, msg.get_payload_bytes()) else {
+                        debug!(room, "unreadable pub/sub payload");
+                        continue;
+                    };
+                    let tx = cluster.locked().get(room).cloned();
+                    if let Some(tx) = tx {
+                        // A full mailbox drops the event: messages are read
+                        // back from the stream, presence on the next resync.
+                        let _ = tx.try_send(Command::Remote(remote));
+                    }
+                }
+            }
+        }
+        warn!("redis pub/sub connection lost; reconnecting");
+    }
+}
+
+/// Pings Redis; on a change, tells every room (degraded / back).
+async fn health(cluster: Arc<Cluster>) {
+    let mut every = tokio::time::interval(HEALTH_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cluster.stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let ok = cluster.call::<String>(&redis::cmd("PING")).await.is_ok();
+        if ok != cluster.healthy.swap(ok, Ordering::Relaxed) {
+            if ok {
+                info!("redis is reachable again");
+                let _ = cluster.heartbeat().await;
+            } else {
+                warn!("redis is unreachable: rooms are degraded");
+            }
+            for tx in cluster.room_senders() {
+                let _ = tx.send(Command::Health(ok)).await;
+            }
+        }
+    }
+}
+
+/// Tells each room the head `seq` Redis has for it, so a room that missed
+/// a publication reads the gap from the stream.
+async fn heads(cluster: Arc<Cluster>) {
+    let mut every = tokio::time::interval(HEADS_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cluster.stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        if !cluster.healthy() {
+            continue;
+        }
+        let rooms: Vec<(Arc<str>, mpsc::Sender<Command>)> = cluster
+            .locked()
+            .iter()
+            .map(|(r, tx)| (r.clone(), tx.clone()))
+            .collect();
+        for chunk in rooms.chunks(1_000) {
+            let mut mget = redis::cmd("MGET");
+            for (room, _) in chunk {
+                mget.arg(keys::seq(room));
+            }
+            let Ok(heads) = cluster.call::<Vec<Option<u64>>>(&mget).await else {
+                break;
+            };
+            for ((_, tx), head) in chunk.iter().zip(heads) {
+                let _ = tx.try_send(Command::Head(head.unwrap_or(0)));
+            }
+        }
+    }
+}
+
+/// Refreshes this node's heartbeat and reaps nodes whose heartbeat expired.
+async fn nodes(cluster: Arc<Cluster>) {
+    let every = (cluster.config.node_ttl / 3).max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cluster.stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if !cluster.healthy() {
+            continue;
+        }
+        if let Err(e) = cluster.heartbeat().await {
+            debug!(error = %e, "heartbeat failed");
+            continue;
+        }
+        let Ok(all) = cluster
+            .call::<Vec<String>>(redis::cmd("SMEMBERS").arg(keys::NODES))
+            .await
+        else {
+            continue;
+        };
+        for node in all.into_iter().filter(|n| *n != cluster.node) {
+            let alive = cluster
+                .call::<bool>(redis::cmd("EXISTS").arg(keys::node(&node)))
+                .await
+                .unwrap_or(true);
+            if alive {
+                continue;
+            }
+            match cluster.reap_node(&node, false).await {
+                Ok(0) => {}
+                Ok(n) => info!(%node, members = n - 1, "reaped a node that stopped"),
+                Err(e) => debug!(%node, error = %e, "could not reap a node"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_parse() {
+        let Some(Remote::Msg(m)) = parse_remote(
+            "r",
+            br#"m42
+{"epoch":"e","from":"ann","text":"hi","ts":7,"cid":"c1"}"#,
+        ) else {
+            panic!("a message");
+        };
+        assert_eq!(
+            (m.seq, m.room.as_str(), m.epoch.as_str(), m.cid.as_deref()),
+            (42, "r", "e", Some("c1"))
+        );
+        let Some(Remote::Presence(p)) = parse_remote(
+            "r",
+            br#"p{"node":"n","key":"n:1","kind":"leave","nick":"bo"}"#,
+        ) else {
+            panic!("presence");
+        };
+        assert_eq!((p.kind, p.nick.as_str()), (PresenceKind::Leave, "bo"));
+        assert!(parse_remote("r", b"x").is_none());
+        assert!(parse_remote("r", b"m12").is_none(), "no body");
+    }
+
+    #[test]
+    fn append_replies_parse() {
+        let fresh = appended(
+            Value::Array(vec![
+                Value::Int(1),
+                Value::BulkString(b"5".to_vec()),
+                Value::BulkString(b"e".to_vec()),
+            ]),
+            77,
+        )
+        .expect("fresh");
+        assert!(fresh.fresh && fresh.seq == 5 && fresh.ts == 77);
+        let dup = appended(
+            Value::Array(vec![
+                Value::Int(0),
+                Value::BulkString(b"3:99".to_vec()),
+                Value::BulkString(b"e".to_vec()),
+            ]),
+            77,
+        )
+        .expect("dup");
+        assert!(!dup.fresh && dup.seq == 3 && dup.ts == 99);
+        assert!(appended(Value::Nil, 0).is_err());
+    }
+
+    #[test]
+    fn bodies_leave_the_epoch_to_the_script() {
+        let body = serde_json::to_string(&Body {
+            epoch: "ignored".into(),
+            from: "a".into(),
+            text: "t".into(),
+            ts: 1,
+            cid: None,
+        })
+        .expect("json");
+        assert_eq!(body, r#"{"from":"a","text":"t","ts":1}"#);
+    }
+}

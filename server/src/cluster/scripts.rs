@@ -1,0 +1,102 @@
+//! The Lua scripts cluster mode runs in Redis. Each is atomic there, which
+//! is what makes `seq`, `cid` deduplication and nickname claims hold across
+//! processes.
+
+/// Appends a message to a room.
+///
+/// KEYS: seq, log, epoch, cid key (any key when there is no cid).
+/// ARGV: body without its opening `{` (`"from":…,"text":…,"ts":…`),
+/// a new epoch (used if the room has none), stream length to keep,
+/// cid TTL in seconds (`""`: no cid), ts, channel.
+///
+/// Returns `{1, seq, epoch}` for a new message, or `{0, "seq:ts", epoch}`
+/// when the `(session, cid)` pair was already stored.
+pub(crate) const APPEND: &str = r#"
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('SET', KEYS[3], epoch)
+end
+if ARGV[4] ~= '' then
+  local prev = redis.call('GET', KEYS[4])
+  if prev then return {0, prev, epoch} end
+end
+local seq = redis.call('INCR', KEYS[1])
+local body = '{"epoch":"' .. epoch .. '",' .. ARGV[1]
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'm', body)
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[4], seq .. ':' .. ARGV[5], 'EX', ARGV[4])
+end
+redis.call('PUBLISH', ARGV[6], 'm' .. seq .. '\n' .. body)
+return {1, tostring(seq), epoch}
+"#;
+
+/// Claims a nickname.
+///
+/// KEYS: nicks hash, this node's nick set. ARGV: lower-cased nick, holder
+/// (`{node}:{conn}:{session}`), session (`""` when none), `{node}:{conn}:`.
+///
+/// The nick is free when nobody holds it, when the holder is the same
+/// connection or the same session (a client resuming elsewhere), or when
+/// the holder's node is gone. Returns 1 when granted.
+pub(crate) const CLAIM: &str = r#"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and cur ~= ARGV[2] then
+  local same = string.sub(cur, 1, #ARGV[4]) == ARGV[4]
+    or (ARGV[3] ~= '' and string.sub(cur, -(#ARGV[3] + 1)) == (':' .. ARGV[3]))
+  if not same then
+    local node = string.match(cur, '^([^:]*):')
+    if node and redis.call('EXISTS', 'chat:node:' .. node) == 1 then return 0 end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+"#;
+
+/// Gives a nickname back if the connection still holds it.
+///
+/// KEYS: nicks hash. ARGV: lower-cased nick, `{node}:{conn}:`.
+pub(crate) const RELEASE: &str = r#"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and string.sub(cur, 1, #ARGV[2]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"#;
+
+/// Removes a node that stopped: its members leave every room (each leave
+/// is published, as a live node would) and its nicknames are freed. Only
+/// one caller wins (`SREM`), and a node whose heartbeat is back is spared.
+///
+/// KEYS: nodes set, nicks hash, node's rooms, node's nicks, node's
+/// heartbeat. ARGV: node id, `"force"` to reap a live node (its own
+/// shutdown). Returns 0 when there was nothing to do, else 1 + members removed.
+pub(crate) const REAP: &str = r#"
+if ARGV[2] ~= 'force' and redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+redis.call('SREM', KEYS[1], ARGV[1])
+local prefix = ARGV[1] .. ':'
+local removed = 0
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local mkey = 'chat:{' .. room .. '}:members'
+  local all = redis.call('HGETALL', mkey)
+  for i = 1, #all, 2 do
+    local field, nick = all[i], all[i + 1]
+    if string.sub(field, 1, #prefix) == prefix then
+      redis.call('HDEL', mkey, field)
+      redis.call('PUBLISH', 'chat:{' .. room .. '}',
+        'p' .. cjson.encode({node = ARGV[1], key = field, kind = 'leave', nick = nick}))
+      removed = removed + 1
+    end
+  end
+end
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local holder = redis.call('HGET', KEYS[2], n)
+  if holder and string.sub(holder, 1, #prefix) == prefix then
+    redis.call('HDEL', KEYS[2], n)
+  end
+end
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
+return removed + 1
+"#;

@@ -1,0 +1,401 @@
+//! Cluster mode against a real `redis-server`: several server processes
+//! (the real binary) share rooms.
+
+mod common;
+
+use common::{Binary, Client, Redis, WAIT};
+use serde_json::json;
+use shared::chat::{Msg, Presence, PresenceKind, RoomState, RoomStatus, Said, TypingOut, Welcome};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    ffi::OsStr,
+    time::{Duration, Instant},
+};
+
+/// A server process in cluster mode; its dead peers are reaped after 2 s.
+fn node(redis: &Redis) -> Binary {
+    let url = redis.url();
+    Binary::start(&[
+        OsStr::new("--redis"),
+        OsStr::new(&url),
+        OsStr::new("--node-ttl-secs"),
+        OsStr::new("2"),
+    ])
+}
+
+async fn hello(node: &Binary, body: serde_json::Value) -> (Client, Welcome) {
+    let mut c = Client::connect(&node.url).await;
+    let welcome: Welcome = c.rich("hello", &body).await.expect("hello");
+    (c, welcome)
+}
+
+async fn join(c: &mut Client, room: &str) -> RoomState {
+    c.rich("join", &json!({"room": room})).await.expect("join")
+}
+
+async fn say(c: &mut Client, room: &str, text: &str, cid: &str) -> Said {
+    c.rich("say", &json!({"room": room, "text": text, "cid": cid}))
+        .await
+        .expect("say")
+}
+
+/// Reads `n` messages of `room`.
+async fn collect(c: &mut Client, room: &str, n: usize) -> Vec<Msg> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        out.push(c.next_msg(room).await);
+    }
+    out
+}
+
+/// Polls `join` (idempotent) until the member list is `want`.
+async fn members_become(c: &mut Client, room: &str, want: &[&str]) -> Vec<String> {
+    let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let state = join(c, room).await;
+        if state.members == want || Instant::now() > deadline {
+            return state.members;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn three_processes_one_order_one_member_list() {
+    let redis = Redis::start();
+    let nodes = [node(&redis), node(&redis), node(&redis)];
+    let mut clients = Vec::new();
+    for (i, nick) in ["ann", "bob", "cy"].into_iter().enumerate() {
+        let (mut c, welcome) = hello(&nodes[i], json!({"v": 1, "nick": nick})).await;
+        assert_eq!(welcome.nick, nick);
+        join(&mut c, "room").await;
+        clients.push(c);
+    }
+
+    // Everyone, on every process, sees the same members.
+    for c in &mut clients {
+        assert_eq!(
+            members_become(c, "room", &["ann", "bob", "cy"]).await,
+            ["ann", "bob", "cy"]
+        );
+    }
+
+    // Typing crosses processes.
+    clients[0]
+        .notify(
+            "typing",
+            serde_json::to_vec(&json!({"room": "room", "on": true})).expect("json"),
+        )
+        .await;
+    let typing: TypingOut = clients[2].event_json("typing").await;
+    assert_eq!((typing.nick.as_str(), typing.on), ("ann", true));
+
+    // All three post at once; every client gets all 3 × 40 in one order.
+    const EACH: usize = 40;
+    let mut acked: BTreeMap<u64, String> = BTreeMap::new();
+    let mut pending = Vec::new();
+    for round in 0..EACH {
+        for (i, c) in clients.iter_mut().enumerate() {
+            let text = format!("c{i}-m{round}");
+            let body = json!({"room": "room", "text": text, "cid": format!("{i}-{round}")});
+            let id = c
+                .request("say", serde_json::to_vec(&body).expect("json"))
+                .await;
+            pending.push((i, id, text));
+        }
+    }
+    for (i, id, text) in pending {
+        let answer = clients[i].response(id).await;
+        let said: Said = shared::chat::parse_envelope(&answer)
+            .expect("envelope")
+            .expect("say is acknowledged");
+        assert!(
+            acked.insert(said.seq, text).is_none(),
+            "two messages got one seq"
+        );
+    }
+    let mut seen = Vec::new();
+    for c in &mut clients {
+        let msgs = collect(c, "room", 3 * EACH).await;
+        let order: Vec<(u64, String)> = msgs.iter().map(|m| (m.seq, m.text.clone())).collect();
+        seen.push(order);
+    }
+    let expected: Vec<(u64, String)> = acked.into_iter().collect();
+    assert_eq!(expected.first().map(|e| e.0), Some(1));
+    assert_eq!(
+        expected.last().map(|e| e.0),
+        Some(3 * EACH as u64),
+        "seq has no gaps"
+    );
+    for order in &seen {
+        assert_eq!(
+            order, &expected,
+            "same messages, same order, same seq everywhere"
+        );
+    }
+    // Per author, in the order each one sent.
+    for i in 0..3 {
+        let mine: Vec<&String> = expected
+            .iter()
+            .map(|e| &e.1)
+            .filter(|t| t.starts_with(&format!("c{i}-")))
+            .collect();
+        let sent: Vec<String> = (0..EACH).map(|r| format!("c{i}-m{r}")).collect();
+        assert_eq!(mine, sent.iter().collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test]
+async fn nicknames_and_cids_hold_across_processes() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let (mut ann, w1) = hello(&a, json!({"v": 1, "nick": "ann"})).await;
+    assert_eq!(w1.nick, "ann");
+    let (mut other, w2) = hello(&b, json!({"v": 1, "nick": "ANN"})).await;
+    assert_eq!(
+        w2.nick, "ANN-2",
+        "nicknames are unique across processes, case-insensitively"
+    );
+    let taken = other
+        .rich::<serde_json::Value>("nick", &json!({"nick": "ann"}))
+        .await
+        .expect_err("taken on the other process");
+    assert_eq!(taken.code, shared::chat::ErrorCode::NickTaken);
+
+    // A `say` retried on another process (same session, same cid) is stored once.
+    join(&mut ann, "r").await;
+    let first = say(&mut ann, "r", "once", "cid-1").await;
+    ann.close().await;
+    let (mut again, w3) = hello(&b, json!({"v": 1, "session": w1.session, "nick": "ann"})).await;
+    assert_eq!(
+        w3.session, w1.session,
+        "the session resumes on another process"
+    );
+    assert_eq!(w3.nick, "ann", "and keeps its nickname");
+    assert!(w3.rooms.iter().any(|r| r.room == "r"), "and its rooms");
+    let retry = say(&mut again, "r", "once", "cid-1").await;
+    assert_eq!(retry, first, "the retry gets the original seq");
+    let next = say(&mut again, "r", "twice", "cid-2").await;
+    assert_eq!(next.seq, first.seq + 1, "and was not stored again");
+
+    // The nickname is free again once its holder leaves.
+    again.close().await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match other
+            .rich::<serde_json::Value>("nick", &json!({"nick": "ann"}))
+            .await
+        {
+            Ok(_) => break,
+            Err(e) => assert!(Instant::now() < deadline, "nick never freed: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_killed_process_is_reaped_and_its_clients_recover_elsewhere() {
+    let redis = Redis::start();
+    let nodes = [node(&redis), node(&redis), node(&redis)];
+    let (mut writer, _) = hello(&nodes[1], json!({"v": 1, "nick": "writer"})).await;
+    join(&mut writer, "room").await;
+    let (mut reader, welcome) = hello(&nodes[0], json!({"v": 1, "nick": "reader"})).await;
+    let state = join(&mut reader, "room").await;
+    let (mut ghost, _) = hello(&nodes[0], json!({"v": 1, "nick": "ghost"})).await;
+    join(&mut ghost, "room").await;
+    assert_eq!(
+        members_become(&mut writer, "room", &["ghost", "reader", "writer"]).await,
+        ["ghost", "reader", "writer"]
+    );
+
+    for i in 0..10 {
+        say(
+            &mut writer,
+            "room",
+            &format!("before-{i}"),
+            &format!("b{i}"),
+        )
+        .await;
+    }
+    let got = collect(&mut reader, "room", 10).await;
+    let cursor = got.last().expect("ten").clone();
+
+    // The reader's process dies without a word.
+    nodes[0].signal("-KILL");
+    for i in 0..10 {
+        say(&mut writer, "room", &format!("after-{i}"), &format!("a{i}")).await;
+    }
+
+    // Its clients reconnect to another process and get exactly what they missed.
+    let (_reader2, back) = hello(
+        &nodes[2],
+        json!({"v": 1, "session": welcome.session, "resume": [
+            {"room": "room", "epoch": cursor.epoch, "seq": cursor.seq}
+        ]}),
+    )
+    .await;
+    assert_eq!(back.nick, "reader");
+    let room = back
+        .rooms
+        .iter()
+        .find(|r| r.room == "room")
+        .expect("room resumed");
+    assert!(room.recovered, "recovered from the cursor");
+    assert_eq!(room.epoch, state.epoch);
+    let texts: Vec<&str> = room.history.iter().map(|m| m.text.as_str()).collect();
+    let want: Vec<String> = (0..10).map(|i| format!("after-{i}")).collect();
+    assert_eq!(texts, want.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(room.seq, cursor.seq + 10);
+
+    // The dead process's other member leaves everyone's list in bounded time
+    // (heartbeat 2 s); the one that came back stays.
+    let started = Instant::now();
+    let leave: Presence = loop {
+        let p: Presence = writer.event_json("presence").await;
+        if p.what == PresenceKind::Leave {
+            break p;
+        }
+    };
+    assert_eq!(leave.nick, "ghost");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "reaped within the heartbeat bound"
+    );
+    assert_eq!(
+        members_become(&mut writer, "room", &["reader", "writer"]).await,
+        ["reader", "writer"]
+    );
+}
+
+#[tokio::test]
+async fn a_process_started_later_serves_the_existing_history() {
+    let redis = Redis::start();
+    let first = node(&redis);
+    let (mut ann, _) = hello(&first, json!({"v": 1, "nick": "ann"})).await;
+    join(&mut ann, "old").await;
+    for i in 1..=80 {
+        say(&mut ann, "old", &format!("m{i}"), &format!("c{i}")).await;
+    }
+    let late = node(&redis);
+    let (mut bob, _) = hello(&late, json!({"v": 1, "nick": "bob"})).await;
+    let state = join(&mut bob, "old").await;
+    assert_eq!(state.seq, 80);
+    assert_eq!(state.history.len(), 50);
+    assert_eq!(state.history.first().map(|m| m.seq), Some(31));
+    assert_eq!(state.history.last().map(|m| m.text.as_str()), Some("m80"));
+    let page: Vec<Msg> = bob
+        .rich("history", &json!({"room": "old", "before": 11, "limit": 5}))
+        .await
+        .expect("history");
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [6, 7, 8, 9, 10]
+    );
+    // And new messages from the first process reach it.
+    say(&mut ann, "old", "fresh", "c-fresh").await;
+    assert_eq!(bob.next_msg("old").await.text, "fresh");
+}
+
+#[tokio::test]
+async fn redis_restarted_mid_traffic_loses_nothing_acknowledged() {
+    let mut redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let (mut writer, _) = hello(&a, json!({"v": 1, "nick": "writer"})).await;
+    join(&mut writer, "busy").await;
+    let (mut reader, _) = hello(&b, json!({"v": 1, "nick": "reader"})).await;
+    join(&mut reader, "busy").await;
+
+    // The writer posts 300 messages, retrying each (same cid) until acknowledged.
+    const TOTAL: usize = 300;
+    let writing = tokio::spawn(async move {
+        let mut acked: BTreeMap<u64, String> = BTreeMap::new();
+        let mut refusals = Vec::new();
+        for i in 0..TOTAL {
+            let text = format!("msg-{i}");
+            loop {
+                let asked = Instant::now();
+                match writer
+                    .rich::<Said>(
+                        "say",
+                        &json!({"room": "busy", "text": text, "cid": format!("c{i}")}),
+                    )
+                    .await
+                {
+                    Ok(said) => {
+                        assert!(
+                            acked.insert(said.seq, text.clone()).is_none(),
+                            "one seq per message"
+                        );
+                        break;
+                    }
+                    Err(e) => {
+                        assert_eq!(e.code, shared::chat::ErrorCode::Unavailable, "{e:?}");
+                        refusals.push(asked.elapsed());
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (acked, refusals, writer)
+    });
+
+    // Restart Redis while that runs.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    redis.restart();
+
+    let (acked, refusals, mut writer) = tokio::time::timeout(Duration::from_secs(60), writing)
+        .await
+        .expect("the writer finishes")
+        .expect("writer task");
+    assert!(!refusals.is_empty(), "the outage was noticed");
+    let slowest = refusals.iter().max().copied().unwrap_or_default();
+    assert!(
+        slowest < Duration::from_secs(3),
+        "say answers unavailable quickly (slowest {slowest:?})"
+    );
+    assert_eq!(acked.len(), TOTAL);
+
+    // The reader got every acknowledged message, once, in seq order, no gap.
+    let mut got: Vec<Msg> = Vec::new();
+    let mut statuses = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < TOTAL && Instant::now() < deadline {
+        let frame = reader
+            .next_matching(|f| matches!(f, shared::Frame::Notify { name, .. } if name == "msg" || name == "room_status"))
+            .await;
+        if let shared::Frame::Notify { name, payload } = frame {
+            if name == "msg" {
+                got.push(serde_json::from_slice(&payload).expect("msg"));
+            } else {
+                let s: RoomStatus = serde_json::from_slice(&payload).expect("status");
+                statuses.insert(format!("{:?}", s.state));
+            }
+        }
+    }
+    let seqs: Vec<u64> = got.iter().map(|m| m.seq).collect();
+    let want: Vec<u64> = (1..=TOTAL as u64).collect();
+    assert_eq!(
+        seqs, want,
+        "every message, in order, without gaps or duplicates"
+    );
+    for m in &got {
+        assert_eq!(
+            acked.get(&m.seq),
+            Some(&m.text),
+            "what was acknowledged is what arrived"
+        );
+    }
+    assert!(
+        statuses.contains("Degraded") && statuses.contains("Ok"),
+        "members were told: {statuses:?}"
+    );
+
+    // Delivery goes on after the restart.
+    let said = say(&mut writer, "busy", "after", "c-after").await;
+    assert_eq!(said.seq, TOTAL as u64 + 1);
+    assert_eq!(reader.next_msg("busy").await.text, "after");
+}
