@@ -20,7 +20,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use shared::{
     chat::{
         Cursor, ErrorBody, ErrorCode, Hello, HistoryQuery, Join, Msg, Nick, Presence, RoomInfo,
-        RoomRef, RoomState, Said, Say, TypingIn, TypingOut, Welcome, parse_envelope,
+        RoomRef, RoomState, RoomStatus, Said, Say, TypingIn, TypingOut, Welcome, parse_envelope,
     },
     event,
 };
@@ -33,6 +33,8 @@ use std::{
 
 /// How long a chat request may take.
 const CALL_TIMEOUT_MS: u32 = 15_000;
+/// A `say` the server could not store yet goes again after this long.
+const UNAVAILABLE_RETRY_MS: u32 = 2_000;
 
 /// What the app is told.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +53,9 @@ pub enum ChatEvent {
     Presence(Presence),
     /// Somebody is (not) typing.
     Typing(TypingOut),
+    /// A room became degraded (the server cannot store messages for now) or
+    /// recovered.
+    RoomStatus(RoomStatus),
     /// The server answered a `say`.
     Said {
         /// The message's client id.
@@ -198,6 +203,13 @@ impl ChatClient {
         });
         self.forward(event::TYPING, |client, t: TypingOut| {
             client.emit(ChatEvent::Typing(t));
+        });
+        self.forward(event::ROOM_STATUS, |client, s: RoomStatus| {
+            let ok = s.state == shared::chat::Health::Ok;
+            client.emit(ChatEvent::RoomStatus(s));
+            if ok {
+                client.flush_queue();
+            }
         });
         let weak = self.weak();
         let mut pongs = self.socket.on(event::PONG);
@@ -445,6 +457,26 @@ impl ChatClient {
     fn said(&self, cid: &str, result: Result<Said, ChatError>) {
         let result = match result {
             Ok(said) => Ok(said),
+            Err(ChatError::Server(e)) if e.code == ErrorCode::Unavailable => {
+                // The server could not store it for now and said so: it
+                // stays queued (same cid, so a retry is never stored twice)
+                // and goes again shortly, or when the room is back.
+                if let Some(q) = self
+                    .inner
+                    .borrow_mut()
+                    .queue
+                    .iter_mut()
+                    .find(|q| q.cid == cid)
+                {
+                    q.in_flight = false;
+                }
+                let client = self.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    super::sleep_ms(UNAVAILABLE_RETRY_MS).await;
+                    client.flush_queue();
+                });
+                return;
+            }
             Err(ChatError::Server(e)) => Err(e),
             Err(ChatError::Call(CallError::Disconnected)) => {
                 // Stays queued; re-sent after the next hello.

@@ -66,6 +66,8 @@ pub struct RoomView {
     pub typing: Vec<String>,
     /// Whether older messages may exist on the server.
     pub has_older: bool,
+    /// The server cannot store messages for this room right now.
+    pub degraded: bool,
     notice_counter: u64,
 }
 
@@ -327,6 +329,22 @@ impl Model {
                     }
                 }
             }
+            ChatEvent::RoomStatus(status) => {
+                if let Some(room) = self.room_mut(&status.room) {
+                    let degraded = status.state == shared::chat::Health::Degraded;
+                    if room.degraded != degraded {
+                        room.degraded = degraded;
+                        room.notice(
+                            if degraded {
+                                "The chat service is degraded: new messages wait until it is back"
+                            } else {
+                                "The chat service is back"
+                            },
+                            now,
+                        );
+                    }
+                }
+            }
             ChatEvent::Typing(t) => {
                 if let Some(room) = self.room_mut(&t.room) {
                     room.typing.retain(|n| n != &t.nick);
@@ -478,6 +496,26 @@ mod tests {
         m.apply(ChatEvent::Joined(fresh), 0);
         let seqs: Vec<_> = m.rooms[0].lines.iter().map(|l| l.seq).collect();
         assert_eq!(seqs, [Some(7), None], "replaced; the queued message stays");
+    }
+
+    #[test]
+    fn room_status_flags_the_room_once() {
+        let mut m = welcomed();
+        let status = |state| {
+            ChatEvent::RoomStatus(shared::chat::RoomStatus {
+                room: "lobby".into(),
+                state,
+            })
+        };
+        let notices = |m: &Model| m.rooms[0].lines.iter().filter(|l| l.system).count();
+        let start = notices(&m);
+        m.apply(status(shared::chat::Health::Degraded), 1);
+        m.apply(status(shared::chat::Health::Degraded), 2);
+        assert!(m.rooms[0].degraded);
+        assert_eq!(notices(&m), start + 1, "told once");
+        m.apply(status(shared::chat::Health::Ok), 3);
+        assert!(!m.rooms[0].degraded);
+        assert_eq!(notices(&m), start + 2);
     }
 
     #[test]
