@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { chromium } from 'playwright-core';
+import { createServer, connect } from 'node:net';
 
 const root = new URL('..', import.meta.url).pathname;
 const binary = process.env.CHAT_SERVER_BIN ?? `${root}target/release/server`;
@@ -17,9 +18,9 @@ const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-ru
 let server, port, browser;
 const data = mkdtempSync(joinPath(tmpdir(), 'chat-e2e-'));
 
-function startServer(addr) {
+function startServer(addr, args = ['--data-dir', data]) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(binary, ['--addr', addr, '--data-dir', data], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const proc = spawn(binary, ['--addr', addr, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     const timer = setTimeout(() => reject(new Error('server did not start')), 15000);
     proc.stdout.on('data', (chunk) => {
@@ -45,14 +46,14 @@ async function shot(page, name) {
   await page.screenshot({ path: `${artifacts}/${String(step).padStart(2, '0')}-${name}.png` });
 }
 
-async function openUser(nick) {
+async function openUser(nick, at = port) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   const page = await context.newPage();
   const dialogs = [];
   page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.goto(`http://127.0.0.1:${at}/`);
   await page.getByTestId('banner-text').filter({ hasText: 'Online' }).waitFor();
   await page.getByTestId('nick-input').fill(nick);
   await page.getByTestId('nick-save').click();
@@ -155,4 +156,90 @@ test('two people chat, see each other, and survive a server restart', { timeout:
 
   assert.deepEqual(alice.errors, []);
   assert.deepEqual(bob.errors, []);
+});
+
+// A real redis-server on a free port (append-only file, fsync always), for
+// the cluster test.
+async function freePort() {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port: p } = srv.address();
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+function redisPing(p) {
+  return new Promise((resolve) => {
+    const sock = connect(p, '127.0.0.1');
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => { sock.destroy(); resolve(String(d).startsWith('+PONG')); });
+    sock.on('error', () => resolve(false));
+  });
+}
+
+async function startRedis(p, dir) {
+  const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(p), '--save', '',
+    '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i += 1) {
+    if (await redisPing(p)) return proc;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  proc.kill('SIGKILL');
+  throw new Error('redis-server did not start (scripts/setup.sh installs it)');
+}
+
+test('two people on two server processes chat through redis', { timeout: 120000 }, async () => {
+  const redisDir = mkdtempSync(joinPath(tmpdir(), 'chat-e2e-redis-'));
+  const redisPort = await freePort();
+  let redis = await startRedis(redisPort, redisDir);
+  const cluster = ['--redis', `redis://127.0.0.1:${redisPort}/0`];
+  const one = await startServer('127.0.0.1:0', cluster);
+  const two = await startServer('127.0.0.1:0', cluster);
+  const portOf = (s) => Number(s.addr.split(':').pop());
+  try {
+    const carol = await openUser('carol', portOf(one));
+    const dave = await openUser('dave', portOf(two));
+    await join(carol.page, 'across');
+    await join(dave.page, 'across');
+    await carol.page.getByTestId('members').getByText('dave').waitFor();
+    await dave.page.getByTestId('members').getByText('carol').waitFor();
+    await shot(dave.page, 'cluster-dave-sees-carol');
+
+    await send(carol.page, 'from process one');
+    await dave.page.getByTestId('message-text').filter({ hasText: 'from process one' }).waitFor();
+    await send(dave.page, 'from process two');
+    await carol.page.getByTestId('message-text').filter({ hasText: 'from process two' }).waitFor();
+    await carol.page.locator('[data-testid=message][data-delivery=sent]', { hasText: 'from process one' }).waitFor();
+    assert.deepEqual(await texts(carol.page), ['from process one', 'from process two']);
+    assert.deepEqual(await texts(dave.page), ['from process one', 'from process two']);
+
+    await carol.page.getByTestId('composer').pressSequentially('typing');
+    await dave.page.getByTestId('typing').filter({ hasText: 'carol is typing' }).waitFor();
+    await carol.page.getByTestId('composer').fill('');
+    await shot(carol.page, 'cluster-carol-conversation');
+
+    // Redis goes away: the room says so, and what carol sends waits.
+    redis.kill('SIGKILL');
+    await carol.page.getByTestId('notice').filter({ hasText: 'degraded' }).waitFor({ timeout: 10000 });
+    await send(carol.page, 'sent while degraded');
+    await carol.page.locator('[data-testid=message][data-delivery=sending]', { hasText: 'sent while degraded' }).waitFor();
+    await shot(carol.page, 'cluster-degraded-message-waits');
+    redis = await startRedis(redisPort, redisDir);
+    await dave.page.getByTestId('message-text').filter({ hasText: 'sent while degraded' }).waitFor({ timeout: 20000 });
+    await carol.page.locator('[data-testid=message][data-delivery=sent]', { hasText: 'sent while degraded' }).waitFor();
+    await dave.page.waitForTimeout(1500);
+    await dave.page.getByTestId('notice').filter({ hasText: 'The chat service is back' }).waitFor();
+    assert.deepEqual(await texts(dave.page), ['from process one', 'from process two', 'sent while degraded'],
+      'delivered once, in order, after redis came back');
+    await shot(dave.page, 'cluster-after-redis-restart');
+    assert.deepEqual(carol.errors, []);
+    assert.deepEqual(dave.errors, []);
+  } finally {
+    await stopServer(one.proc);
+    await stopServer(two.proc);
+    redis.kill('SIGKILL');
+    rmSync(redisDir, { recursive: true, force: true });
+  }
 });
