@@ -4,9 +4,13 @@
 //! run, and writes `results.md`, `results.json` and SVG charts.
 //!
 //! ```text
-//! bench [--quick] [--out DIR] [--bin-dir DIR] [--only fanout,latency,idle,slow,storm]
+//! bench [--quick] [--out DIR] [--bin-dir DIR] [--only fanout,latency,idle,slow,storm,cluster]
 //!       [--servers ours,ours-rich,original,broadcast]
 //! ```
+//!
+//! `cluster` runs this server in cluster mode against a `redis-server` it
+//! starts: fan-out and latency with the room's clients spread over three
+//! processes, then on one process, and prints the ratios.
 //!
 //! `--quick` runs every scenario at a tiny size (the test suite does this to
 //! prove the harness works) and fails if a run errs or this server loses,
@@ -19,7 +23,7 @@ use anyhow::Context;
 use bench::{
     arg_flag, arg_value,
     client::Profile,
-    process::{Kind, ServerProc, binary_path},
+    process::{Kind, RedisProc, ServerProc, binary_path},
     report::{self, Row},
     scenario::{self, Load, Pace},
 };
@@ -325,6 +329,128 @@ async fn run_one(
     Ok(data)
 }
 
+/// Loads of the fan-out and latency scenarios.
+fn load_of(scenario: &str, sizes: &Sizes) -> Load {
+    match scenario {
+        "latency" => Load {
+            clients: sizes.latency_clients,
+            stuck: 0,
+            messages: u32::try_from(sizes.latency_every.as_millis())
+                .map_or(0, |t| sizes.latency_secs * 1000 / t.max(1)),
+            bytes: sizes.bytes,
+            pace: Pace::Every(sizes.latency_every),
+            deadline: sizes.deadline,
+        },
+        _ => Load {
+            clients: sizes.fanout_clients,
+            stuck: 0,
+            messages: sizes.fanout_messages,
+            bytes: sizes.bytes,
+            pace: Pace::Flood,
+            deadline: sizes.deadline,
+        },
+    }
+}
+
+/// One cluster run: a fresh `redis-server`, `processes` servers in cluster
+/// mode, the room's clients (rich) spread over them.
+async fn cluster_run(
+    scenario: &str,
+    processes: usize,
+    sizes: &Sizes,
+    bin_dir: Option<&std::path::Path>,
+) -> anyhow::Result<Value> {
+    let mut redis = RedisProc::start().await?;
+    let binary = binary_path(bin_dir, Kind::Ours)?;
+    let mut args = server_args(Kind::Ours, None);
+    args.extend(["--redis".to_owned(), redis.url()]);
+    let mut servers = Vec::with_capacity(processes);
+    for _ in 0..processes {
+        servers.push(ServerProc::start(Kind::Ours, &binary, "127.0.0.1:0", &args).await?);
+    }
+    let redis_before = redis.cpu_seconds();
+    let refs: Vec<&ServerProc> = servers.iter().collect();
+    let fan = scenario::fanout_across(&refs, Profile::Rich, load_of(scenario, sizes)).await?;
+    let redis_cpu = redis.cpu_seconds() - redis_before;
+    let rss: u64 = servers.iter().map(ServerProc::rss_bytes).sum();
+    for s in &mut servers {
+        s.kill().await;
+    }
+    redis.kill().await;
+    let mut data = serde_json::to_value(fan)?;
+    data["processes"] = json!(processes);
+    data["redis_cpu_secs"] = json!(redis_cpu);
+    data["servers_rss_bytes"] = json!(rss);
+    Ok(data)
+}
+
+fn cluster_line(scenario: &str, processes: usize, data: &Value) -> String {
+    let who = format!(
+        "cluster  {scenario:<8} {processes} process{}",
+        if processes == 1 { " " } else { "es" }
+    );
+    if let Some(e) = data.get("error") {
+        return format!("{who}: error: {e}");
+    }
+    let f = |k: &str| data.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let p99 = data["latency_us"]["p99"].as_f64().map(|v| v / 1000.0);
+    format!(
+        "{who}: {:>10.0} deliveries/s{}  lost {} dup {} reordered {} refused {}  servers CPU {:.2} s, redis CPU {:.2} s",
+        f("per_sec"),
+        p99.map(|p| format!("  p99 {p:.2} ms")).unwrap_or_default(),
+        f("lost"),
+        f("duplicates"),
+        f("reordered"),
+        f("refused"),
+        f("server_cpu_secs"),
+        f("redis_cpu_secs"),
+    )
+}
+
+/// The cluster section of `results.md`, with the 3-vs-1 ratios.
+fn cluster_markdown(runs: &[(&str, usize, Value)]) -> String {
+    let get = |scenario: &str, n: usize| {
+        runs.iter()
+            .find(|(s, p, _)| *s == scenario && *p == n)
+            .map(|(_, _, d)| d)
+    };
+    let num = |d: Option<&Value>, k: &str| d.and_then(|d| d.get(k)).and_then(Value::as_f64);
+    let p99 = |d: Option<&Value>| {
+        d.and_then(|d| d["latency_us"]["p99"].as_f64())
+            .map(|v| v / 1000.0)
+    };
+    let show =
+        |v: Option<f64>, digits: usize| v.map_or("—".to_owned(), |v| format!("{v:.digits$}"));
+    let mut md = String::from(
+        "## Cluster mode (Redis)\n\nThe same fan-out and latency loads (rich profile, one room) with the room's clients spread over three server processes sharing one `redis-server`, against one process in cluster mode. Every process, Redis and the load generator share this machine's two cores.\n\n| processes | fan-out deliveries/s | latency p99 (ms) | servers CPU (s, fan-out) | redis CPU (s, fan-out) |\n|---|---:|---:|---:|---:|\n",
+    );
+    for n in [1usize, 3] {
+        md += &format!(
+            "| {n} | {} | {} | {} | {} |\n",
+            show(num(get("fanout", n), "per_sec"), 0),
+            show(p99(get("latency", n)), 2),
+            show(num(get("fanout", n), "server_cpu_secs"), 2),
+            show(num(get("fanout", n), "redis_cpu_secs"), 2),
+        );
+    }
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    md += &format!(
+        "\n3 processes ÷ 1 process: fan-out throughput **{}×**, p99 latency **{}×**.\n",
+        show(
+            ratio(
+                num(get("fanout", 3), "per_sec"),
+                num(get("fanout", 1), "per_sec")
+            ),
+            2
+        ),
+        show(ratio(p99(get("latency", 3)), p99(get("latency", 1))), 2),
+    );
+    md
+}
+
 /// Problems that make a quick run fail: errors, and this server losing,
 /// duplicating or reordering messages or not recovering.
 fn quick_problems(rows: &[Row]) -> Vec<String> {
@@ -432,6 +558,30 @@ async fn main() -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_dir_all(&scratch);
 
+    let mut cluster_runs: Vec<(&str, usize, Value)> = Vec::new();
+    if only
+        .as_ref()
+        .is_none_or(|o| o.iter().any(|s| s == "cluster"))
+    {
+        for scenario in ["fanout", "latency"] {
+            for processes in [3usize, 1] {
+                let data = match cluster_run(scenario, processes, sizes, bin_dir.as_deref()).await {
+                    Ok(d) => d,
+                    Err(e) => json!({"error": format!("{e:#}")}),
+                };
+                println!("{}", cluster_line(scenario, processes, &data));
+                println!(
+                    "{}",
+                    json!({"scenario": format!("cluster-{scenario}"), "server": "ours", "profile": "rich", "processes": processes, "result": data})
+                );
+                cluster_runs.push((scenario, processes, data));
+                tokio::time::sleep(Duration::from_millis(if quick { 100 } else { 1_000 })).await;
+            }
+        }
+        let md = cluster_markdown(&cluster_runs);
+        println!("\n{md}");
+    }
+
     let header = format!(
         "## Results ({})\n\nFan-out: {} clients × {} messages of {} bytes. Latency: {} clients, one message every {} ms for {} s. Idle: {} connections. Slow consumers: {} stuck among {}, {} messages of {} bytes. Storm: up to {} connections, {} clients across a restart. Each server runs as its own process on 127.0.0.1, one after another; the load generator shares the machine's cores with it.",
         if quick {
@@ -453,12 +603,19 @@ async fn main() -> anyhow::Result<()> {
         sizes.storm_attempts,
         sizes.storm_clients,
     );
-    let md = report::markdown(&rows, &header);
+    let mut md = report::markdown(&rows, &header);
+    if !cluster_runs.is_empty() {
+        md += "\n";
+        md += &cluster_markdown(&cluster_runs);
+    }
     std::fs::write(out_dir.join("results.md"), &md)?;
-    let all: Vec<Value> = rows
+    let mut all: Vec<Value> = rows
         .iter()
         .map(|r| json!({"scenario": r.scenario, "server": r.server, "profile": r.profile, "result": r.data}))
         .collect();
+    all.extend(cluster_runs.iter().map(|(scenario, processes, data)| {
+        json!({"scenario": format!("cluster-{scenario}"), "server": "ours", "profile": "rich", "processes": processes, "result": data})
+    }));
     std::fs::write(
         out_dir.join("results.json"),
         serde_json::to_string_pretty(&all)?,
@@ -469,7 +626,19 @@ async fn main() -> anyhow::Result<()> {
     println!("\n{md}");
     println!("results written to {}", out_dir.display());
     if quick {
-        let problems = quick_problems(&rows);
+        let mut problems = quick_problems(&rows);
+        for (scenario, processes, data) in &cluster_runs {
+            let who = format!("cluster {scenario} {processes} processes");
+            if let Some(e) = data.get("error") {
+                problems.push(format!("{who}: {e}"));
+                continue;
+            }
+            for k in ["lost", "duplicates", "reordered", "refused"] {
+                if data[k].as_f64().unwrap_or(1.0) != 0.0 {
+                    problems.push(format!("{who}: {k} = {}", data[k]));
+                }
+            }
+        }
         if !problems.is_empty() {
             anyhow::bail!("the quick run found problems:\n  {}", problems.join("\n  "));
         }

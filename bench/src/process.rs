@@ -97,6 +97,19 @@ fn ticks_per_sec() -> f64 {
     *TICKS
 }
 
+/// CPU seconds (user + system) process `pid` has used so far.
+fn proc_cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok());
+    (ticks(14).unwrap_or(0.0) + ticks(15).unwrap_or(0.0)) / ticks_per_sec()
+}
+
 impl ServerProc {
     /// Starts `binary` on `addr` (port 0 for any) and waits for its
     /// `listening on http://ADDR` line.
@@ -147,15 +160,7 @@ impl ServerProc {
 
     /// CPU seconds (user + system) the process has used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())) else {
-            return 0.0;
-        };
-        // Fields after the command name (which is in parentheses).
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15; `rest` starts at field 3.
-        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok());
-        (ticks(14).unwrap_or(0.0) + ticks(15).unwrap_or(0.0)) / ticks_per_sec()
+        proc_cpu_seconds(self.pid())
     }
 
     /// Resident memory in bytes.
@@ -213,6 +218,66 @@ impl ServerProc {
     }
 
     /// Kills the process and waits for it.
+    pub async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// A `redis-server` for cluster runs: a free port of 127.0.0.1, no
+/// persistence (a benchmark measures the cluster, not the disk). Killed on drop.
+pub struct RedisProc {
+    /// Its port.
+    pub port: u16,
+    child: Child,
+}
+
+impl RedisProc {
+    /// Starts one and waits until it answers.
+    pub async fn start() -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start redis-server (scripts/setup.sh installs it)")?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut tcp) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                let mut buf = [0u8; 16];
+                if tcp.write_all(b"PING\r\n").await.is_ok()
+                    && tcp
+                        .read(&mut buf)
+                        .await
+                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                {
+                    return Ok(Self { port, child });
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("redis-server did not answer on port {port}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Its URL for `--redis`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// CPU seconds it has used.
+    pub fn cpu_seconds(&self) -> f64 {
+        proc_cpu_seconds(self.child.id().unwrap_or(0))
+    }
+
+    /// Stops it.
     pub async fn kill(&mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;

@@ -284,6 +284,16 @@ async fn stalled(shared: Arc<Shared>, hard: Instant) {
 /// `load.clients` clients in one room (one of them sends), plus
 /// `load.stuck` clients that never read.
 pub async fn fanout(server: &ServerProc, profile: Profile, load: Load) -> anyhow::Result<Fanout> {
+    fanout_across(&[server], profile, load).await
+}
+
+/// [`fanout`] with the room's clients spread evenly over several server
+/// processes (a cluster); the sender is on the first.
+pub async fn fanout_across(
+    servers: &[&ServerProc],
+    profile: Profile,
+    load: Load,
+) -> anyhow::Result<Fanout> {
     let Load {
         clients,
         stuck,
@@ -292,9 +302,18 @@ pub async fn fanout(server: &ServerProc, profile: Profile, load: Load) -> anyhow
         pace,
         deadline,
     } = load;
-    let receivers = open_many(server, profile, clients.saturating_sub(1), true).await?;
-    let stuck_clients = open_many_with(server, profile, stuck, true, true).await?;
-    let (sender, _) = client::open(server.addr, profile, true, None).await?;
+    let Some(first) = servers.first() else {
+        bail!("no server to run against");
+    };
+    let share = |n: usize, i: usize| n / servers.len() + usize::from(i < n % servers.len());
+    let mut receivers = Vec::new();
+    let mut stuck_clients = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        receivers
+            .extend(open_many(server, profile, share(clients.saturating_sub(1), i), true).await?);
+        stuck_clients.extend(open_many_with(server, profile, share(stuck, i), true, true).await?);
+    }
+    let (sender, _) = client::open(first.addr, profile, true, None).await?;
     let window = (profile == Profile::Rich).then(|| Arc::new(Semaphore::new(RICH_WINDOW)));
     let shared = Arc::new(Shared {
         warmed: AtomicUsize::new(0),
@@ -341,7 +360,8 @@ pub async fn fanout(server: &ServerProc, profile: Profile, load: Load) -> anyhow
     // Let the warm-up traffic drain.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let cpu_before = server.cpu_seconds();
+    let cpu = || servers.iter().map(|s| s.cpu_seconds()).sum::<f64>();
+    let cpu_before = cpu();
     let start = Instant::now();
     let send = async {
         let mut ticker = match pace {
@@ -380,7 +400,7 @@ pub async fn fanout(server: &ServerProc, profile: Profile, load: Load) -> anyhow
         }
     };
     let ended = Instant::now();
-    let cpu = server.cpu_seconds() - cpu_before;
+    let cpu = cpu() - cpu_before;
     drop(stuck_clients);
     let mut fan = Fanout {
         clients,
