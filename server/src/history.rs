@@ -315,6 +315,23 @@ mod tests {
     }
 
     #[test]
+    fn a_cache_keeps_the_contiguous_run_ending_at_head() {
+        let recent = vec![msg(3, None), msg(5, None), msg(6, None), msg(7, None)];
+        let mut h = MemoryHistory::cache(10, "e".into(), recent, 7);
+        assert_eq!(h.last_seq(), 7);
+        assert_eq!(h.oldest(), 5, "4 is missing, so 3 is unusable");
+        assert_eq!(h.since(4).map(|v| v.len()), Some(3));
+        assert!(h.since(3).is_none());
+        assert!(
+            h.push(msg(8, None), None).is_ok(),
+            "appends continue after head"
+        );
+        let empty = MemoryHistory::cache(10, "e".into(), Vec::new(), 42);
+        assert_eq!((empty.last_seq(), empty.oldest()), (42, 43));
+        assert_eq!(empty.since(42).map(|v| v.len()), Some(0));
+    }
+
+    #[test]
     fn append_refuses_a_gap() {
         let mut h = filled(10, 2);
         assert!(h.push(msg(4, None), None).is_err());
