@@ -141,6 +141,25 @@ impl Directory {
         (token, None, None)
     }
 
+    /// The session moved to another process: ends its connection here if
+    /// `conn` still has it. Returns whether one was ended.
+    pub fn moved_away(&self, token: &str, conn: ConnId) -> bool {
+        let kill = {
+            let mut inner = self.locked();
+            match inner.sessions.get_mut(token) {
+                Some(record) if record.live == Some(conn) => record.kill.take(),
+                _ => None,
+            }
+        };
+        kill.map(|k| {
+            k.close(
+                crate::session::close::POLICY,
+                "session resumed on another connection",
+            )
+        })
+        .is_some()
+    }
+
     /// Whether a session token is known to this process.
     pub fn knows(&self, token: &str) -> bool {
         self.locked().sessions.contains_key(token)

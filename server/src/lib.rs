@@ -98,10 +98,26 @@ impl AppState {
     }
 
     /// State for cluster mode: history, presence, nicknames and sessions
-    /// live in Redis (see [`cluster`]).
+    /// live in Redis (see [`cluster`]). Must be called in a Tokio runtime.
     pub fn with_cluster(config: Config, cluster: Arc<cluster::Cluster>) -> Arc<Self> {
         let store = Arc::new(MemoryStore::new(config.history));
-        Self::build(config, store, Some(cluster))
+        let takeovers = cluster.takeovers();
+        let state = Self::build(config, store, Some(cluster));
+        if let Some(mut takeovers) = takeovers {
+            let weak = Arc::downgrade(&state);
+            tokio::spawn(async move {
+                while let Some((token, conn)) = takeovers.recv().await {
+                    let Some(state) = weak.upgrade() else { return };
+                    if state.directory.moved_away(&token, conn) {
+                        tracing::info!(
+                            conn_id = conn,
+                            "session resumed on another process: closing"
+                        );
+                    }
+                }
+            });
+        }
+        state
     }
 
     fn build(

@@ -60,6 +60,16 @@ pub(crate) fn node_nicks(node: &str) -> String {
     format!("chat:node:{node}:nicks")
 }
 
+/// Where a session is live: `{node}:{conn}`.
+pub(crate) fn live(token: &str) -> String {
+    format!("chat:live:{token}")
+}
+
+/// A node's control channel (`kill {conn} {token}`: a session moved away).
+pub(crate) fn control(node: &str) -> String {
+    format!("chat:ctl:{node}")
+}
+
 /// A saved session: JSON of its nickname and rooms.
 pub(crate) fn session(token: &str) -> String {
     format!("chat:session:{token}")

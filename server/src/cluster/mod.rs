@@ -163,6 +163,12 @@ enum Op {
     Append(AppendOp),
     /// Commands whose results nobody waits for.
     Fire(Vec<Cmd>),
+    /// A nickname to give back (kept until it is done: a nickname that
+    /// stayed claimed would be lost to everybody else).
+    Release {
+        nick: String,
+        conn: u64,
+    },
 }
 
 /// This process's membership in the cluster.
@@ -174,6 +180,11 @@ pub struct Cluster {
     ops: mpsc::Sender<Op>,
     healthy: AtomicBool,
     rooms: Mutex<HashMap<Arc<str>, mpsc::Sender<Command>>>,
+    /// Sessions that moved to another process: `(token, conn)` to close here.
+    takeovers: mpsc::UnboundedSender<(String, u64)>,
+    takeovers_rx: Mutex<Option<mpsc::UnboundedReceiver<(String, u64)>>>,
+    /// Releases that could not reach Redis; sent again when it is back.
+    unreleased: Mutex<Vec<(String, u64)>>,
     subscribe: mpsc::UnboundedSender<Arc<str>>,
     append: Script,
     claim: Script,
@@ -200,6 +211,7 @@ impl Cluster {
             .map_err(unavailable)?;
         let (ops, ops_rx) = mpsc::channel(WRITE_QUEUE);
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
+        let (takeovers, takeovers_rx) = mpsc::unbounded_channel();
         let cluster = Arc::new(Self {
             node: format!("{:016x}", rand::random::<u64>()),
             config,
@@ -208,6 +220,9 @@ impl Cluster {
             ops,
             healthy: AtomicBool::new(false),
             rooms: Mutex::new(HashMap::new()),
+            takeovers,
+            takeovers_rx: Mutex::new(Some(takeovers_rx)),
+            unreleased: Mutex::new(Vec::new()),
             subscribe,
             append: Script::new(scripts::APPEND),
             claim: Script::new(scripts::CLAIM),
@@ -490,6 +505,17 @@ impl Cluster {
         ]);
     }
 
+    /// A message on this node's control channel.
+    fn control(&self, payload: &[u8]) {
+        let text = String::from_utf8_lossy(payload);
+        let mut parts = text.split(' ');
+        if let (Some("kill"), Some(conn), Some(token)) = (parts.next(), parts.next(), parts.next())
+            && let Ok(conn) = conn.parse()
+        {
+            let _ = self.takeovers.send((token.to_owned(), conn));
+        }
+    }
+
     fn holder(&self, conn: u64, session: Option<&str>) -> String {
         format!("{}:{conn}:{}", self.node, session.unwrap_or(""))
     }
@@ -540,15 +566,80 @@ impl Cluster {
 
     /// Gives a nickname back if this connection holds it.
     pub fn release(&self, nick: &str, conn: u64) {
-        // Fired as EVALSHA: the writer loads the script at the start of
-        // every batch.
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(self.release.get_hash())
-            .arg(1)
-            .arg(keys::NICKS)
-            .arg(nick.to_lowercase())
-            .arg(self.holder(conn, None));
-        self.fire(vec![cmd]);
+        let op = Op::Release {
+            nick: nick.to_owned(),
+            conn,
+        };
+        if !self.healthy() {
+            self.defer_release(op);
+        } else if let Err(
+            mpsc::error::TrySendError::Full(op) | mpsc::error::TrySendError::Closed(op),
+        ) = self.ops.try_send(op)
+        {
+            self.defer_release(op);
+        }
+    }
+
+    fn defer_releases(&self, releases: Vec<(String, u64)>) {
+        if !releases.is_empty() {
+            self.unreleased
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(releases);
+        }
+    }
+
+    fn defer_release(&self, op: Op) {
+        if let Op::Release { nick, conn } = op {
+            self.unreleased
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((nick, conn));
+        }
+    }
+
+    /// Sends the releases Redis missed.
+    fn retry_releases(&self) {
+        let pending =
+            std::mem::take(&mut *self.unreleased.lock().unwrap_or_else(|p| p.into_inner()));
+        for (nick, conn) in pending {
+            self.release(&nick, conn);
+        }
+    }
+
+    /// Sessions resumed on another process, to be closed here (taken once,
+    /// by the state that owns the directory).
+    pub fn takeovers(&self) -> Option<mpsc::UnboundedReceiver<(String, u64)>> {
+        self.takeovers_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Records that `token` is live on this connection; if it was live on
+    /// another process, tells that process to close its connection (as one
+    /// process does when a session is resumed on a second connection).
+    pub async fn went_live(&self, token: &str, conn: u64) {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(keys::live(token))
+            .arg(self.member_key(conn))
+            .arg("EX")
+            .arg(self.config.session_ttl_secs.max(1))
+            .arg("GET");
+        let Ok(Some(before)) = self.call::<Option<String>>(&cmd).await else {
+            return;
+        };
+        let Some((node, old_conn)) = before.split_once(':') else {
+            return;
+        };
+        if node != self.node {
+            self.fire(vec![
+                redis::cmd("PUBLISH")
+                    .arg(keys::control(node))
+                    .arg(format!("kill {old_conn} {token}"))
+                    .clone(),
+            ]);
+        }
     }
 
     /// A session saved by any process.
@@ -691,6 +782,7 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
         pipe.load_script(&cluster.append);
         pipe.load_script(&cluster.release);
         let mut waiting = Vec::new();
+        let mut releases = Vec::new();
         for op in batch.drain(..) {
             match op {
                 Op::Append(op) => {
@@ -723,6 +815,18 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
                         waiting.push(None);
                     }
                 }
+                Op::Release { nick, conn } => {
+                    // EVALSHA: the script was loaded at the start of the batch.
+                    let mut cmd = redis::cmd("EVALSHA");
+                    cmd.arg(cluster.release.get_hash())
+                        .arg(1)
+                        .arg(keys::NICKS)
+                        .arg(nick.to_lowercase())
+                        .arg(cluster.holder(conn, None));
+                    pipe.add_command(cmd);
+                    waiting.push(None);
+                    releases.push((nick, conn));
+                }
             }
         }
         let mut conn = cluster.conn.clone();
@@ -732,10 +836,12 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
             Ok(Ok(values)) => values,
             Ok(Err(e)) => {
                 fail_all(waiting, &unavailable(e));
+                cluster.defer_releases(releases);
                 continue;
             }
             Err(_) => {
                 fail_all(waiting, &unavailable("timed out"));
+                cluster.defer_releases(releases);
                 continue;
             }
         };
@@ -801,8 +907,9 @@ async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver
                 }
             };
         let (mut sink, mut stream) = pubsub.split();
-        let channels: Vec<String> = cluster.locked().keys().map(|r| keys::channel(r)).collect();
-        if !channels.is_empty() && sink.subscribe(&channels).await.is_err() {
+        let mut channels: Vec<String> = cluster.locked().keys().map(|r| keys::channel(r)).collect();
+        channels.push(keys::control(&cluster.node));
+        if sink.subscribe(&channels).await.is_err() {
             continue;
         }
         if !first {
@@ -823,6 +930,10 @@ async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver
                 }
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
+                    if msg.get_channel_name() == keys::control(&cluster.node) {
+                        cluster.control(msg.get_payload_bytes());
+                        continue;
+                    }
                     let Some(room) = keys::room_of_channel(msg.get_channel_name()) else { continue };
                     let Some(remote) = parse_remote(room, msg.get_payload_bytes()) else {
                         debug!(room, "unreadable pub/sub payload");
@@ -855,6 +966,7 @@ async fn health(cluster: Arc<Cluster>) {
             if ok {
                 info!("redis is reachable again");
                 let _ = cluster.heartbeat().await;
+                cluster.retry_releases();
             } else {
                 warn!("redis is unreachable: rooms are degraded");
             }

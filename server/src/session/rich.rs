@@ -104,6 +104,9 @@ impl Conn {
         if let Some(previous) = previous {
             previous.close(close::POLICY, "session resumed on another connection");
         }
+        if let Some(cluster) = &self.app.cluster {
+            cluster.went_live(&token, self.id).await;
+        }
         let wanted = wanted
             .or_else(|| {
                 record
