@@ -73,13 +73,19 @@ fn origin_matches(pattern: &str, origin: &str) -> bool {
 /// `GET /healthz`: a small JSON status (readable cross-origin).
 pub(crate) async fn healthz(State(app): State<Arc<AppState>>) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "status": if app.shutdown.is_cancelled() { "stopping" } else { "ok" },
         "connections": app.stats.connections.load(Relaxed),
         "rooms": app.rooms.len(),
         "long_tasks": app.stats.long_tasks.load(Relaxed),
         "bundle": crate::web::bundle_embedded(),
     });
+    if let Some(cluster) = &app.cluster {
+        body["cluster"] = serde_json::json!({
+            "node": cluster.node(),
+            "redis": if cluster.healthy() { "ok" } else { "unreachable" },
+        });
+    }
     (
         [
             (header::CONTENT_TYPE, "application/json"),

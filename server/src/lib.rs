@@ -194,6 +194,18 @@ impl AppState {
         }
     }
 
+    /// The rooms that exist: this process's, or in cluster mode every
+    /// process's (this process's when Redis cannot be asked).
+    async fn list_rooms(&self) -> Vec<shared::chat::RoomInfo> {
+        if let Some(cluster) = &self.cluster {
+            match cluster.rooms(self.config.max_rooms).await {
+                Ok(rooms) => return rooms,
+                Err(e) => tracing::debug!(error = %e, "cannot list the cluster's rooms"),
+            }
+        }
+        self.rooms.list()
+    }
+
     /// A session saved by an earlier run (or, in cluster mode, any process).
     async fn load_session(&self, token: &str) -> Option<history::SavedSession> {
         match &self.cluster {

@@ -81,6 +81,17 @@ async fn three_processes_one_order_one_member_list() {
         );
     }
 
+    // Every process lists every room, with its members across processes.
+    let rooms: Vec<shared::chat::RoomInfo> =
+        clients[2].rich("rooms", &json!({})).await.expect("rooms");
+    assert!(
+        rooms.iter().any(|r| r.room == "room" && r.members == 3),
+        "{rooms:?}"
+    );
+    let health: serde_json::Value =
+        serde_json::from_str(&nodes[1].http_get("/healthz")).expect("healthz json");
+    assert_eq!(health["cluster"]["redis"], "ok", "{health}");
+
     // Typing crosses processes.
     clients[0]
         .notify(

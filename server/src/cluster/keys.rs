@@ -39,6 +39,9 @@ pub(crate) fn room_of_channel(channel: &str) -> Option<&str> {
     channel.strip_prefix("chat:{")?.strip_suffix('}')
 }
 
+/// Set of every room any process has opened.
+pub(crate) const ROOMS: &str = "chat:rooms";
+
 /// Set of every node that has registered.
 pub(crate) const NODES: &str = "chat:nodes";
 

@@ -357,6 +357,8 @@ impl Cluster {
     pub(crate) async fn snapshot(&self, room: &str, recent: usize) -> Result<Snapshot, StoreError> {
         let mut pipe = redis::pipe();
         pipe.atomic()
+            .sadd(keys::ROOMS, room)
+            .ignore()
             .cmd("SET")
             .arg(keys::epoch(room))
             .arg(crate::history::new_epoch())
@@ -388,6 +390,30 @@ impl Cluster {
             recent: recent_msgs,
             members,
         })
+    }
+
+    /// Every room of the cluster with its member count (at most `limit`
+    /// rooms, busiest first).
+    pub async fn rooms(&self, limit: usize) -> Result<Vec<shared::chat::RoomInfo>, StoreError> {
+        let names: Vec<String> = self.call(redis::cmd("SMEMBERS").arg(keys::ROOMS)).await?;
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.hlen(keys::members(name));
+        }
+        let mut conn = self.conn.clone();
+        let counts: Vec<u32> =
+            match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async(&mut conn)).await {
+                Ok(result) => result.map_err(unavailable)?,
+                Err(_) => return Err(unavailable("timed out")),
+            };
+        let mut rooms: Vec<shared::chat::RoomInfo> = names
+            .into_iter()
+            .zip(counts)
+            .map(|(room, members)| shared::chat::RoomInfo { room, members })
+            .collect();
+        rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.room.cmp(&b.room)));
+        rooms.truncate(limit);
+        Ok(rooms)
     }
 
     /// Messages `from..=to` of a room's stream (fewer when trimmed).

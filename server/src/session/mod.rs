@@ -353,7 +353,7 @@ impl Conn {
             event::JOIN => envelope(self.join(payload).await),
             event::LEAVE => envelope(self.leave(payload).await),
             event::HISTORY => envelope(self.history(payload).await),
-            event::ROOMS => envelope(Ok(self.app.rooms.list())),
+            event::ROOMS => envelope(Ok(self.app.list_rooms().await)),
             event::NICK => envelope(self.rename(payload).await),
             other => envelope::<()>(Err(ErrorBody::new(
                 ErrorCode::UnknownEvent,

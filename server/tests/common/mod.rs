@@ -446,6 +446,27 @@ impl Binary {
         }
     }
 
+    /// `GET path` over HTTP/1.1 (blocking): the response body.
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let addr = self
+            .url
+            .trim_start_matches("ws://")
+            .trim_end_matches("/socket")
+            .to_owned();
+        let mut tcp = std::net::TcpStream::connect(&addr).expect("connect");
+        write!(
+            tcp,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut raw = String::new();
+        tcp.read_to_string(&mut raw).expect("response");
+        raw.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default()
+    }
+
     /// Sends a signal (`-TERM`, `-KILL`…) with kill(1).
     pub fn signal(&self, sig: &str) {
         let ok = std::process::Command::new("kill")
