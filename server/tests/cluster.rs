@@ -445,3 +445,35 @@ async fn a_session_resumed_on_another_process_closes_the_old_connection() {
         "the old connection is closed as on one process: {end:?}"
     );
 }
+
+#[tokio::test]
+async fn a_process_started_before_redis_works_once_it_is_up() {
+    let mut redis = Redis::unstarted();
+    let early = node(&redis);
+    let health: serde_json::Value =
+        serde_json::from_str(&early.http_get("/healthz")).expect("healthz json");
+    assert_eq!(health["cluster"]["redis"], "unreachable", "{health}");
+    let mut c = Client::connect(&early.url).await;
+    let asked = Instant::now();
+    let refused = c
+        .rich::<Welcome>("hello", &json!({"v": 1, "nick": "early"}))
+        .await
+        .expect_err("no rooms without redis");
+    assert_eq!(refused.code, shared::chat::ErrorCode::Unavailable);
+    assert!(asked.elapsed() < Duration::from_secs(3), "refused quickly");
+
+    redis.restart();
+    let deadline = Instant::now() + WAIT;
+    let welcome = loop {
+        match c
+            .rich::<Welcome>("hello", &json!({"v": 1, "nick": "early"}))
+            .await
+        {
+            Ok(w) => break w,
+            Err(e) => assert!(Instant::now() < deadline, "never recovered: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(welcome.nick, "early");
+    assert!(welcome.rooms.iter().any(|r| r.room == "lobby"));
+}

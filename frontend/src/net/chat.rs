@@ -110,6 +110,8 @@ struct Inner {
     queue: Vec<Queued>,
     /// `hello` done on the current connection.
     ready: bool,
+    /// Counts connections (each `Online`), so a late retry can tell it is stale.
+    online_count: u64,
     pings: HashMap<String, oneshot::Sender<()>>,
     events: mpsc::UnboundedSender<ChatEvent>,
     cid_prefix: String,
@@ -156,6 +158,7 @@ impl ChatClient {
                 held: Vec::new(),
                 queue: Vec::new(),
                 ready: false,
+                online_count: 0,
                 pings: HashMap::new(),
                 events,
                 cid_prefix: random_hex(12),
@@ -249,6 +252,9 @@ impl ChatClient {
         {
             let mut inner = self.inner.borrow_mut();
             inner.ready = false;
+            if online {
+                inner.online_count += 1;
+            }
             if !online {
                 for q in &mut inner.queue {
                     q.in_flight = false;
@@ -309,6 +315,22 @@ impl ChatClient {
                 return;
             }
             Err(ChatError::Call(_)) => return, // the next connection says hello again
+            Err(ChatError::Server(e)) if e.code == ErrorCode::Unavailable => {
+                // The server cannot reach what it shares with other
+                // processes yet: say hello again shortly, on this connection
+                // if it is still the current one (else its own hello runs).
+                self.emit(ChatEvent::Error(e.message));
+                let connection = self.inner.borrow().online_count;
+                super::sleep_ms(UNAVAILABLE_RETRY_MS).await;
+                let current = {
+                    let inner = self.inner.borrow();
+                    inner.online_count == connection && !inner.ready
+                };
+                if current {
+                    Box::pin(self.hello()).await;
+                }
+                return;
+            }
             Err(e) => {
                 self.emit(ChatEvent::Error(e.to_string()));
                 return;

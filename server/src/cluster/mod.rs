@@ -554,9 +554,8 @@ impl Cluster {
         conn: u64,
         session: Option<&str>,
     ) -> Result<bool, StoreError> {
-        if !self.healthy() {
-            return Err(unavailable("not reachable"));
-        }
+        // Not gated on the health flag: it lags by up to one check, and a
+        // call to a Redis that is down fails at once anyway.
         let mut invocation = self.claim.prepare_invoke();
         invocation
             .key(keys::NICKS)

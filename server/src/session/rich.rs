@@ -149,7 +149,16 @@ impl Conn {
             match self.enter(&name, cursor).await {
                 Ok(state) => rooms.push(state),
                 Err(e) if e.code == ErrorCode::TooManyRooms => break,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // A room is unavailable (cluster mode, Redis away): the
+                    // hello did not happen, and the client may say it again.
+                    let entered = self.rooms.keys().cloned().collect();
+                    self.app
+                        .directory
+                        .close_session(&token, self.id, &self.nick, entered);
+                    self.session = None;
+                    return Err(e);
+                }
             }
         }
         self.remember();

@@ -507,17 +507,23 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Self {
+        let mut redis = Self::unstarted();
+        redis.spawn();
+        redis
+    }
+
+    /// A free port and a directory, with nothing listening yet
+    /// ([`Redis::restart`] starts it).
+    pub fn unstarted() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut redis = Self {
+        Self {
             port,
             dir: temp_dir("redis"),
             child: None,
-        };
-        redis.spawn();
-        redis
+        }
     }
 
     pub fn url(&self) -> String {
