@@ -125,7 +125,11 @@ impl AppState {
         store: Arc<dyn HistoryStore>,
         cluster: Option<Arc<cluster::Cluster>>,
     ) -> Arc<Self> {
-        let metrics = Arc::new(metrics::Metrics::default());
+        let mut metrics = metrics::Metrics::default();
+        if let Some(cluster) = &cluster {
+            metrics = metrics.with_cluster(&cluster.metrics);
+        }
+        let metrics = Arc::new(metrics);
         let mut rooms = Rooms::new(
             store.clone(),
             config.max_rooms,

@@ -98,6 +98,26 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Adds cluster mode's metrics.
+    pub fn with_cluster(mut self, cluster: &crate::cluster::ClusterMetrics) -> Self {
+        self.registry.register(
+            "redis_up",
+            "Whether Redis answered the last health check (cluster mode)",
+            cluster.redis_up.clone(),
+        );
+        self.registry.register(
+            "redis_errors",
+            "Redis calls or write batches that failed (cluster mode)",
+            cluster.redis_errors.clone(),
+        );
+        self.registry.register(
+            "stream_reads",
+            "Gaps read back from a room's stream (cluster mode)",
+            cluster.stream_reads.clone(),
+        );
+        self
+    }
+
     /// The OpenMetrics text, with the gauges read now.
     pub fn render(&self, connections: u64, rooms: usize) -> String {
         self.connections

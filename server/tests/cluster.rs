@@ -91,6 +91,8 @@ async fn three_processes_one_order_one_member_list() {
     let health: serde_json::Value =
         serde_json::from_str(&nodes[1].http_get("/healthz")).expect("healthz json");
     assert_eq!(health["cluster"]["redis"], "ok", "{health}");
+    let metrics = nodes[1].http_get("/metrics");
+    assert!(metrics.lines().any(|l| l == "chat_redis_up 1"), "{metrics}");
 
     // Typing crosses processes.
     clients[0]
@@ -409,6 +411,14 @@ async fn redis_restarted_mid_traffic_loses_nothing_acknowledged() {
         statuses.contains("Degraded") && statuses.contains("Ok"),
         "members were told: {statuses:?}"
     );
+
+    // The outage shows in /metrics.
+    let metrics = a.http_get("/metrics");
+    let errors = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("chat_redis_errors_total "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(errors.is_some_and(|e| e > 0.0), "{metrics}");
 
     // The nickname given back while Redis was away is free again.
     let deadline = Instant::now() + WAIT;

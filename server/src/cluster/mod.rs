@@ -171,8 +171,21 @@ enum Op {
     },
 }
 
+/// What cluster mode counts (registered in `/metrics`).
+#[derive(Debug, Clone, Default)]
+pub struct ClusterMetrics {
+    /// 1 while Redis answers the health check.
+    pub redis_up: prometheus_client::metrics::gauge::Gauge,
+    /// Failed Redis calls and write batches.
+    pub redis_errors: prometheus_client::metrics::counter::Counter,
+    /// Gaps read back from rooms' streams.
+    pub stream_reads: prometheus_client::metrics::counter::Counter,
+}
+
 /// This process's membership in the cluster.
 pub struct Cluster {
+    /// What it counts.
+    pub metrics: ClusterMetrics,
     node: String,
     config: ClusterConfig,
     client: Client,
@@ -213,6 +226,7 @@ impl Cluster {
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
         let (takeovers, takeovers_rx) = mpsc::unbounded_channel();
         let cluster = Arc::new(Self {
+            metrics: ClusterMetrics::default(),
             node: format!("{:016x}", rand::random::<u64>()),
             config,
             client,
@@ -231,7 +245,10 @@ impl Cluster {
             stop: CancellationToken::new(),
         });
         match cluster.heartbeat().await {
-            Ok(()) => cluster.healthy.store(true, Ordering::Relaxed),
+            Ok(()) => {
+                cluster.healthy.store(true, Ordering::Relaxed);
+                cluster.metrics.redis_up.set(1);
+            }
             Err(e) => {
                 warn!(error = %e, "redis is not reachable yet; rooms are degraded until it is")
             }
@@ -277,10 +294,15 @@ impl Cluster {
 
     async fn call<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(CALL_TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
+        let result = match tokio::time::timeout(CALL_TIMEOUT, cmd.query_async::<T>(&mut conn)).await
+        {
             Ok(result) => result.map_err(unavailable),
             Err(_) => Err(unavailable("timed out")),
+        };
+        if result.is_err() {
+            self.metrics.redis_errors.inc();
         }
+        result
     }
 
     async fn heartbeat(&self) -> Result<(), StoreError> {
@@ -423,6 +445,7 @@ impl Cluster {
         from: u64,
         to: u64,
     ) -> Result<Vec<Msg>, StoreError> {
+        self.metrics.stream_reads.inc();
         let mut cmd = redis::cmd("XRANGE");
         cmd.arg(keys::log(room))
             .arg(format!("{from}-0"))
@@ -860,11 +883,13 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
         let values = match result {
             Ok(Ok(values)) => values,
             Ok(Err(e)) => {
+                cluster.metrics.redis_errors.inc();
                 fail_all(waiting, &unavailable(e));
                 cluster.defer_releases(releases);
                 continue;
             }
             Err(_) => {
+                cluster.metrics.redis_errors.inc();
                 fail_all(waiting, &unavailable("timed out"));
                 cluster.defer_releases(releases);
                 continue;
@@ -987,6 +1012,7 @@ async fn health(cluster: Arc<Cluster>) {
             _ = every.tick() => {}
         }
         let ok = cluster.call::<String>(&redis::cmd("PING")).await.is_ok();
+        cluster.metrics.redis_up.set(i64::from(ok));
         if ok != cluster.healthy.swap(ok, Ordering::Relaxed) {
             if ok {
                 info!("redis is reachable again");
