@@ -358,11 +358,13 @@ async fn redis_restarted_mid_traffic_loses_nothing_acknowledged() {
     let (leaver, _) = hello(&a, json!({"v": 1, "nick": "leaver"})).await;
 
     // Restart Redis while that runs; somebody leaves meanwhile.
+    // The outage outlasts the heartbeat TTL (2 s): every node's key
+    // expires, and nobody may be reaped for it.
     tokio::time::sleep(Duration::from_millis(400)).await;
     redis.kill();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     leaver.close().await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     redis.restart();
 
     let (acked, refusals, mut writer) = tokio::time::timeout(Duration::from_secs(60), writing)
@@ -411,6 +413,24 @@ async fn redis_restarted_mid_traffic_loses_nothing_acknowledged() {
         statuses.contains("Degraded") && statuses.contains("Ok"),
         "members were told: {statuses:?}"
     );
+
+    // Nobody was reaped: both are still members and keep their nicknames.
+    assert_eq!(
+        members_become(&mut reader, "busy", &["reader", "writer"]).await,
+        ["reader", "writer"]
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        members_become(&mut reader, "busy", &["reader", "writer"]).await,
+        ["reader", "writer"]
+    );
+    let (mut third, w) = hello(&b, json!({"v": 1, "nick": "writer"})).await;
+    assert_eq!(w.nick, "writer-2", "the writer's nickname is still held");
+    let taken = third
+        .rich::<serde_json::Value>("nick", &json!({"nick": "writer"}))
+        .await
+        .expect_err("held");
+    assert_eq!(taken.code, shared::chat::ErrorCode::NickTaken);
 
     // The outage shows in /metrics.
     let metrics = a.http_get("/metrics");

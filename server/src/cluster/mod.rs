@@ -196,6 +196,12 @@ pub struct Cluster {
     /// Sessions that moved to another process: `(token, conn)` to close here.
     takeovers: mpsc::UnboundedSender<(String, u64)>,
     takeovers_rx: Mutex<Option<mpsc::UnboundedReceiver<(String, u64)>>>,
+    /// Nicknames this process's connections hold: conn → (nick, session),
+    /// claimed again after an outage (a peer may have reaped this node).
+    held: Mutex<HashMap<u64, (String, Option<String>)>>,
+    /// When Redis last became reachable: nodes are reaped only once they
+    /// had a full heartbeat period since then.
+    reachable_since: Mutex<std::time::Instant>,
     /// Releases that could not reach Redis; sent again when it is back.
     unreleased: Mutex<Vec<(String, u64)>>,
     subscribe: mpsc::UnboundedSender<Arc<str>>,
@@ -237,6 +243,8 @@ impl Cluster {
             takeovers,
             takeovers_rx: Mutex::new(Some(takeovers_rx)),
             unreleased: Mutex::new(Vec::new()),
+            held: Mutex::new(HashMap::new()),
+            reachable_since: Mutex::new(std::time::Instant::now()),
             subscribe,
             append: Script::new(scripts::APPEND),
             claim: Script::new(scripts::CLAIM),
@@ -589,9 +597,40 @@ impl Cluster {
             .arg(self.holder(conn, None));
         let mut con = self.conn.clone();
         match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut con)).await {
-            Ok(Ok(granted)) => Ok(granted == 1),
+            Ok(Ok(1)) => {
+                self.held
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(conn, (nick.to_owned(), session.map(str::to_owned)));
+                Ok(true)
+            }
+            Ok(Ok(_)) => Ok(false),
             Ok(Err(e)) => Err(unavailable(e)),
             Err(_) => Err(unavailable("timed out")),
+        }
+    }
+
+    /// After an outage: claims every held nickname again (a peer that
+    /// thought this node dead may have freed them).
+    async fn reclaim_nicks(&self) {
+        let held: Vec<(u64, (String, Option<String>))> = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(c, h)| (*c, h.clone()))
+            .collect();
+        for (conn, (nick, session)) in held {
+            match self.claim_exact(&nick, conn, session.as_deref()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    warn!(%nick, conn_id = conn, "a nickname was taken by another process during an outage")
+                }
+                Err(e) => {
+                    debug!(error = %e, "cannot reclaim nicknames yet");
+                    return;
+                }
+            }
         }
     }
 
@@ -614,6 +653,15 @@ impl Cluster {
 
     /// Gives a nickname back if this connection holds it.
     pub fn release(&self, nick: &str, conn: u64) {
+        {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            if held
+                .get(&conn)
+                .is_some_and(|(n, _)| n.to_lowercase() == nick.to_lowercase())
+            {
+                held.remove(&conn);
+            }
+        }
         let op = Op::Release {
             nick: nick.to_owned(),
             conn,
@@ -1016,8 +1064,13 @@ async fn health(cluster: Arc<Cluster>) {
         if ok != cluster.healthy.swap(ok, Ordering::Relaxed) {
             if ok {
                 info!("redis is reachable again");
+                *cluster
+                    .reachable_since
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
                 let _ = cluster.heartbeat().await;
                 cluster.retry_releases();
+                cluster.reclaim_nicks().await;
             } else {
                 warn!("redis is unreachable: rooms are degraded");
             }
@@ -1084,6 +1137,15 @@ async fn nodes(cluster: Arc<Cluster>) {
         else {
             continue;
         };
+        // After an outage nobody could refresh a heartbeat: give every
+        // node a full period to do so before reaping anyone.
+        let since = *cluster
+            .reachable_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if since.elapsed() < cluster.config.node_ttl {
+            continue;
+        }
         for node in all.into_iter().filter(|n| *n != cluster.node) {
             let alive = cluster
                 .call::<bool>(redis::cmd("EXISTS").arg(keys::node(&node)))
