@@ -39,7 +39,8 @@ pub struct Config {
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
 
-    /// Messages kept per room with `--in-memory`.
+    /// Messages kept per room with `--in-memory`; with `--redis`, the
+    /// latest messages each room caches for joins and recovery.
     #[arg(long, default_value_t = 1_000)]
     pub history: usize,
 
@@ -67,7 +68,7 @@ pub struct Config {
     pub outbox_frames: usize,
 
     /// Seconds between keep-alive pings; a peer silent for two intervals is dropped.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = seconds)]
     pub ping_interval_secs: f64,
 
     /// Read buffer per connection, in bytes: memory every idle connection
@@ -83,11 +84,12 @@ pub struct Config {
     #[arg(long)]
     pub in_memory: bool,
 
-    /// Messages kept per room on disk.
+    /// Messages kept per room on disk (or in Redis with `--redis`).
     #[arg(long, default_value_t = 100_000)]
     pub retention_messages: u64,
 
-    /// Days a message is kept on disk (default: no age limit).
+    /// Days a message is kept on disk (default: no age limit; not applied
+    /// with `--redis`, whose streams are trimmed by count).
     #[arg(long)]
     pub retention_days: Option<u64>,
 
@@ -103,8 +105,20 @@ pub struct Config {
 
     /// Cluster mode: seconds after which a process that stopped answering
     /// has its members removed from presence.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
     pub node_ttl_secs: f64,
+}
+
+/// A duration in seconds: a finite number above zero, at most a day.
+fn seconds(raw: &str) -> Result<f64, String> {
+    let secs: f64 = raw
+        .parse()
+        .map_err(|_| format!("'{raw}' is not a number of seconds"))?;
+    if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
+        Ok(secs)
+    } else {
+        Err(format!("'{raw}' must be above 0 and at most 86400 seconds"))
+    }
 }
 
 impl Default for Config {
@@ -141,5 +155,35 @@ impl Config {
     pub fn abuse_limit(&self) -> u32 {
         self.abuse_threshold
             .unwrap_or(self.rate_limit.saturating_mul(5).max(50))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_must_be_finite_and_positive() {
+        for bad in ["inf", "NaN", "0", "-0.5", "x", "1e9"] {
+            assert!(
+                Config::try_parse_from(["server", "--node-ttl-secs", bad]).is_err(),
+                "{bad} accepted"
+            );
+            assert!(Config::try_parse_from(["server", "--ping-interval-secs", bad]).is_err());
+        }
+        let ok = Config::try_parse_from([
+            "server",
+            "--redis",
+            "redis://h:1/0",
+            "--node-ttl-secs",
+            "2.5",
+        ])
+        .expect("valid");
+        let cluster = ok.cluster().expect("cluster mode");
+        assert_eq!(cluster.node_ttl, Duration::from_millis(2_500));
+        assert!(
+            Config::default().cluster().is_none(),
+            "one process by default"
+        );
     }
 }
