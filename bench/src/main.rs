@@ -244,40 +244,9 @@ async fn run_one(
     )
     .await?;
     let data = match scenario {
-        "fanout" => serde_json::to_value(
-            scenario::fanout(
-                &server,
-                profile,
-                Load {
-                    clients: sizes.fanout_clients,
-                    stuck: 0,
-                    messages: sizes.fanout_messages,
-                    bytes: sizes.bytes,
-                    pace: Pace::Flood,
-                    deadline: sizes.deadline,
-                },
-            )
-            .await?,
+        "fanout" | "latency" => serde_json::to_value(
+            scenario::fanout(&server, profile, load_of(scenario, sizes)).await?,
         )?,
-        "latency" => {
-            let messages = u32::try_from(sizes.latency_every.as_millis())
-                .map_or(0, |t| sizes.latency_secs * 1000 / t.max(1));
-            serde_json::to_value(
-                scenario::fanout(
-                    &server,
-                    profile,
-                    Load {
-                        clients: sizes.latency_clients,
-                        stuck: 0,
-                        messages,
-                        bytes: sizes.bytes,
-                        pace: Pace::Every(sizes.latency_every),
-                        deadline: sizes.deadline,
-                    },
-                )
-                .await?,
-            )?
-        }
         "idle" => serde_json::to_value(scenario::idle(&server, profile, sizes.idle).await?)?,
         "slow" => {
             let load = Load {

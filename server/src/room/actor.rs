@@ -292,13 +292,7 @@ impl Room {
             seq: msg.seq,
             ts: msg.ts,
         };
-        let rich = Frame::notify(name::MSG, json(&msg)).encode();
-        // Seed clients get the raw text; encode that flavour only if one is here.
-        let seed = self
-            .members
-            .values()
-            .any(|m| !m.rich)
-            .then(|| Frame::notify(name::MESSAGE, Bytes::from(msg.text.clone())).encode());
+        let (rich, seed) = self.msg_frames(&msg);
         let commit = self.history.append(msg, post.session.as_deref());
         self.inflight.push_back(Inflight {
             received: post.received,
@@ -312,6 +306,18 @@ impl Room {
             replies: reply.into_iter().collect(),
         });
         self.commits.push_back(commit);
+    }
+
+    /// A message's frames: `msg` for chat clients and, only if a seed client
+    /// is here to get it, `message` with the raw text.
+    fn msg_frames(&self, msg: &Msg) -> (Bytes, Option<Bytes>) {
+        let rich = Frame::notify(name::MSG, json(msg)).encode();
+        let seed = self
+            .members
+            .values()
+            .any(|m| !m.rich)
+            .then(|| Frame::notify(name::MESSAGE, Bytes::from(msg.text.clone())).encode());
+        (rich, seed)
     }
 
     /// The oldest message in flight was committed (or not).

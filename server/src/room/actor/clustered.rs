@@ -8,7 +8,6 @@ use crate::{
     history::{MemoryHistory, StoreError},
     room::{Command, ConnId, Post},
 };
-use bytes::Bytes;
 use shared::{
     Frame,
     chat::{
@@ -376,12 +375,7 @@ impl Room {
 
     fn deliver_msg(&mut self, msg: Msg, received: Option<Instant>) {
         let seq = msg.seq;
-        let rich = Frame::notify(name::MSG, json(&msg)).encode();
-        let seed = self
-            .members
-            .values()
-            .any(|m| !m.rich)
-            .then(|| Frame::notify(name::MESSAGE, Bytes::from(msg.text.clone())).encode());
+        let (rich, seed) = self.msg_frames(&msg);
         // The cache takes every message in order; it cannot fail.
         drop(self.history.append(msg, None));
         self.delivered = seq;
