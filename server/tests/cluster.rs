@@ -507,3 +507,42 @@ async fn a_process_started_before_redis_works_once_it_is_up() {
     assert_eq!(welcome.nick, "early");
     assert!(welcome.rooms.iter().any(|r| r.room == "lobby"));
 }
+
+#[tokio::test]
+async fn recovery_reaches_past_a_process_cache_into_the_stream() {
+    let redis = Redis::start();
+    let url = redis.url();
+    // This process caches only 5 messages per room.
+    let small = Binary::start(&[
+        OsStr::new("--redis"),
+        OsStr::new(&url),
+        OsStr::new("--history"),
+        OsStr::new("5"),
+    ]);
+    let other = node(&redis);
+    let (mut writer, _) = hello(&other, json!({"v": 1, "nick": "writer"})).await;
+    let state = join(&mut writer, "deep").await;
+    say(&mut writer, "deep", "seen", "c0").await;
+    for i in 1..=30 {
+        say(
+            &mut writer,
+            "deep",
+            &format!("missed-{i}"),
+            &format!("c{i}"),
+        )
+        .await;
+    }
+    let (mut late, _) = hello(&small, json!({"v": 1, "nick": "late"})).await;
+    let back: RoomState = late
+        .rich(
+            "join",
+            &json!({"room": "deep", "since": {"room": "deep", "epoch": state.epoch, "seq": 1}}),
+        )
+        .await
+        .expect("join");
+    assert!(back.recovered, "the gap is in the stream");
+    let texts: Vec<String> = back.history.iter().map(|m| m.text.clone()).collect();
+    let want: Vec<String> = (1..=30).map(|i| format!("missed-{i}")).collect();
+    assert_eq!(texts, want);
+    assert_eq!(back.seq, 31);
+}

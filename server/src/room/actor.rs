@@ -130,7 +130,7 @@ impl Room {
                         // Answered once the room has read its state from Redis.
                         self.park(conn, since, reply);
                     } else {
-                        let _ = reply.send(Ok(self.state(since)));
+                        self.answer_join(since, reply);
                     }
                 }
             }

@@ -24,6 +24,9 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+/// The longest gap a join recovers from the stream (beyond the cache).
+const MAX_STREAM_RECOVERY: u64 = 10_000;
+
 /// How a room is wired into the cluster (from [`crate::room::RoomHandle::spawn`]).
 pub(crate) struct Clustered {
     pub cluster: Arc<Cluster>,
@@ -136,6 +139,55 @@ impl Room {
         c.ask(async move { Command::Snapshot(cluster.snapshot(&name, capacity).await) });
     }
 
+    /// Answers a join with the room's state. In cluster mode a cursor older
+    /// than the cache is recovered from the room's stream (a task reads it;
+    /// `msg`s delivered meanwhile have higher `seq`s, which clients keep).
+    pub(super) fn answer_join(
+        &mut self,
+        since: Option<Cursor>,
+        reply: oneshot::Sender<Result<RoomState, ErrorBody>>,
+    ) {
+        let from_stream = match (&self.cluster, &since) {
+            (Some(c), Some(cursor)) => {
+                c.ready
+                    && cursor.epoch == self.history.epoch()
+                    && cursor.seq < self.delivered
+                    && self.delivered - cursor.seq <= MAX_STREAM_RECOVERY
+                    && self.history.since(cursor.seq).is_none()
+            }
+            _ => false,
+        };
+        let cursor = match since {
+            Some(cursor) if from_stream => cursor,
+            since => {
+                let _ = reply.send(Ok(self.state(since)));
+                return;
+            }
+        };
+        let Some(c) = &self.cluster else { return };
+        // What the client gets if the stream no longer has the gap.
+        let fallback = self.state(None);
+        let cluster = c.cluster.clone();
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            let to = fallback.seq;
+            let state = match cluster.range(&name, cursor.seq + 1, to).await {
+                Ok(missed)
+                    if missed.len() as u64 == to - cursor.seq
+                        && missed.first().is_some_and(|m| m.seq == cursor.seq + 1) =>
+                {
+                    RoomState {
+                        history: missed,
+                        recovered: true,
+                        ..fallback
+                    }
+                }
+                _ => fallback,
+            };
+            let _ = reply.send(Ok(state));
+        });
+    }
+
     /// A join that must wait for the room's first snapshot.
     pub(super) fn park(
         &mut self,
@@ -238,7 +290,7 @@ impl Room {
         self.set_count();
         for (conn, since, reply) in parked {
             if self.members.contains_key(&conn) {
-                let _ = reply.send(Ok(self.state(since)));
+                self.answer_join(since, reply);
             } else {
                 let _ = reply.send(Err(unavailable("left before the room was ready")));
             }
