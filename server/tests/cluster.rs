@@ -545,4 +545,14 @@ async fn recovery_reaches_past_a_process_cache_into_the_stream() {
     let want: Vec<String> = (1..=30).map(|i| format!("missed-{i}")).collect();
     assert_eq!(texts, want);
     assert_eq!(back.seq, 31);
+    // Scrollback past the cache comes from the stream too.
+    let page: Vec<Msg> = late
+        .rich(
+            "history",
+            &json!({"room": "deep", "before": 12, "limit": 4}),
+        )
+        .await
+        .expect("history");
+    let texts: Vec<&str> = page.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["missed-7", "missed-8", "missed-9", "missed-10"]);
 }
