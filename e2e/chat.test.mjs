@@ -223,6 +223,7 @@ test('two people on two server processes chat through redis', { timeout: 120000 
     // Redis goes away: the room says so, and what carol sends waits.
     redis.kill('SIGKILL');
     await carol.page.getByTestId('notice').filter({ hasText: 'degraded' }).waitFor({ timeout: 10000 });
+    await carol.page.getByTestId('banner-text').filter({ hasText: 'Online · degraded' }).waitFor();
     await send(carol.page, 'sent while degraded');
     await carol.page.locator('[data-testid=message][data-delivery=sending]', { hasText: 'sent while degraded' }).waitFor();
     await shot(carol.page, 'cluster-degraded-message-waits');
@@ -231,6 +232,7 @@ test('two people on two server processes chat through redis', { timeout: 120000 
     await carol.page.locator('[data-testid=message][data-delivery=sent]', { hasText: 'sent while degraded' }).waitFor();
     await dave.page.waitForTimeout(1500);
     await dave.page.getByTestId('notice').filter({ hasText: 'The chat service is back' }).waitFor();
+    await carol.page.getByTestId('banner-text').filter({ hasText: /^Online$/ }).waitFor();
     assert.deepEqual(await texts(dave.page), ['from process one', 'from process two', 'sent while degraded'],
       'delivered once, in order, after redis came back');
     await shot(dave.page, 'cluster-after-redis-restart');

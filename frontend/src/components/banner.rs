@@ -1,4 +1,5 @@
-//! The connection banner: connecting / online / reconnecting in N s / offline.
+//! The connection banner: connecting / online (or degraded) / reconnecting
+//! in N s / offline.
 
 use crate::{
     net::{now_ms, socket::Status},
@@ -19,10 +20,16 @@ pub fn Banner() -> impl IntoView {
         on_cleanup(move || handle.clear());
     }
     let status = move || chat.model.with(|m| m.status.clone());
+    // The room on screen cannot store messages for now (cluster mode).
+    let degraded = move || {
+        chat.model
+            .with(|m| m.current_room().is_some_and(|r| r.degraded))
+    };
     let text = move || {
         tick.track();
         match status() {
             Status::Connecting => "Connecting…".to_owned(),
+            Status::Online if degraded() => "Online · degraded".to_owned(),
             Status::Online => "Online".to_owned(),
             Status::Reconnecting { until_ms, .. } => {
                 let secs = ((until_ms - now_ms()) / 1000.0).ceil().max(0.0);
@@ -32,6 +39,7 @@ pub fn Banner() -> impl IntoView {
         }
     };
     let class = move || match status() {
+        Status::Online if degraded() => "banner degraded",
         Status::Online => "banner online",
         Status::Connecting => "banner connecting",
         Status::Reconnecting { .. } => "banner reconnecting",
