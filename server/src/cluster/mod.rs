@@ -300,10 +300,13 @@ impl Cluster {
         format!("{}:{conn}", self.node)
     }
 
-    async fn call<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
-        let result = match tokio::time::timeout(CALL_TIMEOUT, cmd.query_async::<T>(&mut conn)).await
-        {
+    /// A Redis call that gives up after `limit`; failures are counted.
+    async fn bounded<T>(
+        &self,
+        limit: Duration,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let result = match tokio::time::timeout(limit, call).await {
             Ok(result) => result.map_err(unavailable),
             Err(_) => Err(unavailable("timed out")),
         };
@@ -311,6 +314,12 @@ impl Cluster {
             self.metrics.redis_errors.inc();
         }
         result
+    }
+
+    async fn call<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        self.bounded(CALL_TIMEOUT, cmd.query_async::<T>(&mut conn))
+            .await
     }
 
     async fn heartbeat(&self) -> Result<(), StoreError> {
@@ -325,10 +334,8 @@ impl Cluster {
             .sadd(keys::NODES, &self.node)
             .ignore();
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
-            Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(unavailable("timed out")),
-        }
+        self.bounded(CALL_TIMEOUT, pipe.query_async::<()>(&mut conn))
+            .await
     }
 
     /// Queues commands whose answers nobody waits for (presence, sessions).
@@ -405,10 +412,8 @@ impl Cluster {
             .hgetall(keys::members(room));
         let mut conn = self.conn.clone();
         let (epoch, head, log, members): (String, Option<u64>, Value, HashMap<String, String>) =
-            match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async(&mut conn)).await {
-                Ok(result) => result.map_err(unavailable)?,
-                Err(_) => return Err(unavailable("timed out")),
-            };
+            self.bounded(CALL_TIMEOUT, pipe.query_async(&mut conn))
+                .await?;
         let mut recent_msgs = entries(room, log)?;
         recent_msgs.reverse();
         if recent == 0 {
@@ -431,11 +436,9 @@ impl Cluster {
             pipe.hlen(keys::members(name));
         }
         let mut conn = self.conn.clone();
-        let counts: Vec<u32> =
-            match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async(&mut conn)).await {
-                Ok(result) => result.map_err(unavailable)?,
-                Err(_) => return Err(unavailable("timed out")),
-            };
+        let counts: Vec<u32> = self
+            .bounded(CALL_TIMEOUT, pipe.query_async(&mut conn))
+            .await?;
         let mut rooms: Vec<shared::chat::RoomInfo> = names
             .into_iter()
             .zip(counts)
@@ -596,18 +599,17 @@ impl Cluster {
             .arg(session.unwrap_or(""))
             .arg(self.holder(conn, None));
         let mut con = self.conn.clone();
-        match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut con)).await {
-            Ok(Ok(1)) => {
-                self.held
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(conn, (nick.to_owned(), session.map(str::to_owned)));
-                Ok(true)
-            }
-            Ok(Ok(_)) => Ok(false),
-            Ok(Err(e)) => Err(unavailable(e)),
-            Err(_) => Err(unavailable("timed out")),
+        let granted = self
+            .bounded(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut con))
+            .await?
+            == 1;
+        if granted {
+            self.held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(conn, (nick.to_owned(), session.map(str::to_owned)));
         }
+        Ok(granted)
     }
 
     /// After an outage: claims every held nickname again (a peer that
@@ -788,11 +790,8 @@ impl Cluster {
             .arg(node)
             .arg(if force { "force" } else { "" });
         let mut con = self.conn.clone();
-        match tokio::time::timeout(CALL_TIMEOUT * 5, invocation.invoke_async::<i64>(&mut con)).await
-        {
-            Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(unavailable("timed out")),
-        }
+        self.bounded(CALL_TIMEOUT * 5, invocation.invoke_async::<i64>(&mut con))
+            .await
     }
 }
 
@@ -829,7 +828,13 @@ fn entries(room: &str, value: Value) -> Result<Vec<Msg>, StoreError> {
         }
         let fields = parts.pop();
         let id = parts.pop().as_ref().and_then(text).unwrap_or_default();
-        let Some(seq) = id.split('-').next().and_then(|s| s.parse::<u64>().ok()) else {
+        // Our entries are `{seq}-0` with seq ≥ 1; anything else is not ours.
+        let Some(seq) = id
+            .split('-')
+            .next()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|seq| *seq > 0)
+        else {
             continue;
         };
         let body = match fields {
@@ -857,7 +862,11 @@ fn parse_remote(room: &str, payload: &[u8]) -> Option<Remote> {
     match kind {
         b'm' => {
             let newline = rest.iter().position(|b| *b == b'\n')?;
-            let seq = std::str::from_utf8(&rest[..newline]).ok()?.parse().ok()?;
+            let seq: u64 = std::str::from_utf8(&rest[..newline])
+                .ok()?
+                .parse()
+                .ok()
+                .filter(|seq| *seq > 0)?;
             let body: Body = serde_json::from_slice(&rest[newline + 1..]).ok()?;
             Some(Remote::Msg(body.into_msg(room, seq)))
         }
@@ -1052,13 +1061,8 @@ async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver
 
 /// Pings Redis; on a change, tells every room (degraded / back).
 async fn health(cluster: Arc<Cluster>) {
-    let mut every = tokio::time::interval(HEALTH_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cluster.stop.cancelled() => return,
-            _ = every.tick() => {}
-        }
+    let mut every = ticker(HEALTH_EVERY);
+    while next_tick(&cluster, &mut every).await {
         let ok = cluster.call::<String>(&redis::cmd("PING")).await.is_ok();
         cluster.metrics.redis_up.set(i64::from(ok));
         if ok != cluster.healthy.swap(ok, Ordering::Relaxed) {
@@ -1081,16 +1085,26 @@ async fn health(cluster: Arc<Cluster>) {
     }
 }
 
+/// A ticker for a periodic task (late ticks are delayed, not bunched).
+fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every
+}
+
+/// Waits for the next tick; `false` once the cluster stops.
+async fn next_tick(cluster: &Cluster, every: &mut tokio::time::Interval) -> bool {
+    tokio::select! {
+        () = cluster.stop.cancelled() => false,
+        _ = every.tick() => true,
+    }
+}
+
 /// Tells each room the head `seq` Redis has for it, so a room that missed
 /// a publication reads the gap from the stream.
 async fn heads(cluster: Arc<Cluster>) {
-    let mut every = tokio::time::interval(HEADS_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cluster.stop.cancelled() => return,
-            _ = every.tick() => {}
-        }
+    let mut every = ticker(HEADS_EVERY);
+    while next_tick(&cluster, &mut every).await {
         if !cluster.healthy() {
             continue;
         }
@@ -1116,14 +1130,8 @@ async fn heads(cluster: Arc<Cluster>) {
 
 /// Refreshes this node's heartbeat and reaps nodes whose heartbeat expired.
 async fn nodes(cluster: Arc<Cluster>) {
-    let every = (cluster.config.node_ttl / 3).max(Duration::from_millis(100));
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cluster.stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    let mut every = ticker((cluster.config.node_ttl / 3).max(Duration::from_millis(100)));
+    while next_tick(&cluster, &mut every).await {
         if !cluster.healthy() {
             continue;
         }
