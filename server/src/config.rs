@@ -88,10 +88,10 @@ pub struct Config {
     #[arg(long, default_value_t = 100_000)]
     pub retention_messages: u64,
 
-    /// Days a message is kept on disk (default: no age limit; not applied
-    /// with `--redis`, whose streams are trimmed by count).
-    #[arg(long)]
-    pub retention_days: Option<u64>,
+    /// Days a message is kept, on disk or in Redis (default: no age limit;
+    /// fractions allowed: 0.5 is twelve hours).
+    #[arg(long, value_parser = days)]
+    pub retention_days: Option<f64>,
 
     /// Seconds a disconnected session keeps its rooms for a resuming client.
     #[arg(long, default_value_t = 3_600)]
@@ -121,6 +121,18 @@ fn seconds(raw: &str) -> Result<f64, String> {
     }
 }
 
+/// A retention age in days: a finite number above zero, at most a century.
+fn days(raw: &str) -> Result<f64, String> {
+    let days: f64 = raw
+        .parse()
+        .map_err(|_| format!("'{raw}' is not a number of days"))?;
+    if days.is_finite() && days > 0.0 && days <= 36_500.0 {
+        Ok(days)
+    } else {
+        Err(format!("'{raw}' must be above 0 and at most 36500 days"))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         // The defaults above are the single source of truth.
@@ -135,8 +147,15 @@ impl Config {
             url: self.redis.clone()?,
             node_ttl: Duration::from_secs_f64(self.node_ttl_secs.max(0.3)),
             retention: self.retention_messages,
+            max_age: self.max_age(),
             session_ttl_secs: self.session_ttl_secs,
         })
+    }
+
+    /// How long a message is kept (`--retention-days`), if limited.
+    pub fn max_age(&self) -> Option<Duration> {
+        self.retention_days
+            .map(|days| Duration::from_secs_f64(days * 86_400.0))
     }
 
     /// Keep-alive interval.
@@ -170,7 +189,11 @@ mod tests {
                 "{bad} accepted"
             );
             assert!(Config::try_parse_from(["server", "--ping-interval-secs", bad]).is_err());
+            assert!(Config::try_parse_from(["server", "--retention-days", bad]).is_err());
         }
+        let aged = Config::try_parse_from(["server", "--retention-days", "0.5"]).expect("valid");
+        assert_eq!(aged.max_age(), Some(Duration::from_secs(43_200)));
+        assert_eq!(Config::default().max_age(), None, "no age limit by default");
         let ok = Config::try_parse_from([
             "server",
             "--redis",

@@ -57,6 +57,9 @@ pub trait History: Send {
     fn oldest(&self) -> u64 {
         1
     }
+    /// Forgets cached messages older than `cutoff` (ms since the Unix
+    /// epoch), for a store that drops them by age elsewhere.
+    fn expire(&mut self, _cutoff: i64) {}
 }
 
 /// Makes a [`History`] for each room, and keeps sessions when it can.
@@ -237,6 +240,16 @@ impl History for MemoryHistory {
         self.first_seq()
     }
 
+    fn expire(&mut self, cutoff: i64) {
+        while self.ring.front().is_some_and(|(m, _)| m.ts < cutoff) {
+            if let Some((old, Some(session))) = self.ring.pop_front()
+                && let Some(cid) = old.cid
+            {
+                self.by_cid.remove(&(session, cid.into_boxed_str()));
+            }
+        }
+    }
+
     fn before(&self, before: u64, limit: usize) -> Vec<Msg> {
         let end = before.min(self.last_seq + 1);
         let start = end.saturating_sub(limit as u64).max(self.first_seq());
@@ -298,6 +311,29 @@ mod tests {
         assert_eq!(h.since(2).map(|v| v.len()), Some(3));
         assert!(h.since(1).is_none(), "message 2 is gone");
         assert!(h.since(6).is_none(), "cursor from the future");
+    }
+
+    #[test]
+    fn expiry_forgets_the_old_messages_and_their_cids() {
+        let mut h = MemoryHistory::new(10, "e".into());
+        for seq in 1..=5 {
+            let cid = format!("c{seq}");
+            let m = Msg {
+                ts: i64::try_from(seq).expect("small") * 100,
+                ..msg(seq, Some(&cid))
+            };
+            h.push(m, Some("s")).expect("append");
+        }
+        h.expire(300);
+        assert_eq!(h.oldest(), 3, "ts 100 and 200 are older than 300");
+        assert!(h.find_cid("s", "c2").is_none());
+        assert_eq!(h.find_cid("s", "c3").map(|m| m.seq), Some(3));
+        assert!(h.since(1).is_none(), "the gap is no longer whole");
+        assert_eq!(h.since(2).map(|v| v.len()), Some(3));
+        h.expire(i64::MAX);
+        assert_eq!((h.oldest(), h.last_seq()), (6, 5), "empty, seq kept");
+        assert_eq!(h.since(5).map(|v| v.len()), Some(0));
+        assert!(h.push(msg(6, None), None).is_ok(), "seq continues");
     }
 
     #[test]

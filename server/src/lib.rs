@@ -76,9 +76,7 @@ impl AppState {
         }
         let retention = sqlite::Retention {
             max_messages: config.retention_messages,
-            max_age: config
-                .retention_days
-                .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
+            max_age: config.max_age(),
         };
         Ok(Arc::new(sqlite::SqliteStore::open(
             &config.data_dir,

@@ -556,3 +556,75 @@ async fn recovery_reaches_past_a_process_cache_into_the_stream() {
     let texts: Vec<&str> = page.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["missed-7", "missed-8", "missed-9", "missed-10"]);
 }
+
+#[tokio::test]
+async fn messages_older_than_the_retention_age_leave_redis_and_every_cache() {
+    let redis = Redis::start();
+    let url = redis.url();
+    // 0.0001 days: 8.64 s.
+    let aging = || {
+        Binary::start(&[
+            OsStr::new("--redis"),
+            OsStr::new(&url),
+            OsStr::new("--retention-days"),
+            OsStr::new("0.0001"),
+        ])
+    };
+    let (first, second) = (aging(), aging());
+    let (mut ann, _) = hello(&first, json!({"v": 1, "nick": "ann"})).await;
+    let (mut bob, _) = hello(&second, json!({"v": 1, "nick": "bob"})).await;
+    let state = join(&mut ann, "aging").await;
+    join(&mut bob, "aging").await;
+    for i in 1..=3 {
+        say(&mut ann, "aging", &format!("old-{i}"), &format!("c{i}")).await;
+    }
+    assert_eq!(collect(&mut bob, "aging", 3).await.len(), 3);
+
+    // Both processes' caches forget them once they are older than the age.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for c in [&mut ann, &mut bob] {
+        loop {
+            let history = join(c, "aging").await.history;
+            if history.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "still served: {history:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Scrollback, which reads the stream past the cache, has none of them.
+    let page: Vec<Msg> = bob
+        .rich(
+            "history",
+            &json!({"room": "aging", "before": 4, "limit": 10}),
+        )
+        .await
+        .expect("history");
+    assert!(page.is_empty(), "the stream still has {page:?}");
+
+    // `seq` continues; a process started now reads an expired stream.
+    let said = say(&mut ann, "aging", "new", "c-new").await;
+    assert_eq!(said.seq, 4);
+    assert_eq!(bob.next_msg("aging").await.text, "new");
+    let third = aging();
+    let (mut cy, _) = hello(&third, json!({"v": 1, "nick": "cy"})).await;
+    let fresh = join(&mut cy, "aging").await;
+    let texts: Vec<&str> = fresh.history.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!((fresh.seq, texts), (4, vec!["new"]));
+
+    // A client that missed the expired messages cannot recover them; one
+    // that saw them recovers the rest.
+    for (seen, recovered) in [(1, false), (3, true)] {
+        let cursor = json!({"room": "aging", "epoch": state.epoch, "seq": seen});
+        let back: RoomState = cy
+            .rich("join", &json!({"room": "aging", "since": cursor}))
+            .await
+            .expect("join");
+        let texts: Vec<&str> = back.history.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(
+            (back.recovered, texts),
+            (recovered, vec!["new"]),
+            "since {seen}"
+        );
+    }
+}

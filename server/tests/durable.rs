@@ -15,6 +15,7 @@ use std::{
     collections::{HashMap, HashSet},
     path::Path,
     process::Command,
+    time::Duration,
 };
 
 /// The binary with its history in `data`.
@@ -369,6 +370,42 @@ async fn retention_keeps_the_newest_and_seq_continues() {
         .await
         .expect("say");
     assert_eq!(said.seq, 31, "seq continues");
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test]
+async fn retention_by_age_drops_old_messages_but_never_the_newest() {
+    use server::sqlite::{Retention, SqliteStore};
+    let data = temp_dir("age");
+    let retention = Retention {
+        max_messages: 1_000,
+        max_age: Some(Duration::from_millis(300)),
+    };
+    let store = SqliteStore::open(&data, retention).expect("store");
+    let server =
+        TestServer::start_with_store(common::config(), std::sync::Arc::new(store.clone())).await;
+    let mut c = server.client().await;
+    hello(&mut c, json!({"v": 1, "nick": "ager"})).await;
+    let _: RoomState = c
+        .rich("join", &json!({"room": "aged"}))
+        .await
+        .expect("join");
+    let say = |text: &'static str| json!({"room": "aged", "text": text, "cid": text});
+    for text in ["old-1", "old-2", "old-3"] {
+        let _: Said = c.rich("say", &say(text)).await.expect("say");
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let said: Said = c.rich("say", &say("new")).await.expect("say");
+    store.sweep().await;
+    let texts = |msgs: Vec<Msg>| msgs.into_iter().map(|m| m.text).collect::<Vec<_>>();
+    assert_eq!(texts(all_messages(&mut c, "aged").await), ["new"]);
+    // Once it is old too, the newest stays, so `seq` continues.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store.sweep().await;
+    assert_eq!(texts(all_messages(&mut c, "aged").await), ["new"]);
+    let next: Said = c.rich("say", &say("next")).await.expect("say");
+    assert_eq!(next.seq, said.seq + 1);
     server.stop().await;
     let _ = std::fs::remove_dir_all(&data);
 }

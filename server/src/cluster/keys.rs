@@ -42,6 +42,9 @@ pub(crate) fn room_of_channel(channel: &str) -> Option<&str> {
 /// Set of every room any process has opened.
 pub(crate) const ROOMS: &str = "chat:rooms";
 
+/// Held (briefly) by the node sweeping expired messages this period.
+pub(crate) const EXPIRE_LOCK: &str = "chat:expire-lock";
+
 /// Set of every node that has registered.
 pub(crate) const NODES: &str = "chat:nodes";
 

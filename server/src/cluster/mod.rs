@@ -57,6 +57,8 @@ const WRITE_QUEUE: usize = 65_536;
 const HEALTH_EVERY: Duration = Duration::from_millis(500);
 /// How often rooms compare their position with Redis.
 const HEADS_EVERY: Duration = Duration::from_secs(1);
+/// Stream entries one expiry call looks at, at most.
+const EXPIRE_BATCH: u64 = 1_000;
 /// A Redis call taking longer than this counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -69,6 +71,8 @@ pub struct ClusterConfig {
     pub node_ttl: Duration,
     /// Messages each room's stream keeps.
     pub retention: u64,
+    /// How long a message is kept, if limited (`--retention-days`).
+    pub max_age: Option<Duration>,
     /// Seconds a saved session lives.
     pub session_ttl_secs: u64,
 }
@@ -209,6 +213,7 @@ pub struct Cluster {
     claim: Script,
     release: Script,
     reap: Script,
+    expire: Script,
     stop: CancellationToken,
 }
 
@@ -250,6 +255,7 @@ impl Cluster {
             claim: Script::new(scripts::CLAIM),
             release: Script::new(scripts::RELEASE),
             reap: Script::new(scripts::REAP),
+            expire: Script::new(scripts::EXPIRE),
             stop: CancellationToken::new(),
         });
         match cluster.heartbeat().await {
@@ -267,6 +273,9 @@ impl Cluster {
         tokio::spawn(health(cluster.clone()));
         tokio::spawn(heads(cluster.clone()));
         tokio::spawn(nodes(cluster.clone()));
+        if let Some(age) = cluster.config.max_age {
+            tokio::spawn(expire(cluster.clone(), age));
+        }
         Ok(cluster)
     }
 
@@ -779,6 +788,37 @@ impl Cluster {
         }
     }
 
+    /// When messages older than `--retention-days` are dropped: the cutoff
+    /// in ms since the Unix epoch (`None`: kept until trimmed by count).
+    pub(crate) fn expiry_cutoff(&self) -> Option<i64> {
+        let age = i64::try_from(self.config.max_age?.as_millis()).unwrap_or(i64::MAX);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Some(now.saturating_sub(age))
+    }
+
+    /// Removes a room's messages older than `cutoff` from its stream;
+    /// returns how many.
+    async fn expire_room(&self, room: &str, cutoff: i64) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        loop {
+            let mut invocation = self.expire.prepare_invoke();
+            invocation
+                .key(keys::log(room))
+                .arg(cutoff)
+                .arg(EXPIRE_BATCH);
+            let mut con = self.conn.clone();
+            let n = self
+                .bounded(CALL_TIMEOUT, invocation.invoke_async::<u64>(&mut con))
+                .await?;
+            removed += n;
+            if n < EXPIRE_BATCH {
+                return Ok(removed);
+            }
+        }
+    }
+
     async fn reap_node(&self, node: &str, force: bool) -> Result<i64, StoreError> {
         let mut invocation = self.reap.prepare_invoke();
         invocation
@@ -1124,6 +1164,54 @@ async fn heads(cluster: Arc<Cluster>) {
             for ((_, tx), head) in chunk.iter().zip(heads) {
                 let _ = tx.try_send(Command::Head(head.unwrap_or(0)));
             }
+        }
+    }
+}
+
+/// Drops messages older than `--retention-days` from every room's stream.
+/// One node sweeps per period (whoever takes the period's lock), every
+/// tenth of the age, between one second and one minute.
+async fn expire(cluster: Arc<Cluster>, age: Duration) {
+    let period = (age / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let lock_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
+    let mut every = ticker(period);
+    while next_tick(&cluster, &mut every).await {
+        if !cluster.healthy() {
+            continue;
+        }
+        let mut lock = redis::cmd("SET");
+        lock.arg(keys::EXPIRE_LOCK)
+            .arg(&cluster.node)
+            .arg("NX")
+            .arg("PX")
+            .arg(lock_ms.saturating_sub(50).max(1));
+        if !matches!(cluster.call::<Option<String>>(&lock).await, Ok(Some(_))) {
+            continue;
+        }
+        let Some(cutoff) = cluster.expiry_cutoff() else {
+            return;
+        };
+        let mut cursor = 0u64;
+        let mut removed = 0;
+        loop {
+            let mut scan = redis::cmd("SSCAN");
+            scan.arg(keys::ROOMS).arg(cursor).arg("COUNT").arg(500);
+            let Ok((next, rooms)) = cluster.call::<(u64, Vec<String>)>(&scan).await else {
+                break;
+            };
+            for room in rooms {
+                match cluster.expire_room(&room, cutoff).await {
+                    Ok(n) => removed += n,
+                    Err(e) => debug!(%room, error = %e, "could not expire old messages"),
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        if removed > 0 {
+            debug!(removed, "expired messages older than the retention age");
         }
     }
 }

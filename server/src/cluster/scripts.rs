@@ -100,3 +100,25 @@ end
 redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
 return removed + 1
 "#;
+
+/// Removes a room's messages older than a cutoff, oldest first (the
+/// room's `seq` lives in its own key, so it continues).
+///
+/// KEYS: log. ARGV: cutoff (ms since the epoch), most entries to look at.
+/// Returns how many were removed: the caller goes on while that is ARGV[2].
+pub(crate) const EXPIRE: &str = r#"
+local cutoff = tonumber(ARGV[1])
+local last = nil
+local n = 0
+for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[2])) do
+  local ok, m = pcall(cjson.decode, e[2][2])
+  if not ok or type(m) ~= 'table' or type(m.ts) ~= 'number' or m.ts >= cutoff then break end
+  last = e[1]
+  n = n + 1
+end
+if last then
+  local seq = string.match(last, '^(%d+)-')
+  redis.call('XTRIM', KEYS[1], 'MINID', seq .. '-1')
+end
+return n
+"#;

@@ -500,6 +500,9 @@ impl Room {
             return;
         }
         c.head = c.head.max(head);
+        if let Some(cutoff) = c.cluster.expiry_cutoff() {
+            self.history.expire(cutoff);
+        }
         if c.head > self.delivered {
             self.drain();
         }
