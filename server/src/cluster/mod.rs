@@ -217,6 +217,21 @@ pub struct Cluster {
     stop: CancellationToken,
 }
 
+/// The URL without its password, for logs.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{}", &rest[at + 1..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("redis: {e}"))
 }
@@ -267,7 +282,7 @@ impl Cluster {
                 warn!(error = %e, "redis is not reachable yet; rooms are degraded until it is")
             }
         }
-        info!(node = %cluster.node, url = %cluster.config.url, "cluster mode");
+        info!(node = %cluster.node, url = %redacted(&cluster.config.url), "cluster mode");
         tokio::spawn(writer(cluster.clone(), ops_rx));
         tokio::spawn(subscriber(cluster.clone(), subscribe_rx));
         tokio::spawn(health(cluster.clone()));
@@ -1262,6 +1277,22 @@ async fn nodes(cluster: Arc<Cluster>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_urls_have_no_password() {
+        assert_eq!(
+            redacted("redis://:s3cret@db.example:6380/2"),
+            "redis://:***@db.example:6380/2"
+        );
+        assert_eq!(
+            redacted("redis://app:p@ss@db/0"),
+            "redis://app:***@db/0",
+            "the last @ ends the user info"
+        );
+        for plain in ["redis://127.0.0.1:6379/0", "redis://user@h/0", "nonsense"] {
+            assert_eq!(redacted(plain), plain);
+        }
+    }
 
     #[test]
     fn payloads_parse() {
