@@ -31,12 +31,14 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 
 # Debian packages: Chromium and its driver (browser tests), brotli (bundle),
-# redis-server (cluster-mode tests, benchmark and local clusters).
+# redis-server (cluster-mode tests, benchmark and local clusters), openssl
+# (certificates for the Redis-over-TLS test).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v brotli >/dev/null 2>&1 || missing+=(brotli)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -103,6 +103,20 @@ pub struct Config {
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
 
+    /// Cluster mode over TLS (`rediss://`): PEM file of the authority that
+    /// signed Redis's certificate (default: the system's trusted roots).
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    pub redis_ca: Option<std::path::PathBuf>,
+
+    /// Cluster mode over TLS: this server's certificate (PEM), for a Redis
+    /// that checks its clients (`tls-auth-clients`); needs `--redis-key`.
+    #[arg(long, value_name = "FILE", requires_all = ["redis", "redis_key"])]
+    pub redis_cert: Option<std::path::PathBuf>,
+
+    /// Cluster mode over TLS: the private key of `--redis-cert` (PEM).
+    #[arg(long, value_name = "FILE", requires = "redis_cert")]
+    pub redis_key: Option<std::path::PathBuf>,
+
     /// Cluster mode: seconds after which a process that stopped answering
     /// has its members removed from presence.
     #[arg(long, default_value_t = 10.0, value_parser = seconds)]
@@ -148,6 +162,8 @@ impl Config {
             node_ttl: Duration::from_secs_f64(self.node_ttl_secs.max(0.3)),
             retention: self.retention_messages,
             max_age: self.max_age(),
+            ca: self.redis_ca.clone(),
+            identity: self.redis_cert.clone().zip(self.redis_key.clone()),
             session_ttl_secs: self.session_ttl_secs,
         })
     }

@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
         Some(settings) => Some(
             server::cluster::Cluster::start(settings)
                 .await
-                .with_context(|| "invalid --redis URL (expected redis://host:port/db)")?,
+                .with_context(|| "cannot start cluster mode (--redis redis://host:port/db, or rediss:// for TLS)")?,
         ),
         None => None,
     };

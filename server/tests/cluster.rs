@@ -628,3 +628,110 @@ async fn messages_older_than_the_retention_age_leave_redis_and_every_cache() {
         );
     }
 }
+
+/// Runs the binary expecting it to refuse to start; returns what it said.
+fn refused(args: &[&OsStr]) -> String {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server started with {args:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(!out.status.success(), "refuses to start with {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn processes_share_rooms_through_redis_over_tls() {
+    let redis = Redis::start_tls();
+    let url = redis.url();
+    assert!(url.starts_with("rediss://"));
+    let (ca, cert, key) = (
+        redis.file("ca.crt"),
+        redis.file("client.crt"),
+        redis.file("client.key"),
+    );
+    let tls_node = || {
+        Binary::start(&[
+            OsStr::new("--redis"),
+            OsStr::new(&url),
+            OsStr::new("--redis-ca"),
+            ca.as_os_str(),
+            OsStr::new("--redis-cert"),
+            cert.as_os_str(),
+            OsStr::new("--redis-key"),
+            key.as_os_str(),
+        ])
+    };
+    let (first, second) = (tls_node(), tls_node());
+    let (mut ann, _) = hello(&first, json!({"v": 1, "nick": "ann"})).await;
+    let (mut bob, _) = hello(&second, json!({"v": 1, "nick": "bob"})).await;
+    join(&mut ann, "secure").await;
+    join(&mut bob, "secure").await;
+    let said = say(&mut ann, "secure", "over tls", "t1").await;
+    let got = bob.next_msg("secure").await;
+    assert_eq!((got.seq, got.text.as_str()), (said.seq, "over tls"));
+    let health: serde_json::Value =
+        serde_json::from_str(&second.http_get("/healthz")).expect("healthz json");
+    assert_eq!(health["cluster"]["redis"], "ok", "{health}");
+
+    // Without our authority the server's certificate is not trusted, and
+    // without a client certificate Redis hangs up: either way, unreachable.
+    for args in [
+        vec![
+            OsStr::new("--redis-cert"),
+            cert.as_os_str(),
+            OsStr::new("--redis-key"),
+            key.as_os_str(),
+        ],
+        vec![OsStr::new("--redis-ca"), ca.as_os_str()],
+    ] {
+        let mut all = vec![OsStr::new("--redis"), OsStr::new(&url)];
+        all.extend(args);
+        let untrusting = Binary::start(&all);
+        let health: serde_json::Value =
+            serde_json::from_str(&untrusting.http_get("/healthz")).expect("healthz json");
+        assert_eq!(
+            health["cluster"]["redis"], "unreachable",
+            "{all:?}: {health}"
+        );
+    }
+
+    // Bad TLS settings stop start-up with a clear message.
+    let missing = redis.file("missing.pem");
+    let stderr = refused(&[
+        OsStr::new("--redis"),
+        OsStr::new(&url),
+        OsStr::new("--redis-ca"),
+        missing.as_os_str(),
+    ]);
+    assert!(
+        stderr.contains("cannot read --redis-ca") && stderr.contains("missing.pem"),
+        "{stderr}"
+    );
+    let plain = format!("redis://127.0.0.1:{}/0", redis.port);
+    let stderr = refused(&[
+        OsStr::new("--redis"),
+        OsStr::new(&plain),
+        OsStr::new("--redis-ca"),
+        ca.as_os_str(),
+    ]);
+    assert!(stderr.contains("need a rediss:// URL"), "{stderr}");
+    let stderr = refused(&[
+        OsStr::new("--redis"),
+        OsStr::new(&url),
+        OsStr::new("--redis-cert"),
+        cert.as_os_str(),
+    ]);
+    assert!(stderr.contains("--redis-key"), "{stderr}");
+}

@@ -73,6 +73,10 @@ pub struct ClusterConfig {
     pub retention: u64,
     /// How long a message is kept, if limited (`--retention-days`).
     pub max_age: Option<Duration>,
+    /// `rediss://`: PEM of the authority to trust instead of the system's.
+    pub ca: Option<std::path::PathBuf>,
+    /// `rediss://`: this server's certificate and key (PEM), for mutual TLS.
+    pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Seconds a saved session lives.
     pub session_ttl_secs: u64,
 }
@@ -232,6 +236,44 @@ fn redacted(url: &str) -> String {
     }
 }
 
+/// The Redis client for `config`: plain, or TLS for a `rediss://` URL.
+fn client(config: &ClusterConfig) -> Result<Client, StoreError> {
+    let tls = config.url.starts_with("rediss://");
+    if !tls {
+        if config.ca.is_some() || config.identity.is_some() {
+            return Err(StoreError(
+                "--redis-ca, --redis-cert and --redis-key need a rediss:// URL".into(),
+            ));
+        }
+        return Client::open(config.url.as_str()).map_err(unavailable);
+    }
+    // One crypto provider for the process (a second install is a no-op).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| StoreError(format!("cannot read {flag} {}: {e}", path.display())))
+    };
+    let root_cert = match &config.ca {
+        Some(path) => Some(read("--redis-ca", path)?),
+        None => None,
+    };
+    let client_tls = match &config.identity {
+        Some((cert, key)) => Some(redis::ClientTlsConfig {
+            client_cert: read("--redis-cert", cert)?,
+            client_key: read("--redis-key", key)?,
+        }),
+        None => None,
+    };
+    Client::build_with_tls(
+        config.url.as_str(),
+        redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        },
+    )
+    .map_err(|e| StoreError(format!("TLS set-up: {e}")))
+}
+
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("redis: {e}"))
 }
@@ -240,7 +282,7 @@ impl Cluster {
     /// Connects (lazily: the server starts even while Redis is down) and
     /// starts the writer, subscriber, heartbeat and health tasks.
     pub async fn start(config: ClusterConfig) -> Result<Arc<Self>, StoreError> {
-        let client = Client::open(config.url.as_str()).map_err(unavailable)?;
+        let client = client(&config)?;
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(CALL_TIMEOUT))

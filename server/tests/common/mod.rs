@@ -503,6 +503,8 @@ pub struct Redis {
     pub port: u16,
     pub dir: std::path::PathBuf,
     child: Option<std::process::Child>,
+    /// Serves TLS only, and asks clients for a certificate ([`Redis::start_tls`]).
+    tls: bool,
 }
 
 impl Redis {
@@ -523,16 +525,122 @@ impl Redis {
             port,
             dir: temp_dir("redis"),
             child: None,
+            tls: false,
         }
     }
 
+    /// Redis over TLS only (`rediss://`), with certificates made by
+    /// `openssl` in its directory: `ca.crt` signed `server.crt` (for
+    /// 127.0.0.1) and `client.crt`, which clients must present.
+    pub fn start_tls() -> Self {
+        let mut redis = Self::unstarted();
+        redis.tls = true;
+        let openssl = |args: Vec<&str>| {
+            let out = std::process::Command::new("openssl")
+                .args(&args)
+                .current_dir(&redis.dir)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("cannot run openssl ({e}): scripts/setup.sh installs it")
+                });
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        const EC: [&str; 5] = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(EC);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=chat test CA",
+        ]);
+        openssl(ca);
+        for (name, ext) in [
+            (
+                "server",
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            ),
+            ("client", "extendedKeyUsage=clientAuth\n"),
+        ] {
+            let file = |ending: &str| format!("{name}.{ending}");
+            std::fs::write(redis.dir.join(file("ext")), ext).expect("extensions file");
+            let (key_file, csr, crt, extfile) =
+                (file("key"), file("csr"), file("crt"), file("ext"));
+            let subject = format!("/CN=chat test {name}");
+            let mut req = vec!["req"];
+            req.extend(EC);
+            req.extend(["-keyout", &key_file, "-out", &csr, "-subj", &subject]);
+            openssl(req);
+            openssl(vec![
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &crt,
+                "-extfile",
+                &extfile,
+            ]);
+        }
+        redis.spawn();
+        redis
+    }
+
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
+    }
+
+    /// A file [`Redis::start_tls`] made (`ca.crt`, `client.key`…).
+    pub fn file(&self, name: &str) -> std::path::PathBuf {
+        self.dir.join(name)
     }
 
     fn spawn(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        let port = self.port.to_string();
+        let mut command = std::process::Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1"]);
+        if self.tls {
+            command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "yes",
+                ])
+                .arg("--tls-cert-file")
+                .arg(self.file("server.crt"))
+                .arg("--tls-key-file")
+                .arg(self.file("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(self.file("ca.crt"));
+        } else {
+            command.args(["--port", &port]);
+        }
+        let child = command
             .args([
                 "--save",
                 "",
@@ -555,6 +663,9 @@ impl Redis {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + WAIT;
         loop {
+            if self.tls && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 use std::io::{Read, Write};
                 let mut buf = [0u8; 64];
