@@ -735,3 +735,180 @@ async fn processes_share_rooms_through_redis_over_tls() {
     ]);
     assert!(stderr.contains("--redis-key"), "{stderr}");
 }
+
+/// A TCP proxy to Redis that the test can cut (every connection dropped,
+/// new ones refused) and restore: one process partitioned from Redis while
+/// the others still reach it.
+struct Partition {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Partition {
+    async fn to(redis_port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (is_cut, all) = (cut.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if is_cut.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                all.lock().expect("links").push(link.abort_handle());
+            }
+        });
+        Self {
+            port,
+            cut,
+            links,
+            accept,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().expect("links").drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// The next `presence` event of `room` about `nick` doing `what`.
+async fn presence_of(c: &mut Client, room: &str, nick: &str, what: PresenceKind) -> Presence {
+    let frame = c
+        .next_matching(|f| match f {
+            shared::Frame::Notify { name, payload } if name == "presence" => {
+                serde_json::from_slice::<Presence>(payload)
+                    .is_ok_and(|p| p.room == room && p.nick == nick && p.what == what)
+            }
+            _ => false,
+        })
+        .await;
+    match frame {
+        shared::Frame::Notify { payload, .. } => {
+            serde_json::from_slice(&payload).expect("presence")
+        }
+        _ => unreachable!("picked a notify"),
+    }
+}
+
+/// The next `room_status` of `room`.
+async fn status_of(c: &mut Client, room: &str) -> shared::chat::Health {
+    let frame = c
+        .next_matching(|f| match f {
+            shared::Frame::Notify { name, payload } if name == "room_status" => {
+                serde_json::from_slice::<RoomStatus>(payload).is_ok_and(|s| s.room == room)
+            }
+            _ => false,
+        })
+        .await;
+    match frame {
+        shared::Frame::Notify { payload, .. } => {
+            serde_json::from_slice::<RoomStatus>(&payload)
+                .expect("status")
+                .state
+        }
+        _ => unreachable!("picked a notify"),
+    }
+}
+
+#[tokio::test]
+async fn a_process_cut_off_from_redis_is_reaped_then_rejoins_and_catches_up() {
+    let redis = Redis::start();
+    let partition = Partition::to(redis.port).await;
+    let healthy = node(&redis);
+    let url = partition.url();
+    let cut_off = Binary::start(&[
+        OsStr::new("--redis"),
+        OsStr::new(&url),
+        OsStr::new("--node-ttl-secs"),
+        OsStr::new("2"),
+    ]);
+    let (mut ann, _) = hello(&healthy, json!({"v": 1, "nick": "ann"})).await;
+    let (mut bob, _) = hello(&cut_off, json!({"v": 1, "nick": "bob"})).await;
+    join(&mut ann, "part").await;
+    join(&mut bob, "part").await;
+    assert_eq!(
+        members_become(&mut ann, "part", &["ann", "bob"]).await,
+        ["ann", "bob"]
+    );
+    let first = say(&mut ann, "part", "before", "p0").await;
+    assert_eq!(bob.next_msg("part").await.seq, first.seq);
+
+    // Cut bob's process off. Its room is degraded there; the other process
+    // sees it stop and removes bob from the room.
+    partition.cut();
+    assert_eq!(
+        status_of(&mut bob, "part").await,
+        shared::chat::Health::Degraded
+    );
+    presence_of(&mut ann, "part", "bob", PresenceKind::Leave).await;
+    let refused = bob
+        .rich::<Said>("say", &json!({"room": "part", "text": "no", "cid": "b0"}))
+        .await
+        .expect_err("refused while cut off");
+    assert_eq!(refused.code, shared::chat::ErrorCode::Unavailable);
+    let mut during = Vec::new();
+    for i in 1..=5 {
+        during.push(
+            say(&mut ann, "part", &format!("during-{i}"), &format!("p{i}"))
+                .await
+                .seq,
+        );
+    }
+
+    // Back: bob's process puts bob back in the room and delivers what it
+    // missed, in order, after what it had.
+    partition.restore();
+    assert_eq!(status_of(&mut bob, "part").await, shared::chat::Health::Ok);
+    let missed: Vec<u64> = collect(&mut bob, "part", 5)
+        .await
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(missed, during);
+    presence_of(&mut ann, "part", "bob", PresenceKind::Join).await;
+    assert_eq!(
+        members_become(&mut ann, "part", &["ann", "bob"]).await,
+        ["ann", "bob"]
+    );
+    let after = say(&mut bob, "part", "back", "b1").await;
+    assert_eq!(after.seq, during[4] + 1);
+    // (ann also gets her own messages first.)
+    while ann.next_msg("part").await.seq != after.seq {}
+    // And bob's nick is bob's again: nobody else can take it.
+    let mut other = Client::connect(&healthy.url).await;
+    let welcome: Welcome = other
+        .rich("hello", &json!({"v": 1, "nick": "bob"}))
+        .await
+        .expect("hello");
+    assert_ne!(welcome.nick, "bob");
+}
