@@ -125,25 +125,23 @@ pub struct Config {
 
 /// A duration in seconds: a finite number above zero, at most a day.
 fn seconds(raw: &str) -> Result<f64, String> {
-    let secs: f64 = raw
-        .parse()
-        .map_err(|_| format!("'{raw}' is not a number of seconds"))?;
-    if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
-        Ok(secs)
-    } else {
-        Err(format!("'{raw}' must be above 0 and at most 86400 seconds"))
-    }
+    positive(raw, "seconds", 86_400.0)
 }
 
 /// A retention age in days: a finite number above zero, at most a century.
 fn days(raw: &str) -> Result<f64, String> {
-    let days: f64 = raw
+    positive(raw, "days", 36_500.0)
+}
+
+/// A finite number of `unit`s above zero and at most `max`.
+fn positive(raw: &str, unit: &str, max: f64) -> Result<f64, String> {
+    let value: f64 = raw
         .parse()
-        .map_err(|_| format!("'{raw}' is not a number of days"))?;
-    if days.is_finite() && days > 0.0 && days <= 36_500.0 {
-        Ok(days)
+        .map_err(|_| format!("'{raw}' is not a number of {unit}"))?;
+    if value.is_finite() && value > 0.0 && value <= max {
+        Ok(value)
     } else {
-        Err(format!("'{raw}' must be above 0 and at most 36500 days"))
+        Err(format!("'{raw}' must be above 0 and at most {max} {unit}"))
     }
 }
 
