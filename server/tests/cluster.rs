@@ -912,3 +912,45 @@ async fn a_process_cut_off_from_redis_is_reaped_then_rejoins_and_catches_up() {
         .expect("hello");
     assert_ne!(welcome.nick, "bob");
 }
+
+#[tokio::test]
+async fn a_session_changed_while_redis_is_away_resumes_as_it_was_left() {
+    let mut redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let (mut bob, welcome) = hello(&a, json!({"v": 1, "nick": "bob"})).await;
+    join(&mut bob, "kept").await;
+    join(&mut bob, "left").await;
+    join(&mut bob, "late").await;
+
+    // Redis goes away (perhaps before the last join's save reached it);
+    // meanwhile bob leaves a room, then goes.
+    redis.kill();
+    let health = || {
+        serde_json::from_str::<serde_json::Value>(&a.http_get("/healthz")).expect("healthz json")
+    };
+    let deadline = Instant::now() + WAIT;
+    while health()["cluster"]["redis"] == "ok" {
+        assert!(Instant::now() < deadline, "the outage is noticed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _: serde_json::Value = bob
+        .rich("leave", &json!({"room": "left"}))
+        .await
+        .expect("leave");
+    bob.close().await;
+    redis.restart();
+    let deadline = Instant::now() + WAIT;
+    while health()["cluster"]["redis"] != "ok" {
+        assert!(Instant::now() < deadline, "redis is back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Resumed on the other process, the session is as bob left it (its
+    // saves waited for Redis; give the writer a moment once it is up).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_again, back) = hello(&b, json!({"v": 1, "session": welcome.session})).await;
+    let mut rooms: Vec<&str> = back.rooms.iter().map(|r| r.room.as_str()).collect();
+    rooms.sort_unstable();
+    assert_eq!(back.nick, "bob");
+    assert_eq!(rooms, ["kept", "late", "lobby"]);
+}

@@ -57,6 +57,8 @@ const WRITE_QUEUE: usize = 65_536;
 const HEALTH_EVERY: Duration = Duration::from_millis(500);
 /// How often rooms compare their position with Redis.
 const HEADS_EVERY: Duration = Duration::from_secs(1);
+/// Session changes kept while Redis is away, at most.
+const MAX_UNSAVED: usize = 100_000;
 /// Stream entries one expiry call looks at, at most.
 const EXPIRE_BATCH: u64 = 1_000;
 /// A Redis call taking longer than this counts as failed.
@@ -177,6 +179,18 @@ enum Op {
         nick: String,
         conn: u64,
     },
+    /// A session to save (kept until it is done, unless a newer save of
+    /// the same session supersedes it).
+    Save(UnsavedSession),
+}
+
+/// A session save that has not reached Redis yet.
+#[derive(Debug, Clone)]
+struct UnsavedSession {
+    token: String,
+    json: String,
+    /// Order of the saves: a later one supersedes an earlier one.
+    order: u64,
 }
 
 /// What cluster mode counts (registered in `/metrics`).
@@ -212,6 +226,11 @@ pub struct Cluster {
     reachable_since: Mutex<std::time::Instant>,
     /// Releases that could not reach Redis; sent again when it is back.
     unreleased: Mutex<Vec<(String, u64)>>,
+    /// Session saves that could not reach Redis (the latest per token);
+    /// made again when it is back.
+    unsaved: Mutex<HashMap<String, UnsavedSession>>,
+    /// Numbers session saves.
+    saves: std::sync::atomic::AtomicU64,
     subscribe: mpsc::UnboundedSender<Arc<str>>,
     append: Script,
     claim: Script,
@@ -305,6 +324,8 @@ impl Cluster {
             takeovers,
             takeovers_rx: Mutex::new(Some(takeovers_rx)),
             unreleased: Mutex::new(Vec::new()),
+            unsaved: Mutex::new(HashMap::new()),
+            saves: std::sync::atomic::AtomicU64::new(0),
             held: Mutex::new(HashMap::new()),
             reachable_since: Mutex::new(std::time::Instant::now()),
             subscribe,
@@ -826,14 +847,62 @@ impl Cluster {
             rooms: session.rooms.clone(),
         })
         .unwrap_or_default();
-        self.fire(vec![
-            redis::cmd("SET")
-                .arg(keys::session(token))
-                .arg(json)
-                .arg("EX")
-                .arg(self.config.session_ttl_secs.max(1))
-                .clone(),
-        ]);
+        let save = UnsavedSession {
+            token: token.to_owned(),
+            json,
+            order: self.saves.fetch_add(1, Ordering::Relaxed),
+        };
+        if !self.healthy() {
+            self.defer_saves(vec![save]);
+            return;
+        }
+        self.queue_save(save);
+    }
+
+    /// Hands a save to the writer, or keeps it for later.
+    fn queue_save(&self, save: UnsavedSession) {
+        if let Err(e) = self.ops.try_send(Op::Save(save))
+            && let Op::Save(save) = e.into_inner()
+        {
+            self.defer_saves(vec![save]);
+        }
+    }
+
+    /// Keeps saves that did not reach Redis, unless a later save of the
+    /// same session is already kept.
+    fn defer_saves(&self, saves: Vec<UnsavedSession>) {
+        let mut unsaved = self.unsaved.lock().unwrap_or_else(|p| p.into_inner());
+        for save in saves {
+            match unsaved.get(&save.token) {
+                Some(kept) if kept.order > save.order => {}
+                Some(_) => {
+                    unsaved.insert(save.token.clone(), save);
+                }
+                None if unsaved.len() < MAX_UNSAVED => {
+                    unsaved.insert(save.token.clone(), save);
+                }
+                None => warn!("too many session saves waiting for redis; dropping one"),
+            }
+        }
+    }
+
+    fn session_set(&self, token: &str, json: &str) -> Cmd {
+        redis::cmd("SET")
+            .arg(keys::session(token))
+            .arg(json)
+            .arg("EX")
+            .arg(self.config.session_ttl_secs.max(1))
+            .clone()
+    }
+
+    /// Makes again the session saves that could not reach Redis.
+    fn retry_saves(&self) {
+        let unsaved = std::mem::take(&mut *self.unsaved.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut saves: Vec<UnsavedSession> = unsaved.into_values().collect();
+        saves.sort_by_key(|s| s.order);
+        for save in saves {
+            self.queue_save(save);
+        }
     }
 
     /// Leaves the cluster: this node's members leave their rooms and its
@@ -985,6 +1054,7 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
         pipe.load_script(&cluster.release);
         let mut waiting = Vec::new();
         let mut releases = Vec::new();
+        let mut saves = Vec::new();
         for op in batch.drain(..) {
             match op {
                 Op::Append(op) => {
@@ -1029,6 +1099,11 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
                     waiting.push(None);
                     releases.push((nick, conn));
                 }
+                Op::Save(save) => {
+                    pipe.add_command(cluster.session_set(&save.token, &save.json));
+                    waiting.push(None);
+                    saves.push(save);
+                }
             }
         }
         let mut conn = cluster.conn.clone();
@@ -1040,12 +1115,14 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
                 cluster.metrics.redis_errors.inc();
                 fail_all(waiting, &unavailable(e));
                 cluster.defer_releases(releases);
+                cluster.defer_saves(saves);
                 continue;
             }
             Err(_) => {
                 cluster.metrics.redis_errors.inc();
                 fail_all(waiting, &unavailable("timed out"));
                 cluster.defer_releases(releases);
+                cluster.defer_saves(saves);
                 continue;
             }
         };
@@ -1171,6 +1248,7 @@ async fn health(cluster: Arc<Cluster>) {
                     .unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
                 let _ = cluster.heartbeat().await;
                 cluster.retry_releases();
+                cluster.retry_saves();
                 cluster.reclaim_nicks().await;
             } else {
                 warn!("redis is unreachable: rooms are degraded");
@@ -1198,13 +1276,17 @@ async fn next_tick(cluster: &Cluster, every: &mut tokio::time::Interval) -> bool
 }
 
 /// Tells each room the head `seq` Redis has for it, so a room that missed
-/// a publication reads the gap from the stream.
+/// a publication reads the gap from the stream; retries writes that failed
+/// while the health check still passed.
 async fn heads(cluster: Arc<Cluster>) {
     let mut every = ticker(HEADS_EVERY);
     while next_tick(&cluster, &mut every).await {
         if !cluster.healthy() {
             continue;
         }
+        // Writes that failed while the health check still passed.
+        cluster.retry_releases();
+        cluster.retry_saves();
         let rooms: Vec<(Arc<str>, mpsc::Sender<Command>)> = cluster
             .locked()
             .iter()
