@@ -954,3 +954,63 @@ async fn a_session_changed_while_redis_is_away_resumes_as_it_was_left() {
     assert_eq!(back.nick, "bob");
     assert_eq!(rooms, ["kept", "late", "lobby"]);
 }
+
+#[tokio::test]
+async fn after_an_outage_a_process_that_reconnects_late_is_not_reaped() {
+    let mut redis = Redis::start();
+    let partition = Partition::to(redis.port).await;
+    // A 4 s TTL: the late process reconnects well within its grace.
+    let with_ttl = |url: &str| {
+        Binary::start(&[
+            OsStr::new("--redis"),
+            OsStr::new(url),
+            OsStr::new("--node-ttl-secs"),
+            OsStr::new("4"),
+        ])
+    };
+    let prompt = with_ttl(&redis.url());
+    let late = with_ttl(&partition.url());
+    let (mut ann, _) = hello(&prompt, json!({"v": 1, "nick": "ann"})).await;
+    let (mut bob, _) = hello(&late, json!({"v": 1, "nick": "bob"})).await;
+    join(&mut ann, "grace").await;
+    join(&mut bob, "grace").await;
+    assert_eq!(
+        members_become(&mut ann, "grace", &["ann", "bob"]).await,
+        ["ann", "bob"]
+    );
+
+    // Redis is down longer than the heartbeat TTL, so every heartbeat
+    // expires. When it is back, one process reconnects at once and the
+    // other a second later: the first must not take the second for dead.
+    partition.cut();
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    redis.restart();
+    let up = |node: &Binary| {
+        serde_json::from_str::<serde_json::Value>(&node.http_get("/healthz")).expect("healthz json")
+            ["cluster"]["redis"]
+            == "ok"
+    };
+    let deadline = Instant::now() + WAIT;
+    while !up(&prompt) {
+        assert!(Instant::now() < deadline, "the prompt process reconnects");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    partition.restore();
+    while !up(&late) {
+        assert!(Instant::now() < deadline, "the late process reconnects");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Past the grace period: nobody ever saw bob leave.
+    let left = tokio::time::timeout(
+        Duration::from_secs(5),
+        presence_of(&mut ann, "grace", "bob", PresenceKind::Leave),
+    )
+    .await;
+    assert!(left.is_err(), "bob was reaped: {left:?}");
+    assert_eq!(
+        members_become(&mut ann, "grace", &["ann", "bob"]).await,
+        ["ann", "bob"]
+    );
+}
