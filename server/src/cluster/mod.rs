@@ -184,6 +184,47 @@ enum Op {
     Save(UnsavedSession),
 }
 
+/// Session saves waiting for Redis: the latest per session.
+#[derive(Debug, Default)]
+struct PendingSaves(HashMap<String, UnsavedSession>);
+
+impl PendingSaves {
+    /// Keeps `save` unless a later save of its session is kept; `false`
+    /// when it had to be dropped (too many sessions waiting).
+    fn keep(&mut self, save: UnsavedSession) -> bool {
+        match self.0.get(&save.token) {
+            Some(kept) if kept.order > save.order => true,
+            Some(_) => {
+                self.0.insert(save.token.clone(), save);
+                true
+            }
+            None if self.0.len() < MAX_UNSAVED => {
+                self.0.insert(save.token.clone(), save);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `save` reached Redis (or is on its way): forget anything older.
+    fn settle(&mut self, save: &UnsavedSession) {
+        if self
+            .0
+            .get(&save.token)
+            .is_some_and(|kept| kept.order <= save.order)
+        {
+            self.0.remove(&save.token);
+        }
+    }
+
+    /// Everything kept, oldest first.
+    fn take(&mut self) -> Vec<UnsavedSession> {
+        let mut saves: Vec<UnsavedSession> = std::mem::take(&mut self.0).into_values().collect();
+        saves.sort_by_key(|s| s.order);
+        saves
+    }
+}
+
 /// A session save that has not reached Redis yet.
 #[derive(Debug, Clone)]
 struct UnsavedSession {
@@ -228,7 +269,7 @@ pub struct Cluster {
     unreleased: Mutex<Vec<(String, u64)>>,
     /// Session saves that could not reach Redis (the latest per token);
     /// made again when it is back.
-    unsaved: Mutex<HashMap<String, UnsavedSession>>,
+    unsaved: Mutex<PendingSaves>,
     /// Numbers session saves.
     saves: std::sync::atomic::AtomicU64,
     subscribe: mpsc::UnboundedSender<Arc<str>>,
@@ -324,7 +365,7 @@ impl Cluster {
             takeovers,
             takeovers_rx: Mutex::new(Some(takeovers_rx)),
             unreleased: Mutex::new(Vec::new()),
-            unsaved: Mutex::new(HashMap::new()),
+            unsaved: Mutex::new(PendingSaves::default()),
             saves: std::sync::atomic::AtomicU64::new(0),
             held: Mutex::new(HashMap::new()),
             reachable_since: Mutex::new(std::time::Instant::now()),
@@ -856,6 +897,8 @@ impl Cluster {
             self.defer_saves(vec![save]);
             return;
         }
+        // Whatever was kept for this session is older: never make it again.
+        self.settle_saves(std::slice::from_ref(&save));
         self.queue_save(save);
     }
 
@@ -873,16 +916,17 @@ impl Cluster {
     fn defer_saves(&self, saves: Vec<UnsavedSession>) {
         let mut unsaved = self.unsaved.lock().unwrap_or_else(|p| p.into_inner());
         for save in saves {
-            match unsaved.get(&save.token) {
-                Some(kept) if kept.order > save.order => {}
-                Some(_) => {
-                    unsaved.insert(save.token.clone(), save);
-                }
-                None if unsaved.len() < MAX_UNSAVED => {
-                    unsaved.insert(save.token.clone(), save);
-                }
-                None => warn!("too many session saves waiting for redis; dropping one"),
+            if !unsaved.keep(save) {
+                warn!("too many session saves waiting for redis; dropping one");
             }
+        }
+    }
+
+    /// Saves that reached Redis: nothing older of theirs is to be made again.
+    fn settle_saves(&self, saves: &[UnsavedSession]) {
+        let mut unsaved = self.unsaved.lock().unwrap_or_else(|p| p.into_inner());
+        for save in saves {
+            unsaved.settle(save);
         }
     }
 
@@ -897,9 +941,11 @@ impl Cluster {
 
     /// Makes again the session saves that could not reach Redis.
     fn retry_saves(&self) {
-        let unsaved = std::mem::take(&mut *self.unsaved.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut saves: Vec<UnsavedSession> = unsaved.into_values().collect();
-        saves.sort_by_key(|s| s.order);
+        let saves = self
+            .unsaved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         for save in saves {
             self.queue_save(save);
         }
@@ -1109,23 +1155,21 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
         let mut conn = cluster.conn.clone();
         let result =
             tokio::time::timeout(CALL_TIMEOUT, pipe.query_async::<Vec<Value>>(&mut conn)).await;
+        let result = match result {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(unavailable("timed out")),
+        };
         let values = match result {
-            Ok(Ok(values)) => values,
-            Ok(Err(e)) => {
+            Ok(values) => values,
+            Err(e) => {
                 cluster.metrics.redis_errors.inc();
-                fail_all(waiting, &unavailable(e));
-                cluster.defer_releases(releases);
-                cluster.defer_saves(saves);
-                continue;
-            }
-            Err(_) => {
-                cluster.metrics.redis_errors.inc();
-                fail_all(waiting, &unavailable("timed out"));
+                fail_all(waiting, &e);
                 cluster.defer_releases(releases);
                 cluster.defer_saves(saves);
                 continue;
             }
         };
+        cluster.settle_saves(&saves);
         for (value, reply) in values.into_iter().skip(2).zip(waiting) {
             match (reply, value) {
                 (Some((reply, ts)), value) => {
@@ -1401,6 +1445,29 @@ async fn nodes(cluster: Arc<Cluster>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_saves_keep_the_latest_per_session() {
+        let save = |token: &str, order| UnsavedSession {
+            token: token.into(),
+            json: format!("{token}@{order}"),
+            order,
+        };
+        let mut pending = PendingSaves::default();
+        assert!(pending.keep(save("a", 2)));
+        assert!(
+            pending.keep(save("a", 1)),
+            "older than what is kept: ignored"
+        );
+        assert!(pending.keep(save("b", 3)));
+        // A newer save of `b` reached Redis: its older one is never made again.
+        pending.settle(&save("b", 4));
+        // An older one reaching Redis does not settle a newer one.
+        pending.settle(&save("a", 0));
+        let kept: Vec<String> = pending.take().into_iter().map(|s| s.json).collect();
+        assert_eq!(kept, ["a@2"]);
+        assert!(pending.take().is_empty(), "taken once");
+    }
 
     #[test]
     fn logged_urls_have_no_password() {
