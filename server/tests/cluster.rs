@@ -48,6 +48,40 @@ async fn collect(c: &mut Client, room: &str, n: usize) -> Vec<Msg> {
     out
 }
 
+/// What a process's `/healthz` says of Redis: `ok` or `unreachable`.
+fn redis_seen_by(node: &Binary) -> String {
+    let health: serde_json::Value =
+        serde_json::from_str(&node.http_get("/healthz")).expect("healthz json");
+    health["cluster"]["redis"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Polls `/healthz` until the process says `want` of Redis.
+async fn redis_becomes(node: &Binary, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    while redis_seen_by(node) != want {
+        assert!(Instant::now() < deadline, "redis never became {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls a `nick` change to `nick` until it is granted.
+async fn nick_becomes_free(c: &mut Client, nick: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match c
+            .rich::<serde_json::Value>("nick", &json!({"nick": nick}))
+            .await
+        {
+            Ok(_) => return,
+            Err(e) => assert!(Instant::now() < deadline, "nick never freed: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls `join` (idempotent) until the member list is `want`.
 async fn members_become(c: &mut Client, room: &str, want: &[&str]) -> Vec<String> {
     let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
@@ -88,9 +122,7 @@ async fn three_processes_one_order_one_member_list() {
         rooms.iter().any(|r| r.room == "room" && r.members == 3),
         "{rooms:?}"
     );
-    let health: serde_json::Value =
-        serde_json::from_str(&nodes[1].http_get("/healthz")).expect("healthz json");
-    assert_eq!(health["cluster"]["redis"], "ok", "{health}");
+    assert_eq!(redis_seen_by(&nodes[1]), "ok");
     let metrics = nodes[1].http_get("/metrics");
     assert!(metrics.lines().any(|l| l == "chat_redis_up 1"), "{metrics}");
 
@@ -194,17 +226,7 @@ async fn nicknames_and_cids_hold_across_processes() {
 
     // The nickname is free again once its holder leaves.
     again.close().await;
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match other
-            .rich::<serde_json::Value>("nick", &json!({"nick": "ann"}))
-            .await
-        {
-            Ok(_) => break,
-            Err(e) => assert!(Instant::now() < deadline, "nick never freed: {e:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    nick_becomes_free(&mut other, "ann").await;
 }
 
 #[tokio::test]
@@ -441,17 +463,7 @@ async fn redis_restarted_mid_traffic_loses_nothing_acknowledged() {
     assert!(errors.is_some_and(|e| e > 0.0), "{metrics}");
 
     // The nickname given back while Redis was away is free again.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match reader
-            .rich::<serde_json::Value>("nick", &json!({"nick": "leaver"}))
-            .await
-        {
-            Ok(_) => break,
-            Err(e) => assert!(Instant::now() < deadline, "nick never freed: {e:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    nick_becomes_free(&mut reader, "leaver").await;
 
     // Delivery goes on after the restart.
     let said = say(&mut writer, "busy", "after", "c-after").await;
@@ -480,9 +492,7 @@ async fn a_session_resumed_on_another_process_closes_the_old_connection() {
 async fn a_process_started_before_redis_works_once_it_is_up() {
     let mut redis = Redis::unstarted();
     let early = node(&redis);
-    let health: serde_json::Value =
-        serde_json::from_str(&early.http_get("/healthz")).expect("healthz json");
-    assert_eq!(health["cluster"]["redis"], "unreachable", "{health}");
+    assert_eq!(redis_seen_by(&early), "unreachable");
     let mut c = Client::connect(&early.url).await;
     let asked = Instant::now();
     let refused = c
@@ -681,9 +691,7 @@ async fn processes_share_rooms_through_redis_over_tls() {
     let said = say(&mut ann, "secure", "over tls", "t1").await;
     let got = bob.next_msg("secure").await;
     assert_eq!((got.seq, got.text.as_str()), (said.seq, "over tls"));
-    let health: serde_json::Value =
-        serde_json::from_str(&second.http_get("/healthz")).expect("healthz json");
-    assert_eq!(health["cluster"]["redis"], "ok", "{health}");
+    assert_eq!(redis_seen_by(&second), "ok");
 
     // Without our authority the server's certificate is not trusted, and
     // without a client certificate Redis hangs up: either way, unreachable.
@@ -699,12 +707,7 @@ async fn processes_share_rooms_through_redis_over_tls() {
         let mut all = vec![OsStr::new("--redis"), OsStr::new(&url)];
         all.extend(args);
         let untrusting = Binary::start(&all);
-        let health: serde_json::Value =
-            serde_json::from_str(&untrusting.http_get("/healthz")).expect("healthz json");
-        assert_eq!(
-            health["cluster"]["redis"], "unreachable",
-            "{all:?}: {health}"
-        );
+        assert_eq!(redis_seen_by(&untrusting), "unreachable", "{all:?}");
     }
 
     // Bad TLS settings stop start-up with a clear message.
@@ -801,43 +804,39 @@ impl Drop for Partition {
     }
 }
 
-/// The next `presence` event of `room` about `nick` doing `what`.
-async fn presence_of(c: &mut Client, room: &str, nick: &str, what: PresenceKind) -> Presence {
+/// The next `event` Notify whose JSON payload passes `want`.
+async fn next_event<T: serde::de::DeserializeOwned>(
+    c: &mut Client,
+    event: &str,
+    want: impl Fn(&T) -> bool,
+) -> T {
     let frame = c
         .next_matching(|f| match f {
-            shared::Frame::Notify { name, payload } if name == "presence" => {
-                serde_json::from_slice::<Presence>(payload)
-                    .is_ok_and(|p| p.room == room && p.nick == nick && p.what == what)
+            shared::Frame::Notify { name, payload } if name == event => {
+                serde_json::from_slice::<T>(payload).is_ok_and(|v| want(&v))
             }
             _ => false,
         })
         .await;
     match frame {
-        shared::Frame::Notify { payload, .. } => {
-            serde_json::from_slice(&payload).expect("presence")
-        }
+        shared::Frame::Notify { payload, .. } => serde_json::from_slice(&payload).expect("json"),
         _ => unreachable!("picked a notify"),
     }
 }
 
+/// The next `presence` event of `room` about `nick` doing `what`.
+async fn presence_of(c: &mut Client, room: &str, nick: &str, what: PresenceKind) -> Presence {
+    next_event(c, "presence", |p: &Presence| {
+        p.room == room && p.nick == nick && p.what == what
+    })
+    .await
+}
+
 /// The next `room_status` of `room`.
 async fn status_of(c: &mut Client, room: &str) -> shared::chat::Health {
-    let frame = c
-        .next_matching(|f| match f {
-            shared::Frame::Notify { name, payload } if name == "room_status" => {
-                serde_json::from_slice::<RoomStatus>(payload).is_ok_and(|s| s.room == room)
-            }
-            _ => false,
-        })
-        .await;
-    match frame {
-        shared::Frame::Notify { payload, .. } => {
-            serde_json::from_slice::<RoomStatus>(&payload)
-                .expect("status")
-                .state
-        }
-        _ => unreachable!("picked a notify"),
-    }
+    next_event(c, "room_status", |s: &RoomStatus| s.room == room)
+        .await
+        .state
 }
 
 #[tokio::test]
@@ -925,25 +924,14 @@ async fn a_session_changed_while_redis_is_away_resumes_as_it_was_left() {
     // Redis goes away (perhaps before the last join's save reached it);
     // meanwhile bob leaves a room, then goes.
     redis.kill();
-    let health = || {
-        serde_json::from_str::<serde_json::Value>(&a.http_get("/healthz")).expect("healthz json")
-    };
-    let deadline = Instant::now() + WAIT;
-    while health()["cluster"]["redis"] == "ok" {
-        assert!(Instant::now() < deadline, "the outage is noticed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    redis_becomes(&a, "unreachable").await;
     let _: serde_json::Value = bob
         .rich("leave", &json!({"room": "left"}))
         .await
         .expect("leave");
     bob.close().await;
     redis.restart();
-    let deadline = Instant::now() + WAIT;
-    while health()["cluster"]["redis"] != "ok" {
-        assert!(Instant::now() < deadline, "redis is back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    redis_becomes(&a, "ok").await;
 
     // Resumed on the other process, the session is as bob left it (its
     // saves waited for Redis; give the writer a moment once it is up).
@@ -986,22 +974,10 @@ async fn after_an_outage_a_process_that_reconnects_late_is_not_reaped() {
     redis.kill();
     tokio::time::sleep(Duration::from_millis(4_500)).await;
     redis.restart();
-    let up = |node: &Binary| {
-        serde_json::from_str::<serde_json::Value>(&node.http_get("/healthz")).expect("healthz json")
-            ["cluster"]["redis"]
-            == "ok"
-    };
-    let deadline = Instant::now() + WAIT;
-    while !up(&prompt) {
-        assert!(Instant::now() < deadline, "the prompt process reconnects");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    redis_becomes(&prompt, "ok").await;
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     partition.restore();
-    while !up(&late) {
-        assert!(Instant::now() < deadline, "the late process reconnects");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    redis_becomes(&late, "ok").await;
     // Past the grace period: nobody ever saw bob leave.
     let left = tokio::time::timeout(
         Duration::from_secs(5),
