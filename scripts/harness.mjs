@@ -20,7 +20,10 @@ let server = null;
 
 function start(addr) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(binary, ['--addr', addr, '--allowed-origin', 'http://127.0.0.1:*', '--rate-limit', '0', '--data-dir', data],
+    // Every test client is 127.0.0.1: no per-address budgets.
+    const proc = spawn(binary, ['--addr', addr, '--allowed-origin', 'http://127.0.0.1:*', '--rate-limit', '0',
+      '--max-connections-per-ip', '0', '--rooms-per-ip-per-minute', '0', '--sessions-per-ip-per-minute', '0',
+      '--data-dir', data],
       { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     proc.stdout.on('data', (chunk) => {

@@ -102,6 +102,15 @@ fn server_args(kind: Kind, durable_dir: Option<&std::path::Path>) -> Vec<String>
         "30000",
         "--max-rooms",
         "30000",
+        // Every load client is 127.0.0.1, and idle ones say nothing.
+        "--max-connections-per-ip",
+        "0",
+        "--rooms-per-ip-per-minute",
+        "0",
+        "--sessions-per-ip-per-minute",
+        "0",
+        "--first-frame-timeout-secs",
+        "3600",
     ]
     .iter()
     .map(|s| (*s).to_owned())

@@ -44,11 +44,23 @@ pub struct Config {
     #[arg(long, default_value_t = 1_000)]
     pub history: usize,
 
-    /// Origins allowed besides the server's own (repeatable), e.g.
+    /// The origin browsers load the app from (repeatable), e.g.
+    /// `https://chat.example.com`. Default: `http://` and the listening
+    /// address (and `http://localhost:PORT` on a loopback address). The
+    /// `Origin` of a WebSocket handshake must be one of these or of
+    /// `--allowed-origin`; the `Host` header is never trusted for this.
+    #[arg(long = "public-origin")]
+    pub public_origins: Vec<String>,
+
+    /// Origins allowed besides the public ones (repeatable), e.g.
     /// `http://127.0.0.1:8080`, or `http://127.0.0.1:*` for any port of a
-    /// host. Requests without `Origin` always pass.
+    /// host. Requests without `Origin` (not from a browser) always pass.
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
+
+    /// Serve `/metrics` on this address instead of the public one.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 
     /// Longest chat message, in characters.
     #[arg(long, default_value_t = 2_000)]
@@ -58,7 +70,7 @@ pub struct Config {
     #[arg(long, default_value_t = 32)]
     pub max_rooms_per_connection: usize,
 
-    /// Rooms the server keeps at most.
+    /// Rooms open at once at most (a room with no members closes).
     #[arg(long, default_value_t = 10_000)]
     pub max_rooms: usize,
 
@@ -66,6 +78,81 @@ pub struct Config {
     /// (then it is closed with 4008).
     #[arg(long, default_value_t = 4_096)]
     pub outbox_frames: usize,
+
+    /// Bytes queued for one connection before it counts as too slow (then
+    /// it is closed with 4008). Past a quarter of this (or of
+    /// `--outbox-frames`) its rooms stop taking new posts until it catches up.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub outbox_bytes: usize,
+
+    /// Seconds a member may stay past its outbox's high-water mark before
+    /// its rooms stop waiting for it (it is then cut when its outbox fills).
+    #[arg(long, default_value_t = 2.0, value_parser = seconds)]
+    pub stall_secs: f64,
+
+    /// Seconds one socket write may take; a peer that stops reading is
+    /// dropped after this.
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
+    pub write_timeout_secs: f64,
+
+    /// Seconds a client has to send its HTTP request head (before the
+    /// upgrade, and between requests on a kept-alive connection).
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
+    pub header_timeout_secs: f64,
+
+    /// Seconds a new WebSocket has to send its first frame.
+    #[arg(long, default_value_t = 60.0, value_parser = seconds)]
+    pub first_frame_timeout_secs: f64,
+
+    /// Seconds graceful shutdown waits for connections before it drops them.
+    #[arg(long, default_value_t = 5.0, value_parser = seconds)]
+    pub shutdown_secs: f64,
+
+    /// Requests of one connection still being answered (a `say` waiting for
+    /// its commit, `long_runing_task`) at most; more get `rate_limited`.
+    #[arg(long, default_value_t = 64)]
+    pub max_inflight: usize,
+
+    /// Bytes of any one reply at most (room states, history pages, `hello`
+    /// with all its rooms): recovery that does not fit says `recovered: false`.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_reply_bytes: usize,
+
+    /// Messages a cursor recovers at most; a longer gap says
+    /// `recovered: false` and the client pages with `history`.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_recovery: usize,
+
+    /// Bytes of messages waiting for the store (SQLite's writer, or Redis),
+    /// all rooms together; past it `say` answers `unavailable` at once.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub store_queue_bytes: usize,
+
+    /// Messages per second one room takes ("slow mode"; 0: no limit).
+    /// Posts over it get `rate_limited` (broadcasts are dropped).
+    #[arg(long, default_value_t = 0)]
+    pub room_rate: u32,
+
+    /// Connections from one client address at most (IPv6: per /64), counted
+    /// from the TCP accept; 0 turns the limit off.
+    #[arg(long, default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
+    /// New rooms one client address may create per minute (a burst of as
+    /// many); 0 turns the budget off.
+    #[arg(long, default_value_t = 30)]
+    pub rooms_per_ip_per_minute: u32,
+
+    /// New sessions (`hello` without a known token) one client address may
+    /// start per minute (a burst of as many); 0 turns the budget off.
+    #[arg(long, default_value_t = 60)]
+    pub sessions_per_ip_per_minute: u32,
+
+    /// A reverse proxy whose `X-Forwarded-For` is believed (repeatable; an
+    /// address or a CIDR block such as `10.0.0.0/8`). The client address is
+    /// the last one in the header that is not a trusted proxy.
+    #[arg(long = "trusted-proxy", value_parser = crate::addr::parse_net)]
+    pub trusted_proxies: Vec<crate::addr::Net>,
 
     /// Seconds between keep-alive pings; a peer silent for two intervals is dropped.
     #[arg(long, default_value_t = 20.0, value_parser = seconds)]
@@ -163,6 +250,7 @@ impl Config {
             ca: self.redis_ca.clone(),
             identity: self.redis_cert.clone().zip(self.redis_key.clone()),
             session_ttl_secs: self.session_ttl_secs,
+            queue_bytes: self.store_queue_bytes,
         })
     }
 
@@ -170,6 +258,31 @@ impl Config {
     pub fn max_age(&self) -> Option<Duration> {
         self.retention_days
             .map(|days| Duration::from_secs_f64(days * 86_400.0))
+    }
+
+    /// How long a member may stay past its outbox's high-water mark.
+    pub fn stall(&self) -> Duration {
+        Duration::from_secs_f64(self.stall_secs)
+    }
+
+    /// Longest time one socket write may take.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.write_timeout_secs)
+    }
+
+    /// Longest time for an HTTP request head.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.header_timeout_secs)
+    }
+
+    /// Longest time before a new socket's first frame.
+    pub fn first_frame_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.first_frame_timeout_secs)
+    }
+
+    /// Longest graceful shutdown.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_secs)
     }
 
     /// Keep-alive interval.

@@ -1,8 +1,11 @@
-//! Who is who: live nicknames (unique, case-insensitive) and session tokens.
+//! Who is who: nicknames (unique by look-alike key) and sessions.
 //!
 //! A session outlives its connection so a reconnecting client keeps its
-//! nickname and rooms; its nickname is reserved only while a connection
-//! holds it ("unique among live sessions").
+//! nickname and rooms; its nickname stays reserved for it for the whole
+//! session lifetime (`--session-ttl-secs`), so nobody takes it the moment
+//! its owner disconnects. A connection without a session (a seed client)
+//! holds its nickname only while it is connected. Sessions are known here
+//! by the hash of their token ([`token_hash`]), never by the token.
 
 use crate::{room::ConnId, session::outbox::Kill};
 use std::{
@@ -26,12 +29,33 @@ pub struct SessionRecord {
     pub kill: Option<Kill>,
 }
 
+/// Who holds a nickname: a live connection, a session (kept for the
+/// session's lifetime while it is disconnected), or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Holder {
+    conn: Option<ConnId>,
+    /// Hash of the session's token ([`token_hash`]).
+    session: Option<String>,
+    /// A stored session's hold, not resumed in this run: until when.
+    until: Option<Instant>,
+}
+
+impl Holder {
+    fn is(&self, conn: ConnId, session: Option<&str>) -> bool {
+        self.conn == Some(conn) || (session.is_some() && self.session.as_deref() == session)
+    }
+}
+
 #[derive(Default)]
 struct Inner {
-    /// Lower-cased nickname → holder.
-    nicks: HashMap<String, ConnId>,
+    /// [`crate::names::nick_key`] → holder.
+    nicks: HashMap<String, Holder>,
     sessions: HashMap<String, SessionRecord>,
 }
+
+/// Sessions remembered at most; past it the ones released longest ago
+/// are forgotten early (each address's budget bounds how fast they come).
+const MAX_SESSIONS: usize = 200_000;
 
 /// Nicknames and sessions of the whole server.
 #[derive(Default)]
@@ -40,12 +64,21 @@ pub struct Directory {
 }
 
 fn key(nick: &str) -> String {
-    nick.to_lowercase()
+    crate::names::nick_key(nick)
 }
 
 /// A new unguessable session token (128 random bits, hex).
 pub fn new_token() -> String {
     format!("{:032x}", rand::random::<u128>())
+}
+
+/// What is stored instead of a session token: its SHA-256, first 128 bits
+/// in hex. A database or a Redis key holding it cannot be used to resume
+/// the session.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `wanted-n`, cut so it stays within the nickname length limit.
@@ -61,61 +94,109 @@ impl Directory {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes `wanted`, or `wanted-2`, `wanted-3`… if taken by another
-    /// connection. Returns the nickname granted.
-    pub fn claim_free(&self, wanted: &str, conn: ConnId) -> String {
+    /// Takes `wanted`, or `wanted-2`, `wanted-3`… if somebody else holds it
+    /// (a live connection, or a session it belongs to). `session` is the
+    /// hash of the claimer's token. Returns the nickname granted.
+    pub fn claim_free(&self, wanted: &str, conn: ConnId, session: Option<&str>) -> String {
         let mut inner = self.locked();
         let mut candidate = wanted.to_owned();
         let mut n = 2u64;
         loop {
             match inner.nicks.get(&key(&candidate)) {
-                Some(holder) if *holder != conn => {
+                Some(holder) if !holder.is(conn, session) => {
                     candidate = suffixed(wanted, n);
                     n += 1;
                 }
                 _ => break,
             }
         }
-        inner.nicks.insert(key(&candidate), conn);
+        inner.nicks.insert(
+            key(&candidate),
+            Holder {
+                conn: Some(conn),
+                session: session.map(Into::into),
+                until: None,
+            },
+        );
         candidate
     }
 
-    /// Takes exactly `wanted`; `false` when another connection holds it.
-    pub fn claim_exact(&self, wanted: &str, conn: ConnId) -> bool {
+    /// Takes exactly `wanted`; `false` when somebody else holds it.
+    pub fn claim_exact(&self, wanted: &str, conn: ConnId, session: Option<&str>) -> bool {
         let mut inner = self.locked();
         match inner.nicks.get(&key(wanted)) {
-            Some(holder) if *holder != conn => false,
+            Some(holder) if !holder.is(conn, session) => false,
             _ => {
-                inner.nicks.insert(key(wanted), conn);
+                inner.nicks.insert(
+                    key(wanted),
+                    Holder {
+                        conn: Some(conn),
+                        session: session.map(Into::into),
+                        until: None,
+                    },
+                );
                 true
             }
         }
     }
 
-    /// Gives a nickname back, if `conn` holds it.
+    /// Gives a nickname back (a rename, or a connection without a
+    /// session that ends), if `conn` holds it.
     pub fn release(&self, nick: &str, conn: ConnId) {
         let mut inner = self.locked();
-        if inner.nicks.get(&key(nick)) == Some(&conn) {
+        if inner
+            .nicks
+            .get(&key(nick))
+            .is_some_and(|h| h.conn == Some(conn))
+        {
             inner.nicks.remove(&key(nick));
         }
     }
 
-    /// Starts using a session: the known one when `token` names one,
-    /// else a new one. Returns the token, the record as it was, and the
+    /// A connection with a session ended: its nickname stays the
+    /// session's until the session expires.
+    pub fn detach(&self, nick: &str, conn: ConnId) {
+        let mut inner = self.locked();
+        let k = key(nick);
+        match inner.nicks.get_mut(&k) {
+            Some(holder) if holder.conn == Some(conn) && holder.session.is_some() => {
+                holder.conn = None;
+            }
+            Some(holder) if holder.conn == Some(conn) => {
+                inner.nicks.remove(&k);
+            }
+            _ => {}
+        }
+    }
+
+    /// Holds `nick` until `until` for a stored session (its token's hash)
+    /// that is not connected, unless somebody holds it already (start-up).
+    pub fn hold(&self, nick: &str, session: &str, until: Instant) {
+        self.locked()
+            .nicks
+            .entry(key(nick))
+            .or_insert_with(|| Holder {
+                conn: None,
+                session: Some(session.to_owned()),
+                until: Some(until),
+            });
+    }
+
+    /// Starts using the session whose token hashes to `session` (made
+    /// when it is new). Returns the record as it was (`None`: new) and the
     /// connection that was using it (to be taken over).
     pub fn open_session(
         &self,
-        token: Option<&str>,
+        session: &str,
         conn: ConnId,
         kill: Kill,
-    ) -> (String, Option<SessionRecord>, Option<Kill>) {
+    ) -> (Option<SessionRecord>, Option<Kill>) {
         let mut inner = self.locked();
-        if let Some(record) = token.and_then(|t| inner.sessions.get_mut(t)) {
+        if let Some(record) = inner.sessions.get_mut(session) {
             let before = record.clone();
             record.live = Some(conn);
             record.released = None;
             record.kill = Some(kill);
-            let token = token.unwrap_or_default().to_owned();
             let previous = match (before.live, &before.kill) {
                 (Some(c), Some(k)) if c != conn => Some((c, k.clone())),
                 _ => None,
@@ -123,22 +204,24 @@ impl Directory {
             // The nick moves with the session from the connection it takes over.
             if let Some((old_conn, _)) = previous
                 && let Some(holder) = inner.nicks.get_mut(&key(&before.nick))
-                && *holder == old_conn
+                && holder.conn == Some(old_conn)
             {
-                *holder = conn;
+                holder.conn = Some(conn);
             }
-            return (token, Some(before), previous.map(|(_, k)| k));
+            return (Some(before), previous.map(|(_, k)| k));
         }
-        let token = new_token();
+        if inner.sessions.len() >= MAX_SESSIONS {
+            forget_oldest(&mut inner);
+        }
         inner.sessions.insert(
-            token.clone(),
+            session.to_owned(),
             SessionRecord {
                 live: Some(conn),
                 kill: Some(kill),
                 ..SessionRecord::default()
             },
         );
-        (token, None, None)
+        (None, None)
     }
 
     /// The session moved to another process: ends its connection here if
@@ -203,15 +286,56 @@ impl Directory {
         }
     }
 
-    /// Forgets sessions released more than `ttl` ago.
+    /// Forgets sessions released more than `ttl` ago, and frees the
+    /// nicknames they held.
     pub fn sweep(&self, ttl: Duration) -> usize {
         let mut inner = self.locked();
         let before = inner.sessions.len();
+        let mut gone = Vec::new();
+        inner.sessions.retain(|session, r| {
+            let keep = r.released.is_none_or(|t| t.elapsed() < ttl);
+            if !keep {
+                gone.push(session.clone());
+            }
+            keep
+        });
+        free_nicks(&mut inner, &gone);
+        // Holds of stored sessions not resumed in this run.
+        let now = Instant::now();
         inner
-            .sessions
-            .retain(|_, r| r.released.is_none_or(|t| t.elapsed() < ttl));
+            .nicks
+            .retain(|_, h| h.conn.is_some() || h.until.is_none_or(|until| until > now));
         before - inner.sessions.len()
     }
+}
+
+/// Frees the disconnected nick holds of these sessions (token hashes).
+fn free_nicks(inner: &mut Inner, sessions: &[String]) {
+    if sessions.is_empty() {
+        return;
+    }
+    inner.nicks.retain(|_, h| {
+        h.conn.is_some() || h.session.as_ref().is_none_or(|s| !sessions.contains(s))
+    });
+}
+
+/// Forgets the tenth of released sessions released longest ago.
+fn forget_oldest(inner: &mut Inner) {
+    let mut released: Vec<(Instant, String)> = inner
+        .sessions
+        .iter()
+        .filter_map(|(t, r)| r.released.map(|at| (at, t.clone())))
+        .collect();
+    released.sort();
+    let gone: Vec<String> = released
+        .into_iter()
+        .take(MAX_SESSIONS / 10)
+        .map(|(_, t)| t)
+        .collect();
+    for session in &gone {
+        inner.sessions.remove(session);
+    }
+    free_nicks(inner, &gone);
 }
 
 #[cfg(test)]
@@ -219,43 +343,80 @@ mod tests {
     use super::*;
 
     #[test]
-    fn taken_nicks_get_a_suffix_and_case_does_not_matter() {
+    fn taken_nicks_get_a_suffix_and_look_alikes_do_not_matter() {
         let d = Directory::default();
-        assert_eq!(d.claim_free("ann", 1), "ann");
-        assert_eq!(d.claim_free("Ann", 2), "Ann-2");
-        assert_eq!(d.claim_free("ann", 3), "ann-3");
-        assert_eq!(d.claim_free("ann", 1), "ann", "the holder keeps it");
-        assert!(!d.claim_exact("ANN", 2));
+        assert_eq!(d.claim_free("ann", 1, None), "ann");
+        assert_eq!(d.claim_free("Ann", 2, None), "Ann-2");
+        assert_eq!(d.claim_free("аnn", 3, None), "аnn-3", "Cyrillic а");
+        assert_eq!(d.claim_free("ann", 1, None), "ann", "the holder keeps it");
+        assert!(!d.claim_exact("ANN", 2, None));
         d.release("ann", 1);
-        assert!(d.claim_exact("ANN", 2));
+        assert!(d.claim_exact("ANN", 2, None));
     }
 
     #[test]
     fn suffixed_nicks_stay_within_the_limit() {
         let d = Directory::default();
         let long = "x".repeat(32);
-        d.claim_free(&long, 1);
-        let second = d.claim_free(&long, 2);
+        d.claim_free(&long, 1, None);
+        let second = d.claim_free(&long, 2, None);
         assert_eq!(second.chars().count(), 32);
         assert!(second.ends_with("-2"));
+    }
+
+    #[test]
+    fn a_session_keeps_its_nick_while_disconnected_until_it_expires() {
+        let d = Directory::default();
+        let s = token_hash("token");
+        d.open_session(&s, 1, Kill::default());
+        assert_eq!(d.claim_free("alice", 1, Some(&s)), "alice");
+        d.close_session(&s, 1, "alice", Vec::new());
+        d.detach("alice", 1);
+        assert_eq!(d.claim_free("alice", 2, None), "alice-2", "still hers");
+        assert!(!d.claim_exact("alice", 2, None));
+        // She comes back on another connection: it is hers again.
+        d.open_session(&s, 3, Kill::default());
+        assert_eq!(d.claim_free("alice", 3, Some(&s)), "alice");
+        d.close_session(&s, 3, "alice", Vec::new());
+        d.detach("alice", 3);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(d.sweep(Duration::from_millis(10)), 1);
+        assert!(
+            d.claim_exact("alice", 2, None),
+            "free once the session expired"
+        );
+        // A connection without a session holds its nick only while live.
+        assert_eq!(d.claim_free("guest", 4, None), "guest");
+        d.detach("guest", 4);
+        assert!(d.claim_exact("guest", 5, None));
+    }
+
+    #[test]
+    fn stored_sessions_hold_their_nicks_until_their_time_is_up() {
+        let d = Directory::default();
+        d.hold("bob", "h1", Instant::now() + Duration::from_secs(60));
+        d.hold("carol", "h2", Instant::now());
+        assert!(!d.claim_exact("bob", 1, None));
+        assert!(d.claim_exact("bob", 2, Some("h1")), "its own session");
+        d.sweep(Duration::from_secs(60));
+        assert!(d.claim_exact("carol", 3, None), "expired");
     }
 
     #[test]
     fn sessions_resume_and_report_takeover() {
         let d = Directory::default();
         let first = Kill::default();
-        let (token, before, prev) = d.open_session(None, 1, first.clone());
+        let s = token_hash(&new_token());
+        assert_eq!(s.len(), 32);
+        let (before, prev) = d.open_session(&s, 1, first.clone());
         assert!(before.is_none() && prev.is_none());
-        assert_eq!(token.len(), 32);
-        d.update_session(&token, 1, "ann", vec!["a".into()]);
-        let (again, before, prev) = d.open_session(Some(&token), 2, Kill::default());
-        assert_eq!(again, token);
+        d.update_session(&s, 1, "ann", vec!["a".into()]);
+        let (before, prev) = d.open_session(&s, 2, Kill::default());
         assert_eq!(before.map(|r| r.rooms), Some(vec!["a".to_string()]));
         prev.expect("the first connection is handed back")
             .close(1008, "taken over");
         assert!(first.is_fired());
-        let (other, before, _) = d.open_session(Some("nonsense"), 3, Kill::default());
-        assert_ne!(other, "nonsense");
-        assert!(before.is_none());
+        assert!(d.knows(&s));
+        assert!(!d.knows(&token_hash("nonsense")));
     }
 }

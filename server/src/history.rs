@@ -48,8 +48,15 @@ pub trait History: Send {
     /// Where the message a `(session, cid)` pair already produced was stored.
     fn find_cid(&self, session: &str, cid: &str) -> Option<Said>;
     /// Every stored message after `seq`, or `None` when some of them are
-    /// no longer kept.
-    fn since(&self, seq: u64) -> Option<Vec<Msg>>;
+    /// no longer kept, or they are more than `max` messages or `budget`
+    /// bytes (see [`crate::limits::msg_bytes`]): recovery is all or nothing,
+    /// and bounded.
+    fn since(&self, seq: u64, max: usize, budget: usize) -> Option<Vec<Msg>>;
+    /// Whether the store can take `bytes` more now (its queue is bounded;
+    /// when it is full, a post is refused at once instead of queued).
+    fn has_room(&self, _bytes: usize) -> bool {
+        true
+    }
     /// Up to `limit` stored messages with `seq < before`, oldest first.
     fn before(&self, before: u64, limit: usize) -> Vec<Msg>;
     /// The oldest `seq` `before` can answer for (a cache may hold only the
@@ -72,24 +79,82 @@ pub trait HistoryStore: Send + Sync {
     }
     /// Saves a session's nickname and rooms (best effort).
     fn save_session(&self, _token: &str, _session: &SavedSession) {}
+    /// A room closed (it had no members left): its history comes back here.
+    fn retire(&self, _room: &str, _history: Box<dyn History>) {}
+    /// Whether a room has a history here (a `resume` cursor for a room
+    /// that does not exist must not create it).
+    fn exists(&self, _room: &str) -> bool {
+        false
+    }
+    /// Sessions saved by earlier runs that have not expired: each token's
+    /// hash and nickname, so their nicknames stay theirs (start-up).
+    fn held_nicks(&self) -> Vec<(String, String, std::time::Duration)> {
+        Vec::new()
+    }
 }
 
-/// In-memory histories of at most `capacity` messages each.
-#[derive(Debug, Clone)]
+/// Histories of closed rooms a [`MemoryStore`] keeps, the most recently
+/// closed ones (a room that had no members loses its history past this).
+pub const RETIRED_ROOMS: usize = 1_000;
+
+/// Closed rooms' histories, oldest closed first.
+#[derive(Default)]
+struct Retired {
+    rooms: HashMap<String, Box<dyn History>>,
+    order: VecDeque<String>,
+}
+
+/// In-memory histories of at most `capacity` messages each. A closed
+/// room's history is kept for when it opens again (the last
+/// [`RETIRED_ROOMS`] closed).
+#[derive(Clone)]
 pub struct MemoryStore {
     capacity: usize,
+    retired: std::sync::Arc<std::sync::Mutex<Retired>>,
 }
 
 impl MemoryStore {
     /// Rooms keep their last `capacity` messages.
     pub fn new(capacity: usize) -> Self {
-        Self { capacity }
+        Self {
+            capacity,
+            retired: Default::default(),
+        }
+    }
+
+    fn retired(&self) -> std::sync::MutexGuard<'_, Retired> {
+        // Single map operations: a poisoned lock is consistent.
+        self.retired.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl HistoryStore for MemoryStore {
-    fn open(&self, _room: &str) -> Result<Box<dyn History>, StoreError> {
+    fn open(&self, room: &str) -> Result<Box<dyn History>, StoreError> {
+        let mut retired = self.retired();
+        if let Some(history) = retired.rooms.remove(room) {
+            retired.order.retain(|r| r != room);
+            return Ok(history);
+        }
         Ok(Box::new(MemoryHistory::new(self.capacity, new_epoch())))
+    }
+
+    fn retire(&self, room: &str, history: Box<dyn History>) {
+        if history.last_seq() == 0 {
+            return;
+        }
+        let mut retired = self.retired();
+        if retired.rooms.insert(room.to_owned(), history).is_none() {
+            retired.order.push_back(room.to_owned());
+        }
+        while retired.order.len() > RETIRED_ROOMS {
+            if let Some(old) = retired.order.pop_front() {
+                retired.rooms.remove(&old);
+            }
+        }
+    }
+
+    fn exists(&self, room: &str) -> bool {
+        self.retired().rooms.contains_key(room)
     }
 }
 
@@ -219,21 +284,24 @@ impl History for MemoryHistory {
         })
     }
 
-    fn since(&self, seq: u64) -> Option<Vec<Msg>> {
-        if seq > self.last_seq {
+    fn since(&self, seq: u64, max: usize, budget: usize) -> Option<Vec<Msg>> {
+        if seq > self.last_seq || self.last_seq - seq > max as u64 {
             return None;
         }
         if seq.saturating_add(1) < self.first_seq() {
             return None;
         }
         let skip = usize::try_from(seq + 1 - self.first_seq()).ok()?;
-        Some(
-            self.ring
-                .iter()
-                .skip(skip)
-                .map(|(m, _)| m.clone())
-                .collect(),
-        )
+        let mut used = 0;
+        let mut out = Vec::new();
+        for (m, _) in self.ring.iter().skip(skip) {
+            used += crate::limits::msg_bytes(m);
+            if used > budget {
+                return None;
+            }
+            out.push(m.clone());
+        }
+        Some(out)
     }
 
     fn oldest(&self) -> u64 {
@@ -262,6 +330,9 @@ impl History for MemoryHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALL: usize = usize::MAX;
+    const ANY: usize = usize::MAX;
 
     fn msg(seq: u64, cid: Option<&str>) -> Msg {
         Msg {
@@ -302,15 +373,19 @@ mod tests {
     #[test]
     fn since_is_all_or_nothing() {
         let h = filled(3, 5);
-        assert_eq!(h.since(5).map(|v| v.len()), Some(0));
+        assert_eq!(h.since(5, ALL, ANY).map(|v| v.len()), Some(0));
         assert_eq!(
-            h.since(3)
+            h.since(3, ALL, ANY)
                 .map(|v| v.iter().map(|m| m.seq).collect::<Vec<_>>()),
             Some(vec![4, 5])
         );
-        assert_eq!(h.since(2).map(|v| v.len()), Some(3));
-        assert!(h.since(1).is_none(), "message 2 is gone");
-        assert!(h.since(6).is_none(), "cursor from the future");
+        assert_eq!(h.since(2, ALL, ANY).map(|v| v.len()), Some(3));
+        assert!(h.since(1, ALL, ANY).is_none(), "message 2 is gone");
+        assert!(h.since(6, ALL, ANY).is_none(), "cursor from the future");
+        assert!(h.since(2, 2, ANY).is_none(), "three is more than two");
+        let one = crate::limits::msg_bytes(&msg(5, Some("c5")));
+        assert!(h.since(3, ALL, one).is_none(), "two do not fit one's bytes");
+        assert_eq!(h.since(4, ALL, one).map(|v| v.len()), Some(1));
     }
 
     #[test]
@@ -328,11 +403,11 @@ mod tests {
         assert_eq!(h.oldest(), 3, "ts 100 and 200 are older than 300");
         assert!(h.find_cid("s", "c2").is_none());
         assert_eq!(h.find_cid("s", "c3").map(|m| m.seq), Some(3));
-        assert!(h.since(1).is_none(), "the gap is no longer whole");
-        assert_eq!(h.since(2).map(|v| v.len()), Some(3));
+        assert!(h.since(1, ALL, ANY).is_none(), "the gap is no longer whole");
+        assert_eq!(h.since(2, ALL, ANY).map(|v| v.len()), Some(3));
         h.expire(i64::MAX);
         assert_eq!((h.oldest(), h.last_seq()), (6, 5), "empty, seq kept");
-        assert_eq!(h.since(5).map(|v| v.len()), Some(0));
+        assert_eq!(h.since(5, ALL, ANY).map(|v| v.len()), Some(0));
         assert!(h.push(msg(6, None), None).is_ok(), "seq continues");
     }
 
@@ -356,15 +431,31 @@ mod tests {
         let mut h = MemoryHistory::cache(10, "e".into(), recent, 7);
         assert_eq!(h.last_seq(), 7);
         assert_eq!(h.oldest(), 5, "4 is missing, so 3 is unusable");
-        assert_eq!(h.since(4).map(|v| v.len()), Some(3));
-        assert!(h.since(3).is_none());
+        assert_eq!(h.since(4, ALL, ANY).map(|v| v.len()), Some(3));
+        assert!(h.since(3, ALL, ANY).is_none());
         assert!(
             h.push(msg(8, None), None).is_ok(),
             "appends continue after head"
         );
         let empty = MemoryHistory::cache(10, "e".into(), Vec::new(), 42);
         assert_eq!((empty.last_seq(), empty.oldest()), (42, 43));
-        assert_eq!(empty.since(42).map(|v| v.len()), Some(0));
+        assert_eq!(empty.since(42, ALL, ANY).map(|v| v.len()), Some(0));
+    }
+
+    #[test]
+    fn a_closed_room_keeps_its_history_for_when_it_opens_again() {
+        let store = MemoryStore::new(10);
+        let mut h = store.open("r").expect("open");
+        let epoch = h.epoch().to_owned();
+        drop(h.append(msg(1, None), None));
+        assert!(!store.exists("r"));
+        store.retire("r", h);
+        assert!(store.exists("r"));
+        let again = store.open("r").expect("open");
+        assert_eq!((again.epoch(), again.last_seq()), (epoch.as_str(), 1));
+        assert!(!store.exists("r"), "taken out while open");
+        store.retire("empty", store.open("empty").expect("open"));
+        assert!(!store.exists("empty"), "a room that never had a message");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `GET /socket`: the WebSocket upgrade, with the refusal rules of the
-//! protocol (426 without upgrade, 400 without the subprotocol), the origin
-//! check (1008) and the connection limit (1013).
+//! protocol (426 without upgrade, 403 from an origin that is not allowed,
+//! 400 without the subprotocol) and the limits decided at the accept
+//! (1013 when the server is full, 1008 when the address has too many).
 
-use crate::{AppState, session};
+use crate::{AppState, listen::Admission, session};
 use axum::{
+    Extension,
     extract::{
         ConnectInfo, State,
         ws::{
@@ -41,41 +43,14 @@ fn offers_subprotocol(ws: &WebSocketUpgrade) -> bool {
     })
 }
 
-/// Same-origin (the `Origin` host equals `Host`), listed, or absent.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let origin = origin.trim_end_matches('/');
-    if allowed
-        .iter()
-        .any(|a| origin_matches(a.trim_end_matches('/'), origin))
-    {
-        return true;
-    }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
-}
-
-/// `pattern` is an origin, or one ending in `:*` for any port of that host.
-fn origin_matches(pattern: &str, origin: &str) -> bool {
-    match pattern.strip_suffix(":*") {
-        Some(host) => origin.rsplit_once(':').is_some_and(|(o, port)| {
-            o.eq_ignore_ascii_case(host) && port.chars().all(|c| c.is_ascii_digit())
-        }),
-        None => pattern.eq_ignore_ascii_case(origin),
-    }
-}
-
-/// `GET /healthz`: a small JSON status (readable cross-origin).
+/// `GET /healthz`: a small JSON status (same-origin only, like every
+/// other route: no CORS header).
 pub(crate) async fn healthz(State(app): State<Arc<AppState>>) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
     let mut body = serde_json::json!({
         "status": if app.shutdown.is_cancelled() { "stopping" } else { "ok" },
         "connections": app.stats.connections.load(Relaxed),
+        "open_tcp": app.limits.open(app.config.max_connections),
         "rooms": app.rooms.len(),
         "long_tasks": app.stats.long_tasks.load(Relaxed),
         "bundle": crate::web::bundle_embedded(),
@@ -89,7 +64,6 @@ pub(crate) async fn healthz(State(app): State<Arc<AppState>>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/json"),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
             (header::CACHE_CONTROL, "no-store"),
         ],
         body.to_string(),
@@ -121,6 +95,7 @@ pub(crate) async fn metrics(State(app): State<Arc<AppState>>) -> Response {
 pub(crate) async fn socket(
     State(app): State<Arc<AppState>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    admission: Option<Extension<Admission>>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -136,6 +111,16 @@ pub(crate) async fn socket(
             header::HeaderValue::from_static("websocket"),
         );
         return response;
+    }
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && !origin.to_str().is_ok_and(|o| app.origins().allows(o))
+    {
+        warn!(peer = %addr, ?origin, "origin not allowed");
+        return plain(
+            StatusCode::FORBIDDEN,
+            "this origin may not open the chat socket (see --public-origin and --allowed-origin)\n"
+                .into(),
+        );
     }
     let ws = match upgrade {
         Ok(ws) => ws,
@@ -161,25 +146,36 @@ pub(crate) async fn socket(
         .max_frame_size(config.max_message_bytes)
         .read_buffer_size(config.read_buffer_bytes)
         .write_buffer_size(8 * 1024);
-
-    if !origin_allowed(&headers, &config.allowed_origins) {
-        warn!(peer = %addr, origin = ?headers.get(header::ORIGIN), "origin not allowed");
-        return ws
-            .on_upgrade(|socket| refuse(socket, session::close::POLICY, "origin not allowed"));
-    }
-    let Ok(slot) = app.slots.clone().try_acquire_owned() else {
-        warn!(peer = %addr, "connection limit reached");
-        return ws.on_upgrade(|socket| {
-            refuse(
-                socket,
-                session::close::TRY_LATER,
-                "server is full; try again later",
-            )
-        });
+    // A router served without the accept loop (`app` alone) admits all.
+    let admission = admission.map_or(Admission::Admitted { counted: true }, |a| a.0);
+    let counted = match admission {
+        Admission::Refused { code, reason } => {
+            return ws.on_upgrade(move |socket| refuse(socket, code, reason));
+        }
+        Admission::Admitted { counted } => counted,
+    };
+    let ip = app.limits.client_ip(addr, &headers);
+    // Behind a trusted proxy the address is known only now: count it here.
+    let hold = if counted {
+        None
+    } else {
+        match app.limits.addresses.connect(ip) {
+            Some(token) => Some(token),
+            None => {
+                return ws.on_upgrade(|socket| {
+                    refuse(
+                        socket,
+                        session::close::POLICY,
+                        "too many connections from your address",
+                    )
+                });
+            }
+        }
     };
     let id = app.next_conn_id();
     let tracker = app.sessions.clone();
-    ws.on_upgrade(move |socket| tracker.track_future(session::serve(socket, app, id, addr, slot)))
+    let peer = session::Peer { addr, ip, hold };
+    ws.on_upgrade(move |socket| tracker.track_future(session::serve(socket, app, id, peer)))
 }
 
 /// Closes a socket right after the upgrade, with a code and reason the
@@ -201,27 +197,4 @@ async fn refuse(mut socket: WebSocket, code: u16, reason: &'static str) {
     })
     .await;
     debug!(code, "refused a socket");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::origin_matches;
-
-    #[test]
-    fn port_wildcards_match_only_that_host() {
-        assert!(origin_matches(
-            "http://127.0.0.1:*",
-            "http://127.0.0.1:43121"
-        ));
-        assert!(!origin_matches(
-            "http://127.0.0.1:*",
-            "http://127.0.0.2:43121"
-        ));
-        assert!(!origin_matches(
-            "http://127.0.0.1:*",
-            "http://127.0.0.1:80.evil"
-        ));
-        assert!(origin_matches("http://a.example", "HTTP://A.EXAMPLE"));
-        assert!(!origin_matches("http://a.example", "http://a.example.evil"));
-    }
 }

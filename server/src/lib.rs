@@ -6,13 +6,17 @@
 //! - `session/`: one task per connection plus its writer; `room/`: the room
 //!   actors; `history`: stored messages; `directory`: nicknames and sessions.
 
+pub mod addr;
 pub mod cluster;
 pub mod config;
 pub mod directory;
 pub mod history;
 mod http;
 pub mod limits;
+mod listen;
 pub mod metrics;
+pub mod names;
+pub mod origin;
 pub mod room;
 pub mod session;
 pub mod sqlite;
@@ -20,20 +24,19 @@ pub mod web;
 
 pub use config::Config;
 
-use axum::{Router, routing::get, serve::ListenerExt};
+use axum::{Router, routing::get};
 use directory::Directory;
 use history::{HistoryStore, MemoryStore};
 use room::Rooms;
 use std::{
     future::Future,
-    net::SocketAddr,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// Counters an operator (or a test) can read.
@@ -61,8 +64,12 @@ pub struct AppState {
     pub store: Arc<dyn HistoryStore>,
     /// Cluster mode: rooms, nicknames and sessions shared through Redis.
     pub cluster: Option<Arc<cluster::Cluster>>,
+    /// Connection limits, per address and in all.
+    pub(crate) limits: Arc<listen::Limits>,
+    /// The origins that may open the socket (set by [`run`] from the
+    /// address it listens on).
+    origins: OnceLock<origin::Origins>,
     next_conn: AtomicU64,
-    slots: Arc<Semaphore>,
     shutdown: CancellationToken,
     sessions: TaskTracker,
 }
@@ -74,13 +81,17 @@ impl AppState {
         if config.in_memory {
             return Ok(Arc::new(MemoryStore::new(config.history)));
         }
-        let retention = sqlite::Retention {
-            max_messages: config.retention_messages,
-            max_age: config.max_age(),
+        let options = sqlite::Options {
+            retention: sqlite::Retention {
+                max_messages: config.retention_messages,
+                max_age: config.max_age(),
+            },
+            session_ttl: Duration::from_secs(config.session_ttl_secs),
+            queue_bytes: config.store_queue_bytes,
         };
-        Ok(Arc::new(sqlite::SqliteStore::open(
+        Ok(Arc::new(sqlite::SqliteStore::open_with(
             &config.data_dir,
-            retention,
+            options,
         )?))
     }
 
@@ -128,11 +139,17 @@ impl AppState {
             metrics = metrics.with_cluster(&cluster.metrics);
         }
         let metrics = Arc::new(metrics);
+        let rooms_store = store.clone();
         let mut rooms = Rooms::new(
             store.clone(),
             config.max_rooms,
             metrics.fanout_seconds.clone(),
-        );
+        )
+        .with_limits(room::RoomLimits {
+            max_recovery: config.max_recovery,
+            rate: config.room_rate,
+            stall: config.stall(),
+        });
         if let Some(cluster) = &cluster {
             rooms = rooms.clustered(cluster.clone(), config.history);
         }
@@ -141,14 +158,42 @@ impl AppState {
             metrics,
             store,
             cluster,
-            directory: Directory::default(),
+            directory: held_nicks(rooms_store.as_ref()),
             stats: Stats::default(),
             next_conn: AtomicU64::new(1),
-            slots: Arc::new(Semaphore::new(config.max_connections)),
+            limits: Arc::new(listen::Limits::new(
+                config.max_connections,
+                addr::Addresses::new(addr::Budgets {
+                    connections: config.max_connections_per_ip,
+                    rooms_per_minute: config.rooms_per_ip_per_minute,
+                    sessions_per_minute: config.sessions_per_ip_per_minute,
+                }),
+                config.trusted_proxies.clone(),
+                config.header_timeout(),
+                config.write_timeout(),
+            )),
+            origins: OnceLock::new(),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
             config,
         })
+    }
+
+    /// The origins that may open the socket.
+    pub fn origins(&self) -> &origin::Origins {
+        self.origins.get_or_init(|| {
+            origin::Origins::new(
+                &self.config.public_origins,
+                &self.config.allowed_origins,
+                self.config.addr,
+            )
+            .unwrap_or_default()
+        })
+    }
+
+    /// Per-address connection counts and budgets.
+    pub fn addresses(&self) -> &addr::Addresses {
+        &self.limits.addresses
     }
 
     fn next_conn_id(&self) -> room::ConnId {
@@ -171,11 +216,11 @@ impl AppState {
                     None
                 }
             },
-            None => Some(self.directory.claim_free(wanted, conn)),
+            None => Some(self.directory.claim_free(wanted, conn, session)),
         }
     }
 
-    /// Takes exactly `wanted`: `Ok(false)` when somebody live has it.
+    /// Takes exactly `wanted`: `Ok(false)` when somebody else holds it.
     async fn claim_exact(
         &self,
         wanted: &str,
@@ -184,7 +229,7 @@ impl AppState {
     ) -> Result<bool, history::StoreError> {
         match &self.cluster {
             Some(c) => c.claim_exact(wanted, conn, session).await,
-            None => Ok(self.directory.claim_exact(wanted, conn)),
+            None => Ok(self.directory.claim_exact(wanted, conn, session)),
         }
     }
 
@@ -196,16 +241,38 @@ impl AppState {
         }
     }
 
-    /// The rooms that exist: this process's, or in cluster mode every
-    /// process's (this process's when Redis cannot be asked).
-    async fn list_rooms(&self) -> Vec<shared::chat::RoomInfo> {
+    /// A connection with a session (`session`: its token's hash) ended:
+    /// the nickname stays the session's until the session expires.
+    fn detach_nick(&self, nick: &str, conn: room::ConnId, session: &str) {
+        match &self.cluster {
+            Some(c) => c.detach(nick, conn, session),
+            None => self.directory.detach(nick, conn),
+        }
+    }
+
+    /// Whether a room exists (open, or with a stored history) without
+    /// creating it.
+    async fn room_exists(&self, name: &str) -> bool {
+        if self.rooms.get(name).is_some() {
+            return true;
+        }
+        match &self.cluster {
+            Some(c) => c.room_exists(name).await,
+            None => self.rooms.stored(name),
+        }
+    }
+
+    /// The open rooms, busiest first, at most `max`: this process's, or in
+    /// cluster mode every process's (this process's when Redis cannot be
+    /// asked).
+    async fn list_rooms(&self, max: usize) -> Vec<shared::chat::RoomInfo> {
         if let Some(cluster) = &self.cluster {
-            match cluster.rooms(self.config.max_rooms).await {
+            match cluster.rooms(max).await {
                 Ok(rooms) => return rooms,
                 Err(e) => tracing::debug!(error = %e, "cannot list the cluster's rooms"),
             }
         }
-        self.rooms.list()
+        self.rooms.list(max)
     }
 
     /// A session saved by an earlier run (or, in cluster mode, any process).
@@ -225,65 +292,125 @@ impl AppState {
     }
 }
 
-/// The router: the WebSocket at `/socket`, the embedded app everywhere else.
+/// The router: the WebSocket at `/socket`, the embedded app everywhere
+/// else, and `/metrics` unless it has an address of its own.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/socket", get(http::socket))
-        .route("/healthz", get(http::healthz))
+        .route("/healthz", get(http::healthz));
+    if state.config.metrics_addr.is_none() {
+        router = router.route("/metrics", get(http::metrics));
+    }
+    router.fallback(web::serve).with_state(state)
+}
+
+/// `/metrics` alone, for `--metrics-addr`.
+fn metrics_app(state: Arc<AppState>) -> Router {
+    Router::new()
         .route("/metrics", get(http::metrics))
-        .fallback(web::serve)
         .with_state(state)
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves; then stops
 /// accepting, closes every socket with 1001 and returns once they are
-/// closed (or after five seconds).
+/// closed, or after `--shutdown-secs` whatever the peers do.
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let origins = origin::Origins::new(
+        &state.config.public_origins,
+        &state.config.allowed_origins,
+        local,
+    )
+    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    if origins.is_empty() {
+        tracing::warn!(
+            "listening on every address without --public-origin: browsers cannot open the socket"
+        );
+    }
+    let _ = state.origins.set(origins);
     let token = state.shutdown.clone();
-    let sweeper = tokio::spawn(sweep_sessions(state.clone()));
-    let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    // Small frames must leave at once: with Nagle's algorithm on, a reply
-    // waits for the peer's delayed ACK (~40 ms on Linux).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    let grace = state.config.shutdown_grace();
+    let metrics = match state.config.metrics_addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+            let router = metrics_app(state.clone());
+            let stop = token.clone();
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+            }))
         }
-    });
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing every socket with 1001");
-            token.cancel();
-        })
-        .await;
-    state.shutdown.cancel();
+        None => None,
+    };
+    let sweeper = tokio::spawn(sweep_sessions(state.clone()));
+    let serving = tokio::spawn(listen::serve(
+        listener,
+        app(state.clone()),
+        state.limits.clone(),
+        token.clone(),
+        grace,
+    ));
+    tokio::select! {
+        () = shutdown => {}
+        () = token.cancelled() => {}
+    }
+    tracing::info!("shutting down: closing every socket with 1001");
+    let deadline = tokio::time::Instant::now() + grace;
+    token.cancel();
+    let _ = serving.await;
     state.sessions.close();
-    if tokio::time::timeout(Duration::from_secs(5), state.sessions.wait())
+    if tokio::time::timeout_at(deadline, state.sessions.wait())
         .await
         .is_err()
     {
-        tracing::warn!("some sockets did not close within 5 s");
+        tracing::warn!(
+            open = state.sessions.len(),
+            "some sockets did not close by the shutdown deadline"
+        );
     }
     sweeper.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     if let Some(cluster) = &state.cluster {
         cluster.shutdown().await;
     }
-    result
+    Ok(())
 }
 
-/// Forgets sessions that nobody resumed within the configured time.
+/// A directory that holds the nicknames of stored sessions which have not
+/// expired, so nobody takes them while their owners are away.
+fn held_nicks(store: &dyn HistoryStore) -> Directory {
+    let directory = Directory::default();
+    let now = std::time::Instant::now();
+    for (session, nick, left) in store.held_nicks() {
+        directory.hold(&nick, &session, now + left);
+    }
+    directory
+}
+
+/// Forgets sessions that nobody resumed within the configured time, and
+/// closes rooms nobody uses (their last member's handle may have been held
+/// elsewhere for a moment when it left).
 async fn sweep_sessions(state: Arc<AppState>) {
     let ttl = Duration::from_secs(state.config.session_ttl_secs);
-    let mut every = tokio::time::interval(Duration::from_secs(60));
+    let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut every = tokio::time::interval(every);
     loop {
         every.tick().await;
         let gone = state.directory.sweep(ttl);
         if gone > 0 {
             tracing::debug!(sessions = gone, "forgot expired sessions");
+        }
+        let closed = state.rooms.retire_unused();
+        if closed > 0 {
+            tracing::debug!(rooms = closed, "closed rooms nobody uses");
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Validation of names and texts, and the per-connection rate limiter.
+//! Limits on texts and replies, and the per-connection rate limiter
+//! (names are in [`crate::names`]).
 
-use shared::chat::{ErrorBody, ErrorCode};
+use shared::chat::{ErrorBody, ErrorCode, Msg};
 use std::time::{Duration, Instant};
 
 /// Longest nickname, in characters.
@@ -22,46 +23,51 @@ fn bad(message: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadRequest, message)
 }
 
-/// A room name: 1–32 of `a-z 0-9 - _`; upper case is folded to lower case.
-pub fn room_name(raw: &str) -> Result<String, ErrorBody> {
-    let name = raw.trim().to_lowercase();
-    if name.chars().count() > MAX_ROOM_CHARS {
-        return Err(ErrorBody::new(
-            ErrorCode::TooLong,
-            format!("room names are at most {MAX_ROOM_CHARS} characters"),
-        ));
+/// Most rooms a `rooms` reply lists (the busiest).
+pub const MAX_ROOMS_LISTED: usize = 200;
+
+/// About how many bytes a message takes in a JSON reply (an upper bound:
+/// every character that JSON escapes is counted escaped).
+pub fn msg_bytes(m: &Msg) -> usize {
+    fn escaped(s: &str) -> usize {
+        s.chars()
+            .map(|c| match c {
+                '"' | '\\' | '\n' | '\t' | '\r' => 2,
+                c if c.is_control() => 6,
+                c => c.len_utf8(),
+            })
+            .sum()
     }
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        return Err(bad(
-            "room names are 1 to 32 characters of a-z, 0-9, '-' and '_'",
-        ));
-    }
-    Ok(name)
+    // {"room":"","epoch":"","seq":,"from":"","text":"","ts":,"cid":""},
+    64 + 20
+        + 20
+        + escaped(&m.room)
+        + escaped(&m.epoch)
+        + escaped(&m.from)
+        + escaped(&m.text)
+        + m.cid.as_deref().map_or(0, escaped)
 }
 
-/// A nickname: trimmed, 1–32 characters, no control characters.
-pub fn nick(raw: &str) -> Result<String, ErrorBody> {
-    let nick = raw.trim();
-    if nick.chars().count() > MAX_NICK_CHARS {
-        return Err(ErrorBody::new(
-            ErrorCode::TooLong,
-            format!("nicknames are at most {MAX_NICK_CHARS} characters"),
-        ));
-    }
-    if nick.is_empty() || nick.chars().any(char::is_control) {
-        return Err(bad(
-            "nicknames are 1 to 32 characters without control characters",
-        ));
-    }
-    Ok(nick.to_owned())
+/// The newest of `msgs` (oldest first) that fit in `budget` bytes; the
+/// older ones are dropped (a client pages them with `history`).
+pub fn newest_within(mut msgs: Vec<Msg>, budget: usize) -> Vec<Msg> {
+    let mut used = 0;
+    let keep = msgs
+        .iter()
+        .rev()
+        .take_while(|m| {
+            used += msg_bytes(m);
+            used <= budget
+        })
+        .count();
+    msgs.drain(..msgs.len() - keep);
+    msgs
 }
 
 /// A chat text: not blank, at most `max_chars` characters.
-pub fn text(raw: &str, max_chars: usize) -> Result<(), ErrorBody> {
+/// The text is cleaned first (see [`crate::names::clean_text`]).
+pub fn text(raw: &str, max_chars: usize) -> Result<String, ErrorBody> {
+    let raw = crate::names::clean_text(raw);
     if raw.trim().is_empty() {
         return Err(bad("message text is empty"));
     }
@@ -72,7 +78,7 @@ pub fn text(raw: &str, max_chars: usize) -> Result<(), ErrorBody> {
             format!("message is {chars} characters; the limit is {max_chars}"),
         ));
     }
-    Ok(())
+    Ok(raw)
 }
 
 /// A client message id: 1–64 bytes.
@@ -153,33 +159,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn room_names_fold_case_and_refuse_bad_characters() {
-        assert_eq!(room_name(" General ").as_deref(), Ok("general"));
-        assert_eq!(
-            room_name("a b").map_err(|e| e.code),
-            Err(ErrorCode::BadRequest)
-        );
-        assert_eq!(
-            room_name("").map_err(|e| e.code),
-            Err(ErrorCode::BadRequest)
-        );
-        assert_eq!(
-            room_name(&"x".repeat(33)).map_err(|e| e.code),
-            Err(ErrorCode::TooLong)
-        );
-    }
-
-    #[test]
-    fn nicks_are_trimmed_and_limited() {
-        assert_eq!(nick("  Ann ").as_deref(), Ok("Ann"));
-        assert_eq!(
-            nick("a\u{7}b").map_err(|e| e.code),
-            Err(ErrorCode::BadRequest)
-        );
-        assert_eq!(
-            nick(&"é".repeat(33)).map_err(|e| e.code),
-            Err(ErrorCode::TooLong)
-        );
+    fn replies_keep_the_newest_messages_that_fit() {
+        let msg = |seq: u64, text: &str| Msg {
+            room: "r".into(),
+            epoch: "e".into(),
+            seq,
+            from: "a".into(),
+            text: text.into(),
+            ts: 0,
+            cid: None,
+        };
+        let msgs: Vec<Msg> = (1..=10).map(|s| msg(s, &"x".repeat(100))).collect();
+        let one = msg_bytes(&msgs[0]);
+        assert!(one >= 100 + 64, "{one}");
+        let kept = newest_within(msgs.clone(), one * 3 + 1);
+        assert_eq!(kept.iter().map(|m| m.seq).collect::<Vec<_>>(), [8, 9, 10]);
+        assert!(newest_within(msgs, 10).is_empty());
+        let quotes = msg(1, &"\"".repeat(10));
+        assert!(msg_bytes(&quotes) >= msg_bytes(&msg(1, &"x".repeat(20))));
     }
 
     #[test]

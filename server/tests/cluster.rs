@@ -14,13 +14,19 @@ use std::{
 
 /// A server process in cluster mode; its dead peers are reaped after 2 s.
 fn node(redis: &Redis) -> Binary {
+    node_with(redis, &[])
+}
+
+fn node_with(redis: &Redis, more: &[&str]) -> Binary {
     let url = redis.url();
-    Binary::start(&[
+    let mut args = vec![
         OsStr::new("--redis"),
         OsStr::new(&url),
         OsStr::new("--node-ttl-secs"),
         OsStr::new("2"),
-    ])
+    ];
+    args.extend(more.iter().map(OsStr::new));
+    Binary::start(&args)
 }
 
 async fn hello(node: &Binary, body: serde_json::Value) -> (Client, Welcome) {
@@ -194,7 +200,8 @@ async fn three_processes_one_order_one_member_list() {
 #[tokio::test]
 async fn nicknames_and_cids_hold_across_processes() {
     let redis = Redis::start();
-    let (a, b) = (node(&redis), node(&redis));
+    let ttl = ["--session-ttl-secs", "3"];
+    let (a, b) = (node_with(&redis, &ttl), node_with(&redis, &ttl));
     let (mut ann, w1) = hello(&a, json!({"v": 1, "nick": "ann"})).await;
     assert_eq!(w1.nick, "ann");
     let (mut other, w2) = hello(&b, json!({"v": 1, "nick": "ANN"})).await;
@@ -224,9 +231,23 @@ async fn nicknames_and_cids_hold_across_processes() {
     let next = say(&mut again, "r", "twice", "cid-2").await;
     assert_eq!(next.seq, first.seq + 1, "and was not stored again");
 
-    // The nickname is free again once its holder leaves.
+    // Once its holder leaves, the nickname stays the session's (nobody
+    // can take it the moment its owner disconnects)…
     again.close().await;
+    let left = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = other
+        .rich::<serde_json::Value>("nick", &json!({"nick": "ann"}))
+        .await
+        .expect_err("held for the session");
+    assert_eq!(held.code, shared::chat::ErrorCode::NickTaken);
+    // …until the session expires (3 s here).
     nick_becomes_free(&mut other, "ann").await;
+    assert!(
+        left.elapsed() >= Duration::from_millis(2_500),
+        "freed after {:?}, before the session expired",
+        left.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -377,7 +398,8 @@ async fn redis_restarted_mid_traffic_loses_nothing_acknowledged() {
         (acked, refusals, writer)
     });
 
-    let (leaver, _) = hello(&a, json!({"v": 1, "nick": "leaver"})).await;
+    let (leaver, leaver_welcome) = hello(&a, json!({"v": 1, "nick": "leaver"})).await;
+    let leaver_session = leaver_welcome.session;
 
     // Restart Redis while that runs; somebody leaves meanwhile.
     // The outage outlasts the heartbeat TTL (2 s): every node's key
@@ -462,8 +484,23 @@ async fn redis_restarted_mid_traffic_loses_nothing_acknowledged() {
         .and_then(|v| v.parse::<f64>().ok());
     assert!(errors.is_some_and(|e| e > 0.0), "{metrics}");
 
-    // The nickname given back while Redis was away is free again.
-    nick_becomes_free(&mut reader, "leaver").await;
+    // The nickname of the session that left while Redis was away is held
+    // for that session: nobody else gets it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = reader
+        .rich::<serde_json::Value>("nick", &json!({"nick": "leaver"}))
+        .await
+        .expect_err("held for the session that left");
+    assert_eq!(held.code, shared::chat::ErrorCode::NickTaken);
+    let (_back, w) = hello(
+        &b,
+        json!({"v": 1, "session": leaver_session, "nick": "leaver"}),
+    )
+    .await;
+    assert_eq!(
+        w.nick, "leaver",
+        "its session gets it back on another process"
+    );
 
     // Delivery goes on after the restart.
     let said = say(&mut writer, "busy", "after", "c-after").await;

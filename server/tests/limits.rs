@@ -1,5 +1,5 @@
-//! Configured limits: connections (1013), origin (1008), rate (errors, then
-//! 1008), keep-alive, and graceful shutdown (1001).
+//! Configured limits: connections (1013), origin (403 at the handshake),
+//! rate (errors, then 1008), keep-alive, and graceful shutdown (1001).
 
 mod common;
 
@@ -30,9 +30,15 @@ async fn connections_past_the_limit_are_closed_1013() {
     let mut fourth = None;
     for _ in 0..50 {
         let mut c = server.client().await;
-        let id = c.request("uppercase", &b"b"[..]).await;
-        let got = tokio::time::timeout(Duration::from_millis(500), c.response(id)).await;
-        if got.is_ok() {
+        // A connection still refused ends (1013) instead of answering.
+        let attempt = tokio::spawn(async move {
+            let id = c.request("uppercase", &b"b"[..]).await;
+            tokio::time::timeout(Duration::from_millis(500), c.response(id))
+                .await
+                .ok()
+                .map(|_| c)
+        });
+        if let Ok(Some(c)) = attempt.await {
             fourth = Some(c);
             break;
         }
@@ -42,35 +48,71 @@ async fn connections_past_the_limit_are_closed_1013() {
     server.stop().await;
 }
 
-async fn connect_with_origin(server: &TestServer, origin: &str) -> Client {
+/// Opens the socket with an `Origin` (and optionally a `Host`): the
+/// client, or the HTTP status of a refused handshake.
+async fn connect_with_origin(
+    server: &TestServer,
+    origin: &str,
+    host: Option<&str>,
+) -> Result<Client, u16> {
     let mut req = request(&server.url());
     req.headers_mut()
         .insert("Origin", HeaderValue::from_str(origin).expect("origin"));
-    let (ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("connects");
-    Client::from_ws(ws)
+    if let Some(host) = host {
+        req.headers_mut()
+            .insert("Host", HeaderValue::from_str(host).expect("host"));
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(Client::from_ws(ws)),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("unexpected handshake error: {e}"),
+    }
 }
 
 #[tokio::test]
-async fn foreign_origins_are_closed_1008_and_own_or_listed_ones_pass() {
+async fn foreign_origins_are_refused_403_before_the_upgrade_and_own_or_listed_ones_pass() {
     let mut cfg = config();
     cfg.allowed_origins = vec!["http://localhost:8080".into()];
     let server = TestServer::start(cfg).await;
-    let mut evil = connect_with_origin(&server, "http://evil.example").await;
-    match evil.ended().await {
-        End::Closed(code) => assert_eq!(code, 1008),
-        other => panic!("expected 1008, got {other:?}"),
-    }
+    let refused = connect_with_origin(&server, "http://evil.example", None).await;
+    assert_eq!(refused.err(), Some(403), "no 101 for a foreign origin");
+    // DNS rebinding: evil.example resolved to this server; its page sends
+    // a matching Host. The Host header is not what is trusted.
+    let rebound =
+        connect_with_origin(&server, "http://evil.example:80", Some("evil.example:80")).await;
+    assert_eq!(rebound.err(), Some(403), "Host is never trusted");
     let own = format!("http://{}", server.addr);
-    for origin in [own.as_str(), "http://localhost:8080"] {
-        let mut c = connect_with_origin(&server, origin).await;
+    let localhost = format!("http://localhost:{}", server.addr.port());
+    for origin in [own.as_str(), localhost.as_str(), "http://localhost:8080"] {
+        let mut c = connect_with_origin(&server, origin, None)
+            .await
+            .unwrap_or_else(|status| panic!("{origin} refused with {status}"));
         assert_eq!(
             c.call("uppercase", &b"x"[..]).await,
             Bytes::from_static(b"X"),
             "{origin}"
         );
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_public_origin_replaces_the_derived_one() {
+    let mut cfg = config();
+    cfg.public_origins = vec!["https://chat.example.com".into()];
+    let server = TestServer::start(cfg).await;
+    let own = format!("http://{}", server.addr);
+    assert_eq!(
+        connect_with_origin(&server, &own, None).await.err(),
+        Some(403)
+    );
+    assert!(
+        connect_with_origin(&server, "https://chat.example.com", None)
+            .await
+            .is_ok()
+    );
     server.stop().await;
 }
 

@@ -221,10 +221,29 @@ async fn taken_nicks_get_a_suffix_on_hello_and_an_error_on_nick() {
         .await
         .expect("own nick");
     assert_eq!(mine.nick, "ANN");
-    // Once ann leaves, her nick is free.
+    // Once ann leaves, her nick stays hers for her session's lifetime:
+    // nobody passes for her the moment she disconnects.
     ann.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = other
+        .rich::<Nick>("nick", &json!({"nick": "ann"}))
+        .await
+        .expect_err("held for her session");
+    assert_eq!(err.code, ErrorCode::NickTaken);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_disconnected_sessions_nick_is_free_once_the_session_expires() {
+    let mut cfg = config();
+    cfg.session_ttl_secs = 1;
+    let server = TestServer::start(cfg).await;
+    let (ann, _) = rich_client(&server, "ann").await;
+    let (mut other, _) = rich_client(&server, "bob").await;
+    ann.close().await;
+    let left = std::time::Instant::now();
     let mut freed = false;
-    for _ in 0..100 {
+    for _ in 0..200 {
         if other
             .rich::<Nick>("nick", &json!({"nick": "ann"}))
             .await
@@ -233,9 +252,14 @@ async fn taken_nicks_get_a_suffix_on_hello_and_an_error_on_nick() {
             freed = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(freed, "a disconnected user's nick becomes free");
+    assert!(freed, "an expired session's nick becomes free");
+    assert!(
+        left.elapsed() >= Duration::from_millis(900),
+        "freed after {:?}, before the session expired",
+        left.elapsed()
+    );
     server.stop().await;
 }
 

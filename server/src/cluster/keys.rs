@@ -39,8 +39,12 @@ pub(crate) fn room_of_channel(channel: &str) -> Option<&str> {
     channel.strip_prefix("chat:{")?.strip_suffix('}')
 }
 
-/// Set of every room any process has opened.
+/// Set of the rooms open on some process (a room leaves it when its last
+/// member anywhere leaves).
 pub(crate) const ROOMS: &str = "chat:rooms";
+
+/// Set of the rooms that have a stream (for the age sweep).
+pub(crate) const LOGS: &str = "chat:logs";
 
 /// Held (briefly) by the node sweeping expired messages this period.
 pub(crate) const EXPIRE_LOCK: &str = "chat:expire-lock";
@@ -48,7 +52,9 @@ pub(crate) const EXPIRE_LOCK: &str = "chat:expire-lock";
 /// Set of every node that has registered.
 pub(crate) const NODES: &str = "chat:nodes";
 
-/// Hash of live nicknames: lower-cased nick → holder (`{node}:{conn}:{session}`).
+/// Hash of held nicknames: look-alike key → holder
+/// (`{node}:{conn}:{session}`, or `~{until}:{session}` for a session that
+/// is not connected). Sessions appear only as hashes of their tokens.
 pub(crate) const NICKS: &str = "chat:nicks";
 
 /// A node's heartbeat; expires when the node stops refreshing it.
@@ -66,7 +72,7 @@ pub(crate) fn node_nicks(node: &str) -> String {
     format!("chat:node:{node}:nicks")
 }
 
-/// Where a session is live: `{node}:{conn}`.
+/// Where a session (its token's hash) is live: `{node}:{conn}`.
 pub(crate) fn live(token: &str) -> String {
     format!("chat:live:{token}")
 }
@@ -76,7 +82,7 @@ pub(crate) fn control(node: &str) -> String {
     format!("chat:ctl:{node}")
 }
 
-/// A saved session: JSON of its nickname and rooms.
+/// A saved session (its token's hash): JSON of its nickname and rooms.
 pub(crate) fn session(token: &str) -> String {
     format!("chat:session:{token}")
 }

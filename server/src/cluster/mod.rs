@@ -47,6 +47,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// How long a `(session, cid)` pair is remembered for deduplication.
 pub const CID_TTL_SECS: u64 = 3_600;
 /// Writes batched into one pipeline at most.
@@ -81,6 +87,8 @@ pub struct ClusterConfig {
     pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Seconds a saved session lives.
     pub session_ttl_secs: u64,
+    /// Bytes of messages waiting for the writer at most.
+    pub queue_bytes: usize,
 }
 
 /// The outcome of appending a message.
@@ -163,6 +171,8 @@ impl Body {
 
 struct AppendOp {
     room: Arc<str>,
+    /// What it counts for against the queue bound.
+    bytes: usize,
     body: String,
     ts: i64,
     cid: Option<(String, String)>,
@@ -173,15 +183,22 @@ enum Op {
     Append(AppendOp),
     /// Commands whose results nobody waits for.
     Fire(Vec<Cmd>),
-    /// A nickname to give back (kept until it is done: a nickname that
-    /// stayed claimed would be lost to everybody else).
-    Release {
-        nick: String,
-        conn: u64,
-    },
+    /// A nickname to give back, or with `hold` (`~{until}:{session}`) to
+    /// keep for its session (kept until it is done: a nickname that stayed
+    /// claimed would be lost to everybody else).
+    Release(Release),
     /// A session to save (kept until it is done, unless a newer save of
     /// the same session supersedes it).
     Save(UnsavedSession),
+}
+
+/// What [`Op::Release`] does to a connection's nickname.
+#[derive(Debug, Clone)]
+struct Release {
+    nick: String,
+    conn: u64,
+    /// Keep it for the session (`~{until}:{session}`) instead of freeing it.
+    hold: Option<String>,
 }
 
 /// Session saves waiting for Redis: the latest per session.
@@ -255,7 +272,11 @@ pub struct Cluster {
     conn: ConnectionManager,
     ops: mpsc::Sender<Op>,
     healthy: AtomicBool,
-    rooms: Mutex<HashMap<Arc<str>, mpsc::Sender<Command>>>,
+    /// Where each local room's channel goes (weak: a room retires when its
+    /// last member leaves, and unregisters then).
+    rooms: Mutex<HashMap<Arc<str>, mpsc::WeakSender<Command>>>,
+    /// Bytes of appends handed to the writer and not yet answered.
+    queued: std::sync::atomic::AtomicUsize,
     /// Sessions that moved to another process: `(token, conn)` to close here.
     takeovers: mpsc::UnboundedSender<(String, u64)>,
     takeovers_rx: Mutex<Option<mpsc::UnboundedReceiver<(String, u64)>>>,
@@ -266,19 +287,28 @@ pub struct Cluster {
     /// had a full heartbeat period since then.
     reachable_since: Mutex<std::time::Instant>,
     /// Releases that could not reach Redis; sent again when it is back.
-    unreleased: Mutex<Vec<(String, u64)>>,
+    unreleased: Mutex<Vec<Release>>,
     /// Session saves that could not reach Redis (the latest per token);
     /// made again when it is back.
     unsaved: Mutex<PendingSaves>,
     /// Numbers session saves.
     saves: std::sync::atomic::AtomicU64,
-    subscribe: mpsc::UnboundedSender<Arc<str>>,
+    subscribe: mpsc::UnboundedSender<Subscription>,
     append: Script,
     claim: Script,
     release: Script,
+    hold: Script,
+    forget: Script,
+    sweep_holds: Script,
     reap: Script,
     expire: Script,
     stop: CancellationToken,
+}
+
+/// A change to what the pub/sub connection listens to.
+enum Subscription {
+    Room(Arc<str>),
+    Gone(Arc<str>),
 }
 
 /// The URL without its password, for logs.
@@ -362,6 +392,7 @@ impl Cluster {
             ops,
             healthy: AtomicBool::new(false),
             rooms: Mutex::new(HashMap::new()),
+            queued: std::sync::atomic::AtomicUsize::new(0),
             takeovers,
             takeovers_rx: Mutex::new(Some(takeovers_rx)),
             unreleased: Mutex::new(Vec::new()),
@@ -373,6 +404,9 @@ impl Cluster {
             append: Script::new(scripts::APPEND),
             claim: Script::new(scripts::CLAIM),
             release: Script::new(scripts::RELEASE),
+            hold: Script::new(scripts::HOLD),
+            forget: Script::new(scripts::FORGET),
+            sweep_holds: Script::new(scripts::SWEEP_HOLDS),
             reap: Script::new(scripts::REAP),
             expire: Script::new(scripts::EXPIRE),
             stop: CancellationToken::new(),
@@ -408,19 +442,62 @@ impl Cluster {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, mpsc::Sender<Command>>> {
+    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, mpsc::WeakSender<Command>>> {
         // Single inserts: a poisoned lock is still consistent.
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn room_senders(&self) -> Vec<mpsc::Sender<Command>> {
-        self.locked().values().cloned().collect()
+        self.locked().values().filter_map(|w| w.upgrade()).collect()
+    }
+
+    /// The local room with this name, while it runs.
+    fn room_sender(&self, room: &str) -> Option<mpsc::Sender<Command>> {
+        self.locked().get(room).and_then(mpsc::WeakSender::upgrade)
     }
 
     /// A room actor starts: route its channel to it.
-    pub(crate) fn register(&self, room: Arc<str>, tx: mpsc::Sender<Command>) {
+    pub(crate) fn register(&self, room: Arc<str>, tx: mpsc::WeakSender<Command>) {
         self.locked().insert(room.clone(), tx);
-        let _ = self.subscribe.send(room);
+        let _ = self.subscribe.send(Subscription::Room(room));
+    }
+
+    /// A room actor stopped (its last local member left): stop listening
+    /// to its channel, and take it off the cluster's list of open rooms if
+    /// no process has members in it any more.
+    pub(crate) fn unregister(&self, room: &str) {
+        let removed = {
+            let mut rooms = self.locked();
+            match rooms.get(room) {
+                // A new actor for the room may have started meanwhile.
+                Some(tx) if tx.strong_count() == 0 => rooms.remove_entry(room).map(|(r, _)| r),
+                _ => None,
+            }
+        };
+        let Some(room) = removed else { return };
+        let _ = self.subscribe.send(Subscription::Gone(room.clone()));
+        if !self.healthy() {
+            return;
+        }
+        let script = self.forget.clone();
+        let mut conn = self.conn.clone();
+        tokio::spawn(async move {
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(keys::members(&room))
+                .key(keys::ROOMS)
+                .arg(&*room);
+            let _ =
+                tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut conn)).await;
+        });
+    }
+
+    /// Whether a room exists in the cluster (has an epoch), without
+    /// creating it.
+    pub(crate) async fn room_exists(&self, room: &str) -> bool {
+        self.call::<bool>(redis::cmd("EXISTS").arg(keys::epoch(room)))
+            .await
+            .unwrap_or(false)
     }
 
     /// `{node}:{conn}`: a member's field in a room's member hash.
@@ -492,6 +569,13 @@ impl Cluster {
             let _ = reply.send(Err(unavailable("not reachable")));
             return rx;
         }
+        let bytes = text.len() + from.len() + 128;
+        let queued = self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        if queued > self.config.queue_bytes {
+            self.queued.fetch_sub(bytes, Ordering::AcqRel);
+            let _ = reply.send(Err(unavailable("the write queue is full")));
+            return rx;
+        }
         let body = serde_json::to_string(&Body {
             epoch: String::new(),
             from: from.to_owned(),
@@ -502,6 +586,7 @@ impl Cluster {
         .unwrap_or_default();
         let op = Op::Append(AppendOp {
             room,
+            bytes,
             body,
             ts,
             cid,
@@ -512,6 +597,7 @@ impl Cluster {
             | mpsc::error::TrySendError::Closed(Op::Append(op)),
         ) = self.ops.try_send(op)
         {
+            self.queued.fetch_sub(op.bytes, Ordering::AcqRel);
             let _ = op.reply.send(Err(unavailable("write queue is full")));
         }
         rx
@@ -722,10 +808,11 @@ impl Cluster {
         invocation
             .key(keys::NICKS)
             .key(keys::node_nicks(&self.node))
-            .arg(nick.to_lowercase())
+            .arg(crate::names::nick_key(nick))
             .arg(self.holder(conn, session))
             .arg(session.unwrap_or(""))
-            .arg(self.holder(conn, None));
+            .arg(self.holder(conn, None))
+            .arg(now_ms());
         let mut con = self.conn.clone();
         let granted = self
             .bounded(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut con))
@@ -783,19 +870,35 @@ impl Cluster {
 
     /// Gives a nickname back if this connection holds it.
     pub fn release(&self, nick: &str, conn: u64) {
-        {
-            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-            if held
-                .get(&conn)
-                .is_some_and(|(n, _)| n.to_lowercase() == nick.to_lowercase())
-            {
-                held.remove(&conn);
-            }
-        }
-        let op = Op::Release {
+        self.let_go(Release {
             nick: nick.to_owned(),
             conn,
-        };
+            hold: None,
+        });
+    }
+
+    /// A connection with a session ended: its nickname stays the
+    /// session's for the session's lifetime (across every process).
+    pub fn detach(&self, nick: &str, conn: u64, session: &str) {
+        let ttl_ms = self.config.session_ttl_secs.saturating_mul(1_000);
+        let until = now_ms().saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+        self.let_go(Release {
+            nick: nick.to_owned(),
+            conn,
+            hold: Some(format!("~{until}:{session}")),
+        });
+    }
+
+    fn let_go(&self, release: Release) {
+        {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            if held.get(&release.conn).is_some_and(|(n, _)| {
+                crate::names::nick_key(n) == crate::names::nick_key(&release.nick)
+            }) {
+                held.remove(&release.conn);
+            }
+        }
+        let op = Op::Release(release);
         if !self.healthy() {
             self.defer_release(op);
         } else if let Err(
@@ -806,7 +909,7 @@ impl Cluster {
         }
     }
 
-    fn defer_releases(&self, releases: Vec<(String, u64)>) {
+    fn defer_releases(&self, releases: Vec<Release>) {
         if !releases.is_empty() {
             self.unreleased
                 .lock()
@@ -816,11 +919,11 @@ impl Cluster {
     }
 
     fn defer_release(&self, op: Op) {
-        if let Op::Release { nick, conn } = op {
+        if let Op::Release(release) = op {
             self.unreleased
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push((nick, conn));
+                .push(release);
         }
     }
 
@@ -828,8 +931,8 @@ impl Cluster {
     fn retry_releases(&self) {
         let pending =
             std::mem::take(&mut *self.unreleased.lock().unwrap_or_else(|p| p.into_inner()));
-        for (nick, conn) in pending {
-            self.release(&nick, conn);
+        for release in pending {
+            self.let_go(release);
         }
     }
 
@@ -1000,9 +1103,25 @@ impl Cluster {
             .key(keys::node_nicks(node))
             .key(keys::node(node))
             .arg(node)
-            .arg(if force { "force" } else { "" });
+            .arg(if force { "force" } else { "" })
+            .arg(
+                now_ms().saturating_add(
+                    i64::try_from(self.config.session_ttl_secs.saturating_mul(1_000))
+                        .unwrap_or(i64::MAX),
+                ),
+            );
         let mut con = self.conn.clone();
         self.bounded(CALL_TIMEOUT * 5, invocation.invoke_async::<i64>(&mut con))
+            .await
+    }
+
+    /// Forgets nicknames held for sessions that expired, a slice of the
+    /// hash at a time; returns where the next call goes on.
+    async fn sweep_holds(&self, cursor: u64) -> Result<u64, StoreError> {
+        let mut invocation = self.sweep_holds.prepare_invoke();
+        invocation.key(keys::NICKS).arg(cursor).arg(now_ms());
+        let mut con = self.conn.clone();
+        self.bounded(CALL_TIMEOUT, invocation.invoke_async::<u64>(&mut con))
             .await
     }
 }
@@ -1098,12 +1217,15 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
         // Loaded each batch: after a Redis restart the script cache is empty.
         pipe.load_script(&cluster.append);
         pipe.load_script(&cluster.release);
+        pipe.load_script(&cluster.hold);
         let mut waiting = Vec::new();
         let mut releases = Vec::new();
         let mut saves = Vec::new();
+        let mut bytes = 0;
         for op in batch.drain(..) {
             match op {
                 Op::Append(op) => {
+                    bytes += op.bytes;
                     let room = &op.room;
                     let mut invocation = cluster.append.prepare_invoke();
                     let (cid_key, cid_ttl) = match &op.cid {
@@ -1118,12 +1240,14 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
                         .key(keys::log(room))
                         .key(keys::epoch(room))
                         .key(cid_key)
+                        .key(keys::LOGS)
                         .arg(body)
                         .arg(crate::history::new_epoch())
                         .arg(cluster.config.retention.max(1))
                         .arg(cid_ttl)
                         .arg(op.ts)
-                        .arg(keys::channel(room));
+                        .arg(keys::channel(room))
+                        .arg(&**room);
                     pipe.invoke_script(&invocation);
                     waiting.push(Some((op.reply, op.ts)));
                 }
@@ -1133,17 +1257,24 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
                         waiting.push(None);
                     }
                 }
-                Op::Release { nick, conn } => {
-                    // EVALSHA: the script was loaded at the start of the batch.
+                Op::Release(release) => {
+                    // EVALSHA: the scripts were loaded at the start of the batch.
                     let mut cmd = redis::cmd("EVALSHA");
-                    cmd.arg(cluster.release.get_hash())
+                    let script = match release.hold {
+                        Some(_) => &cluster.hold,
+                        None => &cluster.release,
+                    };
+                    cmd.arg(script.get_hash())
                         .arg(1)
                         .arg(keys::NICKS)
-                        .arg(nick.to_lowercase())
-                        .arg(cluster.holder(conn, None));
+                        .arg(crate::names::nick_key(&release.nick))
+                        .arg(cluster.holder(release.conn, None));
+                    if let Some(hold) = &release.hold {
+                        cmd.arg(hold);
+                    }
                     pipe.add_command(cmd);
                     waiting.push(None);
-                    releases.push((nick, conn));
+                    releases.push(release);
                 }
                 Op::Save(save) => {
                     pipe.add_command(cluster.session_set(&save.token, &save.json));
@@ -1155,6 +1286,7 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
         let mut conn = cluster.conn.clone();
         let result =
             tokio::time::timeout(CALL_TIMEOUT, pipe.query_async::<Vec<Value>>(&mut conn)).await;
+        cluster.queued.fetch_sub(bytes, Ordering::AcqRel);
         let result = match result {
             Ok(result) => result.map_err(unavailable),
             Err(_) => Err(unavailable("timed out")),
@@ -1170,7 +1302,7 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
             }
         };
         cluster.settle_saves(&saves);
-        for (value, reply) in values.into_iter().skip(2).zip(waiting) {
+        for (value, reply) in values.into_iter().skip(3).zip(waiting) {
             match (reply, value) {
                 (Some((reply, ts)), value) => {
                     let _ = reply.send(appended(value, ts));
@@ -1216,7 +1348,7 @@ fn appended(value: Value, ts: i64) -> Result<Appended, StoreError> {
 /// Keeps one pub/sub connection subscribed to every local room's channel
 /// and routes what arrives to the room actors. After a reconnect, rooms
 /// resynchronise (what was published meanwhile is lost to pub/sub).
-async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver<Arc<str>>) {
+async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver<Subscription>) {
     use futures_util::StreamExt;
     let mut first = true;
     loop {
@@ -1247,9 +1379,13 @@ async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver
         loop {
             tokio::select! {
                 () = cluster.stop.cancelled() => return,
-                room = requests.recv() => {
-                    let Some(room) = room else { return };
-                    if sink.subscribe(keys::channel(&room)).await.is_err() {
+                request = requests.recv() => {
+                    let done = match request {
+                        None => return,
+                        Some(Subscription::Room(room)) => sink.subscribe(keys::channel(&room)).await,
+                        Some(Subscription::Gone(room)) => sink.unsubscribe(keys::channel(&room)).await,
+                    };
+                    if done.is_err() {
                         break;
                     }
                 }
@@ -1264,8 +1400,7 @@ async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver
                         debug!(room, "unreadable pub/sub payload");
                         continue;
                     };
-                    let tx = cluster.locked().get(room).cloned();
-                    if let Some(tx) = tx {
+                    if let Some(tx) = cluster.room_sender(room) {
                         // A full mailbox drops the event: messages are read
                         // back from the stream, presence on the next resync.
                         let _ = tx.try_send(Command::Remote(remote));
@@ -1334,8 +1469,19 @@ async fn heads(cluster: Arc<Cluster>) {
         let rooms: Vec<(Arc<str>, mpsc::Sender<Command>)> = cluster
             .locked()
             .iter()
-            .map(|(r, tx)| (r.clone(), tx.clone()))
+            .filter_map(|(r, tx)| Some((r.clone(), tx.upgrade()?)))
             .collect();
+        if !rooms.is_empty() {
+            // Open here: listed as open in the cluster (a process whose
+            // last member left may have taken a room off the list while
+            // this one's members were on their way).
+            let mut sadd = redis::cmd("SADD");
+            sadd.arg(keys::ROOMS);
+            for (room, _) in &rooms {
+                sadd.arg(&**room);
+            }
+            cluster.fire(vec![sadd]);
+        }
         for chunk in rooms.chunks(1_000) {
             let mut mget = redis::cmd("MGET");
             for (room, _) in chunk {
@@ -1378,7 +1524,7 @@ async fn expire(cluster: Arc<Cluster>, age: Duration) {
         let mut removed = 0;
         loop {
             let mut scan = redis::cmd("SSCAN");
-            scan.arg(keys::ROOMS).arg(cursor).arg("COUNT").arg(500);
+            scan.arg(keys::LOGS).arg(cursor).arg("COUNT").arg(500);
             let Ok((next, rooms)) = cluster.call::<(u64, Vec<String>)>(&scan).await else {
                 break;
             };
@@ -1402,6 +1548,7 @@ async fn expire(cluster: Arc<Cluster>, age: Duration) {
 /// Refreshes this node's heartbeat and reaps nodes whose heartbeat expired.
 async fn nodes(cluster: Arc<Cluster>) {
     let mut every = ticker((cluster.config.node_ttl / 3).max(Duration::from_millis(100)));
+    let mut holds = 0;
     while next_tick(&cluster, &mut every).await {
         if !cluster.healthy() {
             continue;
@@ -1409,6 +1556,10 @@ async fn nodes(cluster: Arc<Cluster>) {
         if let Err(e) = cluster.heartbeat().await {
             debug!(error = %e, "heartbeat failed");
             continue;
+        }
+        match cluster.sweep_holds(holds).await {
+            Ok(next) => holds = next,
+            Err(e) => debug!(error = %e, "could not sweep expired nickname holds"),
         }
         let Ok(all) = cluster
             .call::<Vec<String>>(redis::cmd("SMEMBERS").arg(keys::NODES))

@@ -4,10 +4,11 @@
 
 /// Appends a message to a room.
 ///
-/// KEYS: seq, log, epoch, cid key (any key when there is no cid).
+/// KEYS: seq, log, epoch, cid key (any key when there is no cid), the set
+/// of rooms with a stream.
 /// ARGV: body without its opening `{` (`"from":…,"text":…,"ts":…`),
 /// a new epoch (used if the room has none), stream length to keep,
-/// cid TTL in seconds (`""`: no cid), ts, channel.
+/// cid TTL in seconds (`""`: no cid), ts, channel, room.
 ///
 /// Returns `{1, seq, epoch}` for a new message, or `{0, "seq:ts", epoch}`
 /// when the `(session, cid)` pair was already stored.
@@ -28,25 +29,38 @@ if ARGV[4] ~= '' then
   redis.call('SET', KEYS[4], seq .. ':' .. ARGV[5], 'EX', ARGV[4])
 end
 redis.call('PUBLISH', ARGV[6], 'm' .. seq .. '\n' .. body)
+redis.call('SADD', KEYS[5], ARGV[7])
 return {1, tostring(seq), epoch}
 "#;
 
 /// Claims a nickname.
 ///
-/// KEYS: nicks hash, this node's nick set. ARGV: lower-cased nick, holder
-/// (`{node}:{conn}:{session}`), session (`""` when none), `{node}:{conn}:`.
+/// KEYS: nicks hash, this node's nick set. ARGV: the nick's look-alike
+/// key, holder (`{node}:{conn}:{session}`), session (`""` when none),
+/// `{node}:{conn}:`, now (ms since the Unix epoch).
 ///
-/// The nick is free when nobody holds it, when the holder is the same
-/// connection or the same session (a client resuming elsewhere), or when
-/// the holder's node is gone. Returns 1 when granted.
+/// A holder is a live connection (`{node}:{conn}:{session}`) or, once its
+/// connection ended, the session alone until it expires
+/// (`~{until}:{session}`). The nick is free when nobody holds it, when the
+/// holder is the same connection or the same session (a client resuming
+/// elsewhere), when a session's hold expired, or when the holder's node is
+/// gone and the holder had no session (a session's nick waits for the
+/// node to be reaped, which turns it into a hold). Returns 1 when granted.
 pub(crate) const CLAIM: &str = r#"
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur and cur ~= ARGV[2] then
   local same = string.sub(cur, 1, #ARGV[4]) == ARGV[4]
     or (ARGV[3] ~= '' and string.sub(cur, -(#ARGV[3] + 1)) == (':' .. ARGV[3]))
   if not same then
-    local node = string.match(cur, '^([^:]*):')
-    if node and redis.call('EXISTS', 'chat:node:' .. node) == 1 then return 0 end
+    if string.sub(cur, 1, 1) == '~' then
+      local untilms = tonumber(string.match(cur, '^~(%d+):'))
+      if untilms and untilms > tonumber(ARGV[5]) then return 0 end
+    else
+      local node, session = string.match(cur, '^([^:]*):[^:]*:(.*)$')
+      if node and (session ~= '' or redis.call('EXISTS', 'chat:node:' .. node) == 1) then
+        return 0
+      end
+    end
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -67,12 +81,14 @@ return 0
 "#;
 
 /// Removes a node that stopped: its members leave every room (each leave
-/// is published, as a live node would) and its nicknames are freed. Only
-/// one caller wins (`SREM`), and a node whose heartbeat is back is spared.
+/// is published, as a live node would) and its nicknames are freed, or
+/// held for their sessions until `ARGV[3]`. Only one caller wins (`SREM`),
+/// and a node whose heartbeat is back is spared.
 ///
 /// KEYS: nodes set, nicks hash, node's rooms, node's nicks, node's
 /// heartbeat. ARGV: node id, `"force"` to reap a live node (its own
-/// shutdown). Returns 0 when there was nothing to do, else 1 + members removed.
+/// shutdown), when sessions' holds end (ms since the Unix epoch).
+/// Returns 0 when there was nothing to do, else 1 + members removed.
 pub(crate) const REAP: &str = r#"
 if ARGV[2] ~= 'force' and redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
 redis.call('SREM', KEYS[1], ARGV[1])
@@ -94,7 +110,12 @@ end
 for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do
   local holder = redis.call('HGET', KEYS[2], n)
   if holder and string.sub(holder, 1, #prefix) == prefix then
-    redis.call('HDEL', KEYS[2], n)
+    local session = string.match(holder, '^[^:]*:[^:]*:(.*)$')
+    if session and session ~= '' then
+      redis.call('HSET', KEYS[2], n, '~' .. ARGV[3] .. ':' .. session)
+    else
+      redis.call('HDEL', KEYS[2], n)
+    end
   end
 end
 redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
@@ -121,4 +142,46 @@ if last then
   redis.call('XTRIM', KEYS[1], 'MINID', seq .. '-1')
 end
 return n
+"#;
+
+/// A connection with a session ended: its nickname is held for the
+/// session until it expires, if the connection still holds it.
+///
+/// KEYS: nicks hash. ARGV: the nick's key, `{node}:{conn}:`,
+/// `~{until}:{session}`.
+pub(crate) const HOLD: &str = r#"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and string.sub(cur, 1, #ARGV[2]) == ARGV[2] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  return 1
+end
+return 0
+"#;
+
+/// A room closed on one process: off the list of open rooms if nobody is
+/// a member on any process.
+///
+/// KEYS: the room's member hash, the open rooms set. ARGV: room.
+pub(crate) const FORGET: &str = r#"
+if redis.call('HLEN', KEYS[1]) == 0 then
+  return redis.call('SREM', KEYS[2], ARGV[1])
+end
+return 0
+"#;
+
+/// Drops nickname holds of sessions that expired, one slice of the hash.
+///
+/// KEYS: nicks hash. ARGV: HSCAN cursor, now (ms since the Unix epoch).
+/// Returns the next cursor (0 when the pass is done).
+pub(crate) const SWEEP_HOLDS: &str = r#"
+local r = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', 500)
+local now = tonumber(ARGV[2])
+local all = r[2]
+for i = 1, #all, 2 do
+  local untilms = tonumber(string.match(all[i + 1], '^~(%d+):'))
+  if untilms and untilms <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return tonumber(r[1])
 "#;

@@ -4,8 +4,12 @@ mod clustered;
 
 pub(crate) use clustered::Clustered;
 
-use super::{Command, ConnId, Member, Post};
-use crate::history::{Commit, History, StoreError};
+use super::{Command, ConnId, Member, Post, RoomLimits, gate::Intake};
+use crate::{
+    history::{Commit, History, HistoryStore, StoreError},
+    limits::{self, msg_bytes, newest_within},
+    session::outbox::Pushed,
+};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream::FuturesOrdered};
 use prometheus_client::metrics::histogram::Histogram;
@@ -40,9 +44,46 @@ struct Inflight {
     replies: Vec<Reply>,
 }
 
+/// What a room actor starts with.
+pub(super) struct Setup {
+    pub name: Arc<str>,
+    pub history: Box<dyn History>,
+    pub count: Arc<AtomicU32>,
+    pub fanout: Histogram,
+    pub cluster: Option<Clustered>,
+    pub limits: RoomLimits,
+    pub intake: Arc<Intake>,
+    /// Where the history goes back when the room retires (one process).
+    pub store: Option<Arc<dyn HistoryStore>>,
+}
+
+/// Slow mode: a token bucket of the room's posts.
+struct RoomRate {
+    per_second: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl RoomRate {
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second.max(1.0));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 struct Room {
     name: Arc<str>,
     history: Box<dyn History>,
+    limits: RoomLimits,
+    intake: Arc<Intake>,
+    rate: Option<RoomRate>,
     members: HashMap<ConnId, Member>,
     count: Arc<AtomicU32>,
     /// The last message members have been sent: everything up to it is durable.
@@ -60,18 +101,28 @@ struct Room {
 }
 
 /// Runs until every handle is dropped.
-pub(super) async fn run(
-    name: Arc<str>,
-    history: Box<dyn History>,
-    mut rx: mpsc::Receiver<Command>,
-    count: Arc<AtomicU32>,
-    fanout: Histogram,
-    cluster: Option<Clustered>,
-) {
+pub(super) async fn run(setup: Setup, mut rx: mpsc::Receiver<Command>) {
+    let Setup {
+        name,
+        history,
+        count,
+        fanout,
+        cluster,
+        limits,
+        intake,
+        store,
+    } = setup;
     let delivered = history.last_seq();
     let mut room = Room {
         name,
         history,
+        rate: (limits.rate > 0).then(|| RoomRate {
+            per_second: f64::from(limits.rate),
+            tokens: f64::from(limits.rate),
+            at: Instant::now(),
+        }),
+        limits,
+        intake,
         members: HashMap::new(),
         count,
         delivered,
@@ -101,6 +152,14 @@ pub(super) async fn run(
     while let Some(result) = room.commits.next().await {
         room.committed(result.unwrap_or_else(|_| Err(StoreError("store stopped".into()))));
     }
+    while let Some(result) = room.appends.next().await {
+        room.appended(result);
+    }
+    if let Some(c) = &room.cluster {
+        c.cluster.unregister(&room.name);
+    } else if let Some(store) = store {
+        store.retire(&room.name, room.history);
+    }
     debug!(room = %room.name, "room actor stopped");
 }
 
@@ -121,6 +180,7 @@ impl Room {
             Command::Join {
                 member,
                 since,
+                budget,
                 reply,
             } => {
                 let conn = member.conn;
@@ -128,9 +188,9 @@ impl Room {
                 if let Some(reply) = reply {
                     if self.cluster.as_ref().is_some_and(|c| !c.ready) {
                         // Answered once the room has read its state from Redis.
-                        self.park(conn, since, reply);
+                        self.park(conn, since, budget, reply);
                     } else {
-                        self.answer_join(since, reply);
+                        self.answer_join(since, budget, reply);
                     }
                 }
             }
@@ -140,12 +200,21 @@ impl Room {
                     let _ = reply.send(was);
                 }
             }
-            Command::Post { post, reply } => self.post(post, reply),
+            Command::Post {
+                post,
+                permit: _permit,
+                reply,
+            } => self.post(post, reply),
+            Command::Relay {
+                payload,
+                permit: _permit,
+            } => self.relay(&payload),
             Command::History {
                 before,
                 limit,
+                budget,
                 reply,
-            } => self.history_page(before, limit, reply),
+            } => self.history_page(before, limit, budget, reply),
             Command::Typing { conn, on } => self.typing(conn, on),
             Command::Rename { conn, nick } => self.rename(conn, nick),
             Command::Remote(remote) => self.remote(remote),
@@ -205,24 +274,34 @@ impl Room {
         }
     }
 
-    /// Messages up to the last delivered one (never one still in flight).
-    fn stored_before(&self, before: u64, limit: usize) -> Vec<Msg> {
-        self.history.before(before.min(self.delivered + 1), limit)
+    /// Messages up to the last delivered one (never one still in flight),
+    /// the newest that fit in `budget` bytes.
+    fn stored_before(&self, before: u64, limit: usize, budget: usize) -> Vec<Msg> {
+        newest_within(
+            self.history.before(before.min(self.delivered + 1), limit),
+            budget,
+        )
     }
 
-    fn state(&self, since: Option<Cursor>) -> RoomState {
+    /// The room's state for a joining member: exactly what it missed
+    /// since `since` if that is stored and within the recovery bounds
+    /// (`--max-recovery` messages, `budget` bytes), else the latest page.
+    fn state(&self, since: Option<Cursor>, budget: usize) -> RoomState {
         let epoch = self.history.epoch().to_owned();
+        let max = self.limits.max_recovery;
         let recovered = since
             .filter(|c| c.epoch == epoch && c.seq <= self.delivered)
-            .and_then(|c| self.history.since(c.seq))
+            .filter(|c| self.delivered - c.seq <= max as u64)
+            .and_then(|c| self.history.since(c.seq, max, budget))
             .map(|mut missed| {
                 missed.retain(|m| m.seq <= self.delivered);
                 missed
-            });
+            })
+            .filter(|missed| missed.iter().map(msg_bytes).sum::<usize>() <= budget);
         let (history, recovered) = match recovered {
             Some(missed) => (missed, true),
             None => (
-                self.stored_before(u64::MAX, crate::limits::JOIN_HISTORY),
+                self.stored_before(u64::MAX, limits::JOIN_HISTORY, budget),
                 false,
             ),
         };
@@ -262,6 +341,15 @@ impl Room {
             );
             return answer(reply, Err(err));
         }
+        if let Some(rate) = &mut self.rate
+            && !rate.take(Instant::now())
+        {
+            let err = ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!("'{}' is in slow mode; try again in a moment", self.name),
+            );
+            return answer(reply, Err(err));
+        }
         if self.cluster.is_some() {
             return self.post_clustered(post, reply);
         }
@@ -278,6 +366,13 @@ impl Room {
             if let Some(said) = self.history.find_cid(session, cid) {
                 return answer(reply, Ok(said));
             }
+        }
+        if !self.history.has_room(post.text.len()) {
+            let err = ErrorBody::new(
+                ErrorCode::Unavailable,
+                "the store is busy; try again in a moment",
+            );
+            return answer(reply, Err(err));
         }
         let msg = Msg {
             room: self.name.to_string(),
@@ -357,6 +452,15 @@ impl Room {
                 }
             }
         }
+    }
+
+    /// Seed members get the bytes as a `message`, exactly as sent.
+    fn relay(&mut self, payload: &[u8]) {
+        if self.members.values().all(|m| m.rich) {
+            return;
+        }
+        let frame = Frame::notify(name::MESSAGE, Bytes::copy_from_slice(payload)).encode();
+        self.deliver(None, |m| (!m.rich).then(|| frame.clone()));
     }
 
     fn typing(&mut self, conn: ConnId, on: bool) {
@@ -458,22 +562,28 @@ impl Room {
 
     /// Pushes to every member but `except`; returns those that could not
     /// take it.
+    /// Members past their outbox's high-water mark close the room's
+    /// intake until they drain (see [`Intake`]).
     fn push_all(
         &self,
         except: Option<ConnId>,
         frame_for: impl Fn(&Member) -> Option<Bytes>,
     ) -> Vec<ConnId> {
         let mut dropped = Vec::new();
+        let mut slow = Vec::new();
         for (conn, member) in &self.members {
             if Some(*conn) == except {
                 continue;
             }
-            if let Some(frame) = frame_for(member)
-                && !member.outbox.push(frame)
-            {
-                dropped.push(*conn);
+            if let Some(frame) = frame_for(member) {
+                match member.outbox.send(frame) {
+                    Pushed::Queued => {}
+                    Pushed::Slow => slow.push(member.outbox.clone()),
+                    Pushed::Gone => dropped.push(*conn),
+                }
             }
         }
+        self.intake.hold(slow);
         dropped
     }
 }

@@ -7,19 +7,25 @@
 //! is full is being disconnected (4008) and is removed here at once.
 
 mod actor;
+mod gate;
 pub mod registry;
 
 use crate::{
     cluster::{Cluster, Remote, Snapshot},
-    history::{History, StoreError},
+    history::{History, HistoryStore, StoreError},
     session::outbox::Outbox,
 };
+use bytes::Bytes;
+use gate::Intake;
 use shared::chat::{Cursor, ErrorBody, ErrorCode, Msg, RoomState, Said};
-use std::sync::{
-    Arc,
-    atomic::{AtomicU32, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 pub use registry::Rooms;
 
@@ -56,10 +62,33 @@ pub struct Post {
     pub received: std::time::Instant,
 }
 
+/// What a room's replies and intake are bounded by.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomLimits {
+    /// Messages a cursor recovers at most.
+    pub max_recovery: usize,
+    /// Messages per second the room takes (0: no limit).
+    pub rate: u32,
+    /// How long a member past its outbox's high-water mark holds posts back.
+    pub stall: Duration,
+}
+
+impl Default for RoomLimits {
+    fn default() -> Self {
+        Self {
+            max_recovery: 1_000,
+            rate: 0,
+            stall: Duration::from_secs(2),
+        }
+    }
+}
+
 pub(crate) enum Command {
     Join {
         member: Member,
         since: Option<Cursor>,
+        /// Bytes the state's history may take.
+        budget: usize,
         /// `None`: nobody needs the room's state (a seed connection entering
         /// the lobby), so it is not built.
         reply: Option<oneshot::Sender<Result<RoomState, ErrorBody>>>,
@@ -70,11 +99,21 @@ pub(crate) enum Command {
     },
     Post {
         post: Post,
+        /// Its share of the room's intake budget, given back once handled.
+        permit: Option<OwnedSemaphorePermit>,
         reply: Option<oneshot::Sender<Result<Said, ErrorBody>>>,
+    },
+    /// Bytes of a seed `broadcast` that are not UTF-8: relayed to seed
+    /// members as they are (not stored, no `seq`), as the original does.
+    Relay {
+        payload: Bytes,
+        permit: Option<OwnedSemaphorePermit>,
     },
     History {
         before: u64,
         limit: usize,
+        /// Bytes the page may take.
+        budget: usize,
         reply: oneshot::Sender<Vec<Msg>>,
     },
     Typing {
@@ -103,12 +142,14 @@ pub(crate) enum Command {
     Resync,
 }
 
-/// Cloneable handle to a room actor.
+/// Cloneable handle to a room actor. The actor stops once the last
+/// handle is gone (see [`Rooms`]: a room without members retires).
 #[derive(Clone)]
 pub struct RoomHandle {
     name: Arc<str>,
     tx: mpsc::Sender<Command>,
     members: Arc<AtomicU32>,
+    intake: Arc<Intake>,
 }
 
 fn gone() -> ErrorBody {
@@ -123,12 +164,15 @@ impl RoomHandle {
         mailbox: usize,
         fanout: prometheus_client::metrics::histogram::Histogram,
         cluster: Option<(Arc<Cluster>, usize)>,
+        limits: RoomLimits,
+        store: Option<Arc<dyn HistoryStore>>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(mailbox.max(1));
         let members = Arc::new(AtomicU32::new(0));
+        let intake = Arc::new(Intake::new(limits.stall));
         let name: Arc<str> = name.into();
         let cluster = cluster.map(|(cluster, capacity)| {
-            cluster.register(name.clone(), tx.clone());
+            cluster.register(name.clone(), tx.downgrade());
             actor::Clustered {
                 cluster,
                 me: tx.downgrade(),
@@ -136,14 +180,29 @@ impl RoomHandle {
             }
         });
         tokio::spawn(actor::run(
-            name.clone(),
-            history,
+            actor::Setup {
+                name: name.clone(),
+                history,
+                count: members.clone(),
+                fanout,
+                cluster,
+                limits,
+                intake: intake.clone(),
+                store,
+            },
             rx,
-            members.clone(),
-            fanout,
-            cluster,
         ));
-        Self { name, tx, members }
+        Self {
+            name,
+            tx,
+            members,
+            intake,
+        }
+    }
+
+    /// Whether this is the only handle left (nobody else uses the room).
+    pub(crate) fn is_unused(&self) -> bool {
+        self.tx.strong_count() == 1
     }
 
     /// The room's name.
@@ -167,14 +226,17 @@ impl RoomHandle {
 
     /// Adds (or updates) a member and returns the room's state for it,
     /// recovering from `since` when possible.
+    /// `budget` bounds the bytes of the state's history.
     pub async fn join(
         &self,
         member: Member,
         since: Option<Cursor>,
+        budget: usize,
     ) -> Result<RoomState, ErrorBody> {
         self.ask(|reply| Command::Join {
             member,
             since,
+            budget,
             reply: Some(reply),
         })
         .await?
@@ -187,6 +249,7 @@ impl RoomHandle {
             .send(Command::Join {
                 member,
                 since: None,
+                budget: 0,
                 reply: None,
             })
             .await
@@ -209,15 +272,19 @@ impl RoomHandle {
 
     /// Queues a post in order and returns where its acknowledgement will
     /// arrive. The queueing happens before this returns, so posts from one
-    /// connection are stored in the order it made them.
+    /// connection are stored in the order it made them. Waits first while
+    /// the room holds posts back (a member is slow, or the room's intake
+    /// budget is spent): the sender is slowed, nothing is lost.
     pub async fn post(
         &self,
         post: Post,
     ) -> Result<oneshot::Receiver<Result<Said, ErrorBody>>, ErrorBody> {
+        let permit = self.intake.admit(post.text.len()).await;
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Post {
                 post,
+                permit,
                 reply: Some(reply),
             })
             .await
@@ -225,16 +292,39 @@ impl RoomHandle {
         Ok(rx)
     }
 
-    /// Posts without wanting an acknowledgement (seed `broadcast`).
+    /// Posts without wanting an acknowledgement (seed `broadcast`); waits
+    /// like [`RoomHandle::post`].
     pub async fn post_unacked(&self, post: Post) {
-        let _ = self.tx.send(Command::Post { post, reply: None }).await;
+        let permit = self.intake.admit(post.text.len()).await;
+        let _ = self
+            .tx
+            .send(Command::Post {
+                post,
+                permit,
+                reply: None,
+            })
+            .await;
     }
 
-    /// Up to `limit` messages before `before`, oldest first.
-    pub async fn history(&self, before: u64, limit: usize) -> Result<Vec<Msg>, ErrorBody> {
+    /// Relays bytes that are not text to the room's seed members (the
+    /// original demo's `broadcast` of binary data); waits like a post.
+    pub async fn relay(&self, payload: Bytes) {
+        let permit = self.intake.admit(payload.len()).await;
+        let _ = self.tx.send(Command::Relay { payload, permit }).await;
+    }
+
+    /// Up to `limit` messages before `before`, oldest first, within
+    /// `budget` bytes (the newest of them).
+    pub async fn history(
+        &self,
+        before: u64,
+        limit: usize,
+        budget: usize,
+    ) -> Result<Vec<Msg>, ErrorBody> {
         self.ask(|reply| Command::History {
             before,
             limit,
+            budget,
             reply,
         })
         .await

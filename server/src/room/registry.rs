@@ -1,10 +1,18 @@
-//! The rooms that exist: name → actor handle.
+//! The rooms that are open: name → actor handle.
 //!
-//! A std mutex guards the map: it is held only for a lookup or an insert,
-//! never across an `.await`, which is cheaper than an async mutex here.
+//! A room is open while anybody holds its handle (a member's session); the
+//! registry's own handle does not count. When the last member leaves, the
+//! room retires: its entry is removed, the actor stops once what it was
+//! storing is settled, and its history goes back to the store (so
+//! `--max-rooms` bounds the rooms open at once, not the names ever used).
+//!
+//! A std mutex guards the map: it is held only for a lookup, an insert or
+//! a removal, never across an `.await`, which is cheaper than an async
+//! mutex here. Lookups and retirement both take it, so a handle is never
+//! given out for a room that is retiring.
 
-use super::RoomHandle;
-use crate::{cluster::Cluster, history::HistoryStore};
+use super::{RoomHandle, RoomLimits};
+use crate::{cluster::Cluster, history::HistoryStore, names};
 use prometheus_client::metrics::histogram::Histogram;
 use shared::chat::{ErrorBody, ErrorCode, RoomInfo};
 use std::{
@@ -15,12 +23,20 @@ use std::{
 /// Mailbox size of each room actor.
 const ROOM_MAILBOX: usize = 4_096;
 
+#[derive(Default)]
+struct Open {
+    rooms: HashMap<String, RoomHandle>,
+    /// Look-alike key ([`names::room_key`]) → the open room's name.
+    keys: HashMap<String, String>,
+}
+
 /// All rooms of this server.
 pub struct Rooms {
-    map: Mutex<HashMap<String, RoomHandle>>,
+    open: Mutex<Open>,
     store: Arc<dyn HistoryStore>,
     max_rooms: usize,
     fanout: Histogram,
+    limits: RoomLimits,
     /// Cluster mode: the cluster, and how many messages each room caches.
     cluster: Option<(Arc<Cluster>, usize)>,
 }
@@ -30,12 +46,19 @@ impl Rooms {
     /// fan-out latency in `fanout`.
     pub fn new(store: Arc<dyn HistoryStore>, max_rooms: usize, fanout: Histogram) -> Self {
         Self {
-            map: Mutex::new(HashMap::new()),
+            open: Mutex::new(Open::default()),
             store,
             max_rooms,
             fanout,
+            limits: RoomLimits::default(),
             cluster: None,
         }
+    }
+
+    /// Rooms bounded by `limits`.
+    pub fn with_limits(mut self, limits: RoomLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Rooms that live in a cluster: their history is in Redis, and each
@@ -45,22 +68,41 @@ impl Rooms {
         self
     }
 
-    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomHandle>> {
+    fn locked(&self) -> std::sync::MutexGuard<'_, Open> {
         // A panic while holding this lock cannot leave the map half-updated
-        // (single inserts), so a poisoned lock is still safe to use.
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        // (single inserts and removals), so a poisoned lock is still safe.
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The room with this (validated) name, created when missing.
-    pub fn get_or_create(&self, name: &str) -> Result<RoomHandle, ErrorBody> {
-        let mut map = self.locked();
-        if let Some(handle) = map.get(name) {
+    /// The room with this (validated) name, opened when it is not.
+    /// `may_create` is asked only when the room is new to this process
+    /// (it spends the creator's budget).
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        may_create: impl FnOnce() -> bool,
+    ) -> Result<RoomHandle, ErrorBody> {
+        let mut open = self.locked();
+        if let Some(handle) = open.rooms.get(name) {
             return Ok(handle.clone());
         }
-        if map.len() >= self.max_rooms {
+        let key = names::room_key(name);
+        if let Some(existing) = open.keys.get(&key) {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("'{name}' looks too much like the room '{existing}'"),
+            ));
+        }
+        if open.rooms.len() >= self.max_rooms {
             return Err(ErrorBody::new(
                 ErrorCode::TooManyRooms,
-                "the server has as many rooms as it allows",
+                "the server has as many rooms open as it allows",
+            ));
+        }
+        if !may_create() {
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                "too many new rooms from your address; try again in a minute",
             ));
         }
         let history: Box<dyn crate::history::History> = match &self.cluster {
@@ -77,20 +119,59 @@ impl Rooms {
             ROOM_MAILBOX,
             self.fanout.clone(),
             self.cluster.clone(),
+            self.limits,
+            self.cluster.is_none().then(|| self.store.clone()),
         );
-        map.insert(name.to_owned(), handle.clone());
+        open.rooms.insert(name.to_owned(), handle.clone());
+        open.keys.insert(key, name.to_owned());
         Ok(handle)
     }
 
-    /// The room with this name, if it exists.
+    /// The room with this name, if it is open.
     pub fn get(&self, name: &str) -> Option<RoomHandle> {
-        self.locked().get(name).cloned()
+        self.locked().rooms.get(name).cloned()
     }
 
-    /// Every room with its member count, busiest first.
-    pub fn list(&self) -> Vec<RoomInfo> {
+    /// Closes the room if nobody uses it any more (its last member left).
+    /// Returns whether it was closed.
+    pub fn retire(&self, name: &str) -> bool {
+        let mut open = self.locked();
+        if !open.rooms.get(name).is_some_and(RoomHandle::is_unused) {
+            return false;
+        }
+        open.rooms.remove(name);
+        open.keys.retain(|_, n| n != name);
+        tracing::debug!(room = name, "room closed: no members left");
+        true
+    }
+
+    /// Closes every room nobody uses (a handle held for a moment when a
+    /// member left may have kept one open). Returns how many closed.
+    pub fn retire_unused(&self) -> usize {
+        let mut open = self.locked();
+        let unused: Vec<String> = open
+            .rooms
+            .iter()
+            .filter(|(_, h)| h.is_unused())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &unused {
+            open.rooms.remove(name);
+        }
+        open.keys.retain(|_, n| !unused.contains(n));
+        unused.len()
+    }
+
+    /// Whether a room has a history to come back to, when it is not open.
+    pub fn stored(&self, name: &str) -> bool {
+        self.store.exists(name)
+    }
+
+    /// Every open room with its member count, busiest first, at most `max`.
+    pub fn list(&self, max: usize) -> Vec<RoomInfo> {
         let mut rooms: Vec<RoomInfo> = self
             .locked()
+            .rooms
             .values()
             .map(|h| RoomInfo {
                 room: h.name().to_owned(),
@@ -98,12 +179,13 @@ impl Rooms {
             })
             .collect();
         rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.room.cmp(&b.room)));
+        rooms.truncate(max);
         rooms
     }
 
-    /// How many rooms exist.
+    /// How many rooms are open.
     pub fn len(&self) -> usize {
-        self.locked().len()
+        self.locked().rooms.len()
     }
 
     /// Whether there are no rooms.

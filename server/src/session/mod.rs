@@ -11,13 +11,14 @@ mod writer;
 
 use crate::{
     AppState,
+    addr::AddrToken,
     limits::{RateLimiter, Verdict},
     room::{ConnId, Member, RoomHandle},
 };
 use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use outbox::{Ending, Kill, Outbox};
+use outbox::{Bounds, Ending, Kill, Outbox};
 use serde::Serialize;
 use shared::{
     Frame, Name,
@@ -27,7 +28,7 @@ use shared::{
 use std::{
     collections::HashMap,
     future::Future,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -55,15 +56,35 @@ pub mod close {
     pub const TRY_LATER: u16 = 1013;
 }
 
+/// How long a closing connection keeps reading, so the peer's close frame
+/// arrives and the close handshake completes (closing with unread input
+/// makes the kernel reset the connection, and the browser sees 1006
+/// instead of the code and reason).
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// Who a connection is from.
+pub(crate) struct Peer {
+    /// The TCP peer.
+    pub addr: SocketAddr,
+    /// The client's address (the peer, or the one a trusted proxy names).
+    pub ip: IpAddr,
+    /// Its place under its address's connection limit, when it was counted
+    /// at the upgrade (behind a trusted proxy); given back at the end.
+    pub hold: Option<AddrToken>,
+}
+
 /// State of one connection, owned by its reader loop.
 pub(crate) struct Conn {
     id: ConnId,
     addr: SocketAddr,
+    /// The client's address: budgets are per address, not per connection.
+    ip: IpAddr,
     app: Arc<AppState>,
     outbox: Outbox,
     kill: Kill,
     nick: String,
-    /// Session token, once the client said `hello`.
+    /// Hash of the session token, once the client said `hello` (the token
+    /// itself is only ever in the `hello` reply).
     session: Option<String>,
     rooms: HashMap<String, RoomHandle>,
     limiter: RateLimiter,
@@ -71,8 +92,8 @@ pub(crate) struct Conn {
     inflight: HashMap<u32, (tokio::task::Id, AbortHandle)>,
 }
 
-/// Runs a connection until it ends. `_slot` is its place under the
-/// connection limit, given back on return. Its log lines carry the
+/// Runs a connection until it ends. Its place under the connection limit
+/// is held by the stream itself (see `listen`). Its log lines carry the
 /// connection id and peer (a span put on the future here rather than with
 /// `#[instrument]`, which would keep a second copy of the arguments in every
 /// connection's task).
@@ -80,23 +101,25 @@ pub(crate) fn serve(
     ws: WebSocket,
     app: Arc<AppState>,
     id: ConnId,
-    addr: SocketAddr,
-    slot: tokio::sync::OwnedSemaphorePermit,
+    peer: Peer,
 ) -> impl Future<Output = ()> + Send {
     use tracing::Instrument;
-    let span = tracing::info_span!("conn", conn_id = id, peer = %addr);
-    run(ws, app, id, addr, slot).instrument(span)
+    let span = tracing::info_span!("conn", conn_id = id, peer = %peer.addr);
+    run(ws, app, id, peer).instrument(span)
 }
 
-async fn run(
-    ws: WebSocket,
-    app: Arc<AppState>,
-    id: ConnId,
-    addr: SocketAddr,
-    _slot: tokio::sync::OwnedSemaphorePermit,
-) {
+async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
+    let Peer {
+        addr,
+        ip,
+        hold: _hold,
+    } = peer;
     let kill = Kill::default();
-    let (outbox, rx) = Outbox::new(app.config.outbox_frames, kill.clone());
+    let bounds = Bounds {
+        frames: app.config.outbox_frames,
+        bytes: app.config.outbox_bytes,
+    };
+    let (outbox, rx) = Outbox::new(bounds, kill.clone());
     let (sink, mut stream) = ws.split();
     let last_heard = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -120,6 +143,7 @@ async fn run(
     let mut conn = Conn {
         id,
         addr,
+        ip,
         outbox,
         kill: kill.clone(),
         nick,
@@ -136,12 +160,20 @@ async fn run(
 
     let max = app.config.max_message_bytes;
     let shutdown = app.shutdown.clone();
+    // A socket that never says anything is not a client.
+    let first_frame = tokio::time::sleep(app.config.first_frame_timeout());
+    tokio::pin!(first_frame);
+    let mut spoke = false;
     loop {
         tokio::select! {
             biased;
             () = kill.fired() => break,
             () = shutdown.cancelled() => {
                 kill.close(close::GOING_AWAY, "server shutting down");
+                break;
+            }
+            () = &mut first_frame, if !spoke => {
+                kill.close(close::POLICY, "no frame in time: say something after connecting");
                 break;
             }
             Some(done) = conn.tasks.join_next_with_id(), if !conn.tasks.is_empty() => {
@@ -154,6 +186,7 @@ async fn run(
                 app.metrics.messages_in.inc();
                 match msg {
                     Some(Ok(Message::Binary(bytes))) => {
+                        spoke = true;
                         if bytes.len() > max {
                             kill.close(close::TOO_BIG, "message too big");
                             break;
@@ -165,7 +198,11 @@ async fn run(
                     Some(Ok(Message::Text(_))) => {
                         kill.close(close::UNSUPPORTED, "text messages are not part of websocket.io-rpc-v0.1");
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    // Control frames cost work too (a Ping is answered):
+                    // they count toward the rate limit like any message.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        conn.admit();
+                    }
                     Some(Ok(Message::Close(frame))) => {
                         debug!(code = frame.as_ref().map(|f| f.code), "peer closed");
                         kill.close(close::NORMAL, "");
@@ -179,8 +216,23 @@ async fn run(
         }
     }
     conn.teardown().await;
-    // The writer writes the close frame (bounded by its own timeout).
-    let _ = writer.await;
+    // The writer writes the close frame (bounded by its own timeout);
+    // meanwhile keep reading, so the peer's answering close arrives.
+    if matches!(kill.ending(), Some(Ending::Close { .. })) {
+        let linger = async {
+            let _ = tokio::time::timeout(CLOSE_LINGER, async {
+                while let Some(Ok(msg)) = stream.next().await {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        };
+        let (_, ()) = tokio::join!(writer, linger);
+    } else {
+        let _ = writer.await;
+    }
     app.stats.connections.fetch_sub(1, Ordering::Relaxed);
     if let Some(Ending::Close {
         code: outbox::CLOSE_TOO_SLOW,
@@ -227,6 +279,22 @@ fn envelope<T: Serialize>(result: Result<T, ErrorBody>) -> Bytes {
 }
 
 impl Conn {
+    /// The room named, opened if needed; a room new to this process
+    /// spends the client address's budget for new rooms.
+    fn open_room(&self, name: &str) -> Result<RoomHandle, ErrorBody> {
+        let addresses = self.app.addresses();
+        let ip = self.ip;
+        self.app
+            .rooms
+            .get_or_create(name, || addresses.create_room(ip))
+    }
+
+    /// Lets go of a room's handle; the room closes if nobody else uses it.
+    fn drop_room(&self, name: &str, room: RoomHandle) {
+        drop(room);
+        self.app.rooms.retire(name);
+    }
+
     fn member(&self) -> Member {
         Member {
             conn: self.id,
@@ -242,6 +310,22 @@ impl Conn {
 
     fn respond(&self, id: u32, payload: Bytes) {
         self.outbox.push(Frame::response(id, payload).encode());
+    }
+
+    /// Whether another request may wait for its answer (a `say` for its
+    /// commit, a `long_runing_task`): at most `--max-inflight` at once.
+    fn may_wait(&self, id: u32) -> bool {
+        if self.tasks.len() < self.app.config.max_inflight {
+            return true;
+        }
+        self.respond(
+            id,
+            envelope::<()>(Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                "too many requests waiting for an answer; wait for some first",
+            ))),
+        );
+        false
     }
 
     /// Runs `work` as the answer to Request `id`; a Reset aborts it.
@@ -300,7 +384,11 @@ impl Conn {
                     );
                 }
             }
-            Frame::Reset { id } => self.reset(id),
+            Frame::Reset { id } => {
+                if self.admit() {
+                    self.reset(id);
+                }
+            }
             Frame::Response { .. } => {
                 self.kill
                     .close(close::PROTOCOL, "clients do not send responses");
@@ -338,11 +426,16 @@ impl Conn {
             event::MYIP => Bytes::from(self.addr.to_string()),
             event::UPPERCASE => seed::uppercase(&payload),
             event::LONG_RUNNING_TASK => {
-                let work = seed::long_running_task(self.app.clone());
-                self.spawn_answer(id, work);
+                if self.may_wait(id) {
+                    let work = seed::long_running_task(self.app.clone());
+                    self.spawn_answer(id, work);
+                }
                 return;
             }
             event::SAY => {
+                if !self.may_wait(id) {
+                    return;
+                }
                 match self.say(payload).await {
                     Ok(ack) => self.spawn_answer(id, ack),
                     Err(e) => self.respond(id, envelope::<()>(Err(e))),
@@ -353,7 +446,10 @@ impl Conn {
             event::JOIN => envelope(self.join(payload).await),
             event::LEAVE => envelope(self.leave(payload).await),
             event::HISTORY => envelope(self.history(payload).await),
-            event::ROOMS => envelope(Ok(self.app.list_rooms().await)),
+            event::ROOMS => envelope(Ok(self
+                .app
+                .list_rooms(crate::limits::MAX_ROOMS_LISTED)
+                .await)),
             event::NICK => envelope(self.rename(payload).await),
             other => envelope::<()>(Err(ErrorBody::new(
                 ErrorCode::UnknownEvent,
@@ -365,7 +461,7 @@ impl Conn {
 
     /// Every connection is in `lobby` from the start.
     async fn enter_lobby(&mut self) {
-        match self.app.rooms.get_or_create(event::LOBBY) {
+        match self.app.rooms.get_or_create(event::LOBBY, || true) {
             Ok(lobby) => {
                 if lobby.enter(self.member()).await.is_ok() {
                     self.rooms.insert(event::LOBBY.to_owned(), lobby);
@@ -375,19 +471,31 @@ impl Conn {
         }
     }
 
-    /// Leaves every room, gives the nickname back and saves the session.
+    /// Leaves every room (closing those nobody else is in), saves the
+    /// session, and gives the nickname back, unless a session keeps it.
     async fn teardown(&mut self) {
         self.tasks.abort_all();
         for room in self.rooms.values() {
             room.forget(self.id).await;
         }
+        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
         if let Some(token) = &self.session {
-            let rooms = self.rooms.keys().cloned().collect();
             self.app
                 .directory
-                .close_session(token, self.id, &self.nick, rooms);
+                .close_session(token, self.id, &self.nick, rooms.clone());
+            let saved = crate::history::SavedSession {
+                nick: self.nick.clone(),
+                rooms: rooms.clone(),
+            };
+            // Saved as it ends, so its TTL counts from now after a restart.
+            self.app.save_session(token, &saved);
+            self.app.detach_nick(&self.nick, self.id, token);
+        } else {
+            self.app.release_nick(&self.nick, self.id);
         }
-        self.app.release_nick(&self.nick, self.id);
+        for (name, room) in std::mem::take(&mut self.rooms) {
+            self.drop_room(&name, room);
+        }
     }
 
     /// Records the session's nickname and rooms (in the store too, so a

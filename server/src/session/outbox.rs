@@ -1,13 +1,25 @@
 //! A connection's bounded outbox and its kill switch.
 //!
 //! Everybody who sends to a connection (its own session, every room it is in)
-//! holds an [`Outbox`]. Pushing never waits: a full outbox means the client
-//! does not keep up, and the connection is closed with 4008 instead of
-//! slowing anybody else down.
+//! holds an [`Outbox`]. Pushing never waits. The outbox is bounded in frames
+//! and in bytes: past either bound the client does not keep up, and the
+//! connection is closed with 4008 instead of slowing anybody else down.
+//!
+//! Before that, a quarter of the way there (the high-water mark), the
+//! outbox reports itself [`Pushed::Slow`]: its rooms then stop taking new
+//! posts until it drains (see `room::gate`), so a reader that keeps up,
+//! only slower than a flood, is never cut; the flood is slowed instead. A
+//! member that stays past the mark for the stall time is not waited for.
 
 use bytes::Bytes;
-use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use std::{
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// Close code for a client whose outbox overflowed.
@@ -73,40 +85,217 @@ impl Kill {
     }
 }
 
+/// An outbox's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Frames queued at most.
+    pub frames: usize,
+    /// Bytes queued at most.
+    pub bytes: usize,
+}
+
+/// Milliseconds since the first call, never 0 (0 means "not set").
+fn clock_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+}
+
+/// What is queued, shared by the pushers and the writer.
+#[derive(Debug)]
+pub(crate) struct Meter {
+    bytes: AtomicUsize,
+    /// When the outbox went past its high-water mark ([`clock_ms`]); 0
+    /// while it is below.
+    high_since: AtomicU64,
+    /// Woken when the outbox drains back below its low-water mark.
+    drained: Notify,
+    bounds: Bounds,
+}
+
+impl Meter {
+    fn high_bytes(&self) -> usize {
+        self.bounds.bytes / 4
+    }
+
+    fn high_frames(&self) -> usize {
+        self.bounds.frames / 4
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued.
+    Queued,
+    /// Queued, and the outbox is past its high-water mark.
+    Slow,
+    /// Not queued: the connection is gone, or was just found too slow (and
+    /// is being closed with 4008).
+    Gone,
+}
+
+/// How much an outbox holds its senders back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pressure {
+    /// Below its low-water mark, or gone: no reason to wait.
+    Clear,
+    /// Past the high-water mark: wait at most this long for it to drain.
+    Slow(Duration),
+    /// Past the mark for the stall time: it is not waited for.
+    Stalled,
+}
+
 /// The sending side of a connection's outbox.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<Bytes>,
     kill: Kill,
+    meter: Arc<Meter>,
+}
+
+/// The writer's side of an outbox.
+pub(crate) struct Receiver {
+    pub rx: mpsc::Receiver<Bytes>,
+    meter: Arc<Meter>,
+}
+
+impl Receiver {
+    /// `bytes` of what was taken have been written: count them out, and
+    /// wake the rooms waiting for this outbox once it is low again.
+    pub(crate) fn wrote(&self, bytes: usize) {
+        let before = self.meter.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        let now = before.saturating_sub(bytes);
+        let frames = self.rx.len();
+        if now <= self.meter.high_bytes() / 2
+            && frames <= self.meter.high_frames() / 2
+            && self.meter.high_since.swap(0, Ordering::AcqRel) != 0
+        {
+            self.meter.drained.notify_waiters();
+        }
+    }
 }
 
 impl Outbox {
-    /// A new outbox holding at most `capacity` frames, and its receiver.
-    pub fn new(capacity: usize, kill: Kill) -> (Self, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Self { tx, kill }, rx)
+    /// A new outbox within `bounds`, and its receiver.
+    pub(crate) fn new(bounds: Bounds, kill: Kill) -> (Self, Receiver) {
+        let (tx, rx) = mpsc::channel(bounds.frames.max(1));
+        let meter = Arc::new(Meter {
+            bytes: AtomicUsize::new(0),
+            high_since: AtomicU64::new(0),
+            drained: Notify::new(),
+            bounds: Bounds {
+                frames: bounds.frames.max(1),
+                bytes: bounds.bytes.max(1),
+            },
+        });
+        (
+            Self {
+                tx,
+                kill,
+                meter: meter.clone(),
+            },
+            Receiver { rx, meter },
+        )
     }
 
-    /// Queues one encoded frame without waiting. Returns `false` when the
-    /// connection is gone or was just found too slow (and is being closed).
-    pub fn push(&self, frame: Bytes) -> bool {
-        match self.tx.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kill.fire(Ending::Close {
-                    code: CLOSE_TOO_SLOW,
-                    reason: "too slow: outbound queue overflowed",
-                    flush: false,
-                });
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+    fn too_slow(&self) -> Pushed {
+        self.kill.fire(Ending::Close {
+            code: CLOSE_TOO_SLOW,
+            reason: "too slow: outbound queue overflowed",
+            flush: false,
+        });
+        Pushed::Gone
+    }
+
+    /// Queues one encoded frame without waiting.
+    pub fn send(&self, frame: Bytes) -> Pushed {
+        let len = frame.len();
+        let meter = &self.meter;
+        let queued = meter.bytes.fetch_add(len, Ordering::AcqRel) + len;
+        if queued > meter.bounds.bytes {
+            meter.bytes.fetch_sub(len, Ordering::AcqRel);
+            return self.too_slow();
         }
+        match self.tx.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                meter.bytes.fetch_sub(len, Ordering::AcqRel);
+                return self.too_slow();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                meter.bytes.fetch_sub(len, Ordering::AcqRel);
+                return Pushed::Gone;
+            }
+        }
+        let frames = meter.bounds.frames - self.tx.capacity();
+        if queued > meter.high_bytes() || frames > meter.high_frames() {
+            let _ = meter.high_since.compare_exchange(
+                0,
+                clock_ms(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            Pushed::Slow
+        } else {
+            Pushed::Queued
+        }
+    }
+
+    /// Queues one encoded frame without waiting; `false` when the
+    /// connection is gone or was just found too slow.
+    pub fn push(&self, frame: Bytes) -> bool {
+        self.send(frame) != Pushed::Gone
     }
 
     /// Whether the connection is still there to receive.
     pub fn is_open(&self) -> bool {
         !self.tx.is_closed() && !self.kill.is_fired()
+    }
+
+    /// Bytes queued now.
+    pub fn queued_bytes(&self) -> usize {
+        self.meter.bytes.load(Ordering::Acquire)
+    }
+
+    /// How long senders should wait for this outbox, given `stall`.
+    pub fn pressure(&self, stall: Duration) -> Pressure {
+        if !self.is_open() {
+            return Pressure::Clear;
+        }
+        let since = self.meter.high_since.load(Ordering::Acquire);
+        if since == 0 {
+            return Pressure::Clear;
+        }
+        let stall_ms = u64::try_from(stall.as_millis()).unwrap_or(u64::MAX);
+        let past = clock_ms().saturating_sub(since);
+        if past >= stall_ms {
+            Pressure::Stalled
+        } else {
+            Pressure::Slow(Duration::from_millis(stall_ms - past))
+        }
+    }
+
+    /// Resolves once the outbox drains below its low-water mark (may also
+    /// resolve spuriously: check [`Outbox::pressure`] again).
+    pub async fn drained(&self) {
+        let notified = self.meter.drained.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.meter.high_since.load(Ordering::Acquire) == 0 || !self.is_open() {
+            return;
+        }
+        tokio::select! {
+            () = notified => {}
+            () = self.kill.fired() => {}
+        }
+    }
+
+    /// Whether two handles are the same connection's outbox.
+    pub fn same(&self, other: &Outbox) -> bool {
+        Arc::ptr_eq(&self.meter, &other.meter)
     }
 }
 
@@ -114,10 +303,14 @@ impl Outbox {
 mod tests {
     use super::*;
 
+    fn bounds(frames: usize, bytes: usize) -> Bounds {
+        Bounds { frames, bytes }
+    }
+
     #[test]
-    fn overflow_fires_4008_and_first_ending_wins() {
+    fn overflow_in_frames_fires_4008_and_first_ending_wins() {
         let kill = Kill::default();
-        let (out, _rx) = Outbox::new(2, kill.clone());
+        let (out, _rx) = Outbox::new(bounds(2, 1 << 20), kill.clone());
         assert!(out.push(Bytes::from_static(b"a")));
         assert!(out.push(Bytes::from_static(b"b")));
         assert!(!out.push(Bytes::from_static(b"c")));
@@ -132,5 +325,52 @@ mod tests {
             })
         ));
         assert!(!out.is_open());
+    }
+
+    #[test]
+    fn overflow_in_bytes_fires_4008() {
+        let kill = Kill::default();
+        let (out, _rx) = Outbox::new(bounds(1_000, 1_000), kill.clone());
+        assert_eq!(out.send(Bytes::from(vec![0; 200])), Pushed::Queued);
+        assert_eq!(
+            out.send(Bytes::from(vec![0; 200])),
+            Pushed::Slow,
+            "past 250"
+        );
+        assert_eq!(out.send(Bytes::from(vec![0; 599])), Pushed::Slow);
+        assert_eq!(out.queued_bytes(), 999);
+        assert_eq!(out.send(Bytes::from(vec![0; 2])), Pushed::Gone);
+        assert!(kill.is_fired());
+        assert_eq!(out.queued_bytes(), 999, "the refused frame is not counted");
+    }
+
+    #[tokio::test]
+    async fn a_slow_outbox_holds_back_until_drained_or_stalled() {
+        let (out, mut rx) = Outbox::new(bounds(1_000, 1_000), Kill::default());
+        let stall = Duration::from_secs(60);
+        assert_eq!(out.pressure(stall), Pressure::Clear);
+        for _ in 0..3 {
+            out.send(Bytes::from(vec![0; 100]));
+        }
+        assert!(matches!(out.pressure(stall), Pressure::Slow(_)));
+        assert_eq!(out.pressure(Duration::ZERO), Pressure::Stalled);
+        let waiter = {
+            let out = out.clone();
+            tokio::spawn(async move { out.drained().await })
+        };
+        tokio::task::yield_now().await;
+        let mut batch = Vec::new();
+        rx.rx.recv_many(&mut batch, 10).await;
+        rx.wrote(100);
+        assert!(
+            matches!(out.pressure(stall), Pressure::Slow(_)),
+            "200 left: above the low-water mark (125)"
+        );
+        rx.wrote(200);
+        assert_eq!(out.pressure(stall), Pressure::Clear);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .expect("task");
     }
 }

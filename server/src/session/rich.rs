@@ -3,7 +3,9 @@
 
 use super::{Conn, close, envelope};
 use crate::{
+    directory::token_hash,
     limits::{self, MAX_HISTORY_LIMIT},
+    names,
     room::Post,
 };
 use bytes::Bytes;
@@ -44,7 +46,7 @@ impl Conn {
     }
 
     fn joined(&self, raw: &str) -> Result<(String, crate::room::RoomHandle), ErrorBody> {
-        let name = limits::room_name(raw)?;
+        let name = names::room(raw)?;
         let room = self
             .rooms
             .get(&name)
@@ -53,8 +55,14 @@ impl Conn {
         Ok((name, room))
     }
 
-    /// Joins (or refreshes) one room and returns its state for this client.
-    async fn enter(&mut self, name: &str, since: Option<Cursor>) -> Result<RoomState, ErrorBody> {
+    /// Joins (or refreshes) one room and returns its state for this
+    /// client, its history within `budget` bytes.
+    async fn enter(
+        &mut self,
+        name: &str,
+        since: Option<Cursor>,
+        budget: usize,
+    ) -> Result<RoomState, ErrorBody> {
         if !self.rooms.contains_key(name)
             && self.rooms.len() >= self.app.config.max_rooms_per_connection
         {
@@ -66,8 +74,16 @@ impl Conn {
                 ),
             ));
         }
-        let room = self.app.rooms.get_or_create(name)?;
-        let state = room.join(self.member(), since).await?;
+        let room = self.open_room(name)?;
+        let state = match room.join(self.member(), since, budget).await {
+            Ok(state) => state,
+            Err(e) => {
+                if !self.rooms.contains_key(name) {
+                    self.drop_room(name, room);
+                }
+                return Err(e);
+            }
+        };
         self.rooms.insert(name.to_owned(), room);
         Ok(state)
     }
@@ -90,22 +106,42 @@ impl Conn {
                 "'hello' was already said on this connection",
             ));
         }
-        let wanted = req.nick.as_deref().map(limits::nick).transpose()?;
-        if let Some(token) = req.session.as_deref()
-            && !self.app.directory.knows(token)
-            && let Some(saved) = self.app.load_session(token).await
-        {
-            self.app.directory.restore(token, saved.nick, saved.rooms);
+        let wanted = req.nick.as_deref().map(names::nick).transpose()?;
+        // Only the token's hash is kept anywhere; the token itself goes
+        // back to the client in the reply and nowhere else.
+        let mut known = None;
+        if let Some(token) = req.session.as_deref() {
+            let hash = token_hash(token);
+            if self.app.directory.knows(&hash) {
+                known = Some((token.to_owned(), hash));
+            } else if let Some(saved) = self.app.load_session(&hash).await {
+                self.app.directory.restore(&hash, saved.nick, saved.rooms);
+                known = Some((token.to_owned(), hash));
+            }
         }
-        let (token, record, previous) =
-            self.app
-                .directory
-                .open_session(req.session.as_deref(), self.id, self.kill.clone());
+        let (token, hash) = match known {
+            Some(known) => known,
+            None => {
+                if !self.app.addresses().start_session(self.ip) {
+                    return Err(ErrorBody::new(
+                        ErrorCode::RateLimited,
+                        "too many new sessions from your address; try again in a minute",
+                    ));
+                }
+                let token = crate::directory::new_token();
+                let hash = token_hash(&token);
+                (token, hash)
+            }
+        };
+        let (record, previous) = self
+            .app
+            .directory
+            .open_session(&hash, self.id, self.kill.clone());
         if let Some(previous) = previous {
             previous.close(close::POLICY, "session resumed on another connection");
         }
         if let Some(cluster) = &self.app.cluster {
-            cluster.went_live(&token, self.id).await;
+            cluster.went_live(&hash, self.id).await;
         }
         let wanted = wanted
             .or_else(|| {
@@ -117,15 +153,15 @@ impl Conn {
             .unwrap_or_else(|| self.nick.clone());
         let granted = self
             .app
-            .claim_free(&wanted, self.id, Some(&token))
+            .claim_free(&wanted, self.id, Some(&hash))
             .await
             // Cluster mode with Redis away: keep the name it has.
             .unwrap_or_else(|| self.nick.clone());
-        if granted.to_lowercase() != self.nick.to_lowercase() {
+        if names::nick_key(&granted) != names::nick_key(&self.nick) {
             self.app.release_nick(&self.nick, self.id);
         }
         self.nick = granted;
-        self.session = Some(token.clone());
+        self.session = Some(hash.clone());
 
         // Rooms: the lobby, what the session had, and what the client asks back.
         let mut wanted_rooms: Vec<(String, Option<Cursor>)> = vec![(event::LOBBY.to_owned(), None)];
@@ -136,17 +172,26 @@ impl Conn {
             Some(entry) => entry.1 = cursor.or(entry.1.take()),
             None => wanted_rooms.push((name, cursor)),
         };
-        for name in record.map(|r| r.rooms).unwrap_or_default() {
-            add(name, None);
+        let had: Vec<String> = record.map(|r| r.rooms).unwrap_or_default();
+        for name in &had {
+            add(name.clone(), None);
         }
-        for cursor in req.resume.unwrap_or_default() {
-            if let Ok(name) = limits::room_name(&cursor.room) {
+        let cap = self.app.config.max_rooms_per_connection;
+        for cursor in req.resume.unwrap_or_default().into_iter().take(cap) {
+            // A cursor names a room the client saw: one that no longer
+            // exists (or never did) is not created by it.
+            if let Ok(name) = names::room(&cursor.room)
+                && (had.contains(&name) || self.app.room_exists(&name).await)
+            {
                 add(name, Some(cursor));
             }
         }
+        wanted_rooms.truncate(cap);
+        // The whole reply is bounded: each room gets its share.
+        let budget = self.app.config.max_reply_bytes / wanted_rooms.len().max(1);
         let mut rooms = Vec::with_capacity(wanted_rooms.len());
         for (name, cursor) in wanted_rooms {
-            match self.enter(&name, cursor).await {
+            match self.enter(&name, cursor, budget).await {
                 Ok(state) => rooms.push(state),
                 Err(e) if e.code == ErrorCode::TooManyRooms => break,
                 Err(e) => {
@@ -155,7 +200,7 @@ impl Conn {
                     let entered = self.rooms.keys().cloned().collect();
                     self.app
                         .directory
-                        .close_session(&token, self.id, &self.nick, entered);
+                        .close_session(&hash, self.id, &self.nick, entered);
                     self.session = None;
                     return Err(e);
                 }
@@ -173,8 +218,10 @@ impl Conn {
     pub(super) async fn join(&mut self, payload: Bytes) -> Result<RoomState, ErrorBody> {
         self.require_hello()?;
         let req: Join = parse(&payload, event::JOIN)?;
-        let name = limits::room_name(&req.room)?;
-        let state = self.enter(&name, req.since).await?;
+        let name = names::room(&req.room)?;
+        let state = self
+            .enter(&name, req.since, self.app.config.max_reply_bytes)
+            .await?;
         self.remember();
         Ok(state)
     }
@@ -184,8 +231,17 @@ impl Conn {
         self.require_hello()?;
         let req: RoomRef = parse(&payload, event::LEAVE)?;
         let (name, room) = self.joined(&req.room)?;
+        if name == event::LOBBY {
+            // Every connection is in the lobby (seed clients rely on it).
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "everyone stays in 'lobby'; it cannot be left",
+            ));
+        }
         self.rooms.remove(&name);
-        room.leave(self.id).await?;
+        let left = room.leave(self.id).await;
+        self.drop_room(&name, room);
+        left?;
         self.remember();
         Ok(Empty {})
     }
@@ -198,14 +254,14 @@ impl Conn {
     ) -> Result<impl Future<Output = Bytes> + Send + 'static, ErrorBody> {
         self.require_hello()?;
         let req: Say = parse(&payload, event::SAY)?;
-        limits::text(&req.text, self.app.config.max_text_chars)?;
+        let text = limits::text(&req.text, self.app.config.max_text_chars)?;
         limits::cid(&req.cid)?;
         let (_, room) = self.joined(&req.room)?;
         let ack = room
             .post(Post {
                 conn: self.id,
                 from: self.nick.clone(),
-                text: req.text,
+                text,
                 cid: Some(req.cid),
                 session: self.session.clone(),
                 received: std::time::Instant::now(),
@@ -225,14 +281,19 @@ impl Conn {
         let req: HistoryQuery = parse(&payload, event::HISTORY)?;
         let (_, room) = self.joined(&req.room)?;
         let limit = req.limit.min(MAX_HISTORY_LIMIT);
-        room.history(req.before, usize::from(limit)).await
+        room.history(
+            req.before,
+            usize::from(limit),
+            self.app.config.max_reply_bytes,
+        )
+        .await
     }
 
     /// `nick`: changes nickname if nobody live has it.
     pub(super) async fn rename(&mut self, payload: Bytes) -> Result<Nick, ErrorBody> {
         self.require_hello()?;
         let req: Nick = parse(&payload, event::NICK)?;
-        let nick = limits::nick(&req.nick)?;
+        let nick = names::nick(&req.nick)?;
         let claimed = self
             .app
             .claim_exact(&nick, self.id, self.session.as_deref())
@@ -249,7 +310,7 @@ impl Conn {
                 format!("'{nick}' is taken"),
             ));
         }
-        if nick.to_lowercase() != self.nick.to_lowercase() {
+        if names::nick_key(&nick) != names::nick_key(&self.nick) {
             self.app.release_nick(&self.nick, self.id);
         }
         self.nick = nick.clone();

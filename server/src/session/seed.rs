@@ -49,19 +49,24 @@ pub(super) fn long_running_task(app: Arc<AppState>) -> impl Future<Output = Byte
 }
 
 impl Conn {
-    /// `broadcast`: posts the text to `lobby` as this connection.
+    /// `broadcast`: posts the text to `lobby` as this connection; bytes
+    /// that are not UTF-8 are relayed to the lobby's seed clients as they
+    /// are, as the original server does (chat clients do not get them).
     pub(super) async fn broadcast(&mut self, payload: Bytes) {
-        let Ok(text) = String::from_utf8(payload.to_vec()) else {
-            debug!("dropping a broadcast that is not UTF-8");
-            return;
-        };
-        if let Err(e) = crate::limits::text(&text, self.app.config.max_text_chars) {
-            debug!(error = %e, "dropping a broadcast");
-            return;
-        }
         let Some(lobby) = self.rooms.get(event::LOBBY) else {
             debug!("dropping a broadcast: not in the lobby");
             return;
+        };
+        let Ok(text) = std::str::from_utf8(&payload) else {
+            lobby.relay(payload).await;
+            return;
+        };
+        let text = match crate::limits::text(text, self.app.config.max_text_chars) {
+            Ok(text) => text,
+            Err(e) => {
+                debug!(error = %e, "dropping a broadcast");
+                return;
+            }
         };
         lobby
             .post_unacked(Post {

@@ -2,7 +2,7 @@
 //! keep-alive pings, and writes the close frame at the end.
 
 use super::{
-    outbox::{Ending, Kill},
+    outbox::{Ending, Kill, Receiver},
     silence_limit,
 };
 use crate::metrics::Metrics;
@@ -16,7 +16,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
-use tokio::{sync::mpsc, time::timeout};
+use tokio::time::timeout;
 use tracing::debug;
 
 /// Frames written per flush at most.
@@ -28,7 +28,7 @@ type Sink = SplitSink<WebSocket, Message>;
 
 pub(super) async fn run(
     mut sink: Sink,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: Receiver,
     kill: Kill,
     ping_every: Duration,
     last_heard: Arc<AtomicU64>,
@@ -42,14 +42,15 @@ pub(super) async fn run(
         tokio::select! {
             biased;
             () = kill.fired() => break,
-            n = rx.recv_many(&mut batch, BATCH) => {
+            n = rx.rx.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
                     break;
                 }
+                let bytes: usize = batch.iter().map(Bytes::len).sum();
                 metrics.messages_out.inc_by(n as u64);
-                metrics
-                    .bytes_out
-                    .inc_by(batch.iter().map(|f| f.len() as u64).sum());
+                metrics.bytes_out.inc_by(bytes as u64);
+                // A write that makes no progress fails by itself (the
+                // stream's write deadline, see `listen`).
                 let written = tokio::select! {
                     r = write_all(&mut sink, &mut batch) => r,
                     () = kill.fired() => break,
@@ -58,6 +59,7 @@ pub(super) async fn run(
                     kill.fire(Ending::Drop);
                     break;
                 }
+                rx.wrote(bytes);
             }
             _ = ticker.tick() => {
                 let heard = Duration::from_millis(last_heard.load(Ordering::Relaxed));
@@ -85,12 +87,7 @@ async fn write_all(sink: &mut Sink, batch: &mut Vec<Bytes>) -> Result<(), axum::
 
 /// Writes the close frame (after what is queued, when asked), within
 /// [`CLOSE_TIMEOUT`]; a peer that does not take it is simply dropped.
-async fn finish(
-    mut sink: Sink,
-    mut rx: mpsc::Receiver<Bytes>,
-    mut batch: Vec<Bytes>,
-    ending: Option<Ending>,
-) {
+async fn finish(mut sink: Sink, mut rx: Receiver, mut batch: Vec<Bytes>, ending: Option<Ending>) {
     let Some(Ending::Close {
         code,
         reason,
@@ -101,9 +98,9 @@ async fn finish(
     };
     let _ = timeout(CLOSE_TIMEOUT, async {
         if flush {
-            rx.close();
+            rx.rx.close();
             batch.clear();
-            while let Some(frame) = rx.recv().await {
+            while let Some(frame) = rx.rx.recv().await {
                 batch.push(frame);
             }
             write_all(&mut sink, &mut batch).await?;

@@ -24,11 +24,15 @@ use tokio_tungstenite::{
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A configuration for tests: port 0, no rate limit unless a test sets one.
+/// A configuration for tests: port 0, and no rate limit or per-address
+/// budget unless a test sets one (every test client is 127.0.0.1).
 pub fn config() -> Config {
     Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         rate_limit: 0,
+        max_connections_per_ip: 0,
+        rooms_per_ip_per_minute: 0,
+        sessions_per_ip_per_minute: 0,
         ..Config::default()
     }
 }
@@ -417,11 +421,32 @@ pub struct Binary {
 }
 
 impl Binary {
-    /// Starts it on port 0 and reads the address from its first line.
+    /// Starts it on port 0 without rate limits or per-address budgets
+    /// (every test client is 127.0.0.1) and reads the address from its
+    /// first line.
     pub fn start(args: &[&std::ffi::OsStr]) -> Self {
+        let mut all: Vec<&std::ffi::OsStr> = [
+            "--rate-limit",
+            "0",
+            "--max-connections-per-ip",
+            "0",
+            "--rooms-per-ip-per-minute",
+            "0",
+            "--sessions-per-ip-per-minute",
+            "0",
+        ]
+        .iter()
+        .map(std::ffi::OsStr::new)
+        .collect();
+        all.extend_from_slice(args);
+        Self::start_raw(&all)
+    }
+
+    /// Starts it on port 0 with the default limits (but what `args` sets).
+    pub fn start_raw(args: &[&std::ffi::OsStr]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--addr", "127.0.0.1:0", "--rate-limit", "0"])
+            .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(if std::env::var_os("CHAT_TEST_SERVER_LOGS").is_some() {

@@ -24,9 +24,6 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-/// The longest gap a join recovers from the stream (beyond the cache).
-const MAX_STREAM_RECOVERY: u64 = 10_000;
-
 /// How a room is wired into the cluster (from [`crate::room::RoomHandle::spawn`]).
 pub(crate) struct Clustered {
     pub cluster: Arc<Cluster>,
@@ -39,10 +36,12 @@ pub(crate) struct Clustered {
 /// An append in flight, in the order posted.
 pub(super) type AppendResult = oneshot::Receiver<Result<Appended, StoreError>>;
 
-/// A join waiting for the room's first snapshot.
+/// A join waiting for the room's first snapshot: who, from where, within
+/// how many bytes.
 type Parked = (
     ConnId,
     Option<Cursor>,
+    usize,
     oneshot::Sender<Result<RoomState, ErrorBody>>,
 );
 
@@ -145,28 +144,31 @@ impl Room {
     pub(super) fn answer_join(
         &mut self,
         since: Option<Cursor>,
+        budget: usize,
         reply: oneshot::Sender<Result<RoomState, ErrorBody>>,
     ) {
+        let max = self.limits.max_recovery;
         let from_stream = match (&self.cluster, &since) {
             (Some(c), Some(cursor)) => {
                 c.ready
                     && cursor.epoch == self.history.epoch()
                     && cursor.seq < self.delivered
-                    && self.delivered - cursor.seq <= MAX_STREAM_RECOVERY
-                    && self.history.since(cursor.seq).is_none()
+                    && self.delivered - cursor.seq <= max as u64
+                    && cursor.seq + 1 < self.history.oldest()
             }
             _ => false,
         };
         let cursor = match since {
             Some(cursor) if from_stream => cursor,
             since => {
-                let _ = reply.send(Ok(self.state(since)));
+                let _ = reply.send(Ok(self.state(since, budget)));
                 return;
             }
         };
         let Some(c) = &self.cluster else { return };
-        // What the client gets if the stream no longer has the gap.
-        let fallback = self.state(None);
+        // What the client gets if the stream no longer has the gap (or it
+        // does not fit the reply).
+        let fallback = self.state(None, budget);
         let cluster = c.cluster.clone();
         let name = self.name.clone();
         tokio::spawn(async move {
@@ -174,7 +176,8 @@ impl Room {
             let state = match cluster.range(&name, cursor.seq + 1, to).await {
                 Ok(missed)
                     if missed.len() as u64 == to - cursor.seq
-                        && missed.first().is_some_and(|m| m.seq == cursor.seq + 1) =>
+                        && missed.first().is_some_and(|m| m.seq == cursor.seq + 1)
+                        && missed.iter().map(crate::limits::msg_bytes).sum::<usize>() <= budget =>
                 {
                     RoomState {
                         history: missed,
@@ -193,10 +196,11 @@ impl Room {
         &mut self,
         conn: ConnId,
         since: Option<Cursor>,
+        budget: usize,
         reply: oneshot::Sender<Result<RoomState, ErrorBody>>,
     ) {
         if let Some(c) = &mut self.cluster {
-            c.parked.push((conn, since, reply));
+            c.parked.push((conn, since, budget, reply));
         }
         self.read_snapshot();
     }
@@ -211,7 +215,7 @@ impl Room {
                 if !c.ready {
                     // Nobody can be in a room this process cannot read.
                     let parked = std::mem::take(&mut c.parked);
-                    for (conn, _, reply) in parked {
+                    for (conn, _, _, reply) in parked {
                         let _ = reply.send(Err(unavailable("the room is unavailable; try again")));
                         self.members.remove(&conn);
                     }
@@ -288,9 +292,9 @@ impl Room {
             debug!(room = %self.name, seq = self.delivered, "room read from redis");
         }
         self.set_count();
-        for (conn, since, reply) in parked {
+        for (conn, since, budget, reply) in parked {
             if self.members.contains_key(&conn) {
-                self.answer_join(since, reply);
+                self.answer_join(since, budget, reply);
             } else {
                 let _ = reply.send(Err(unavailable("left before the room was ready")));
             }
@@ -622,6 +626,7 @@ impl Room {
         &mut self,
         before: u64,
         limit: usize,
+        budget: usize,
         reply: oneshot::Sender<Vec<Msg>>,
     ) {
         let end = before.min(self.delivered + 1);
@@ -630,14 +635,17 @@ impl Room {
             Some(c) if !covered && c.ready => {
                 let cluster = c.cluster.clone();
                 let name = self.name.clone();
-                let cached = self.stored_before(end, limit);
+                let cached = self.stored_before(end, limit, budget);
                 tokio::spawn(async move {
-                    let page = cluster.before(&name, end, limit).await.unwrap_or(cached);
+                    let page = match cluster.before(&name, end, limit).await {
+                        Ok(page) => crate::limits::newest_within(page, budget),
+                        Err(_) => cached,
+                    };
                     let _ = reply.send(page);
                 });
             }
             _ => {
-                let _ = reply.send(self.stored_before(end, limit));
+                let _ = reply.send(self.stored_before(end, limit, budget));
             }
         }
     }

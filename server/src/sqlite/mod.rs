@@ -8,6 +8,15 @@
 //! stored, so a failed commit can never leave a gap: later messages of that
 //! room fail too until the room actor rewinds. Reads use their own
 //! connection (WAL lets them run beside the writer).
+//!
+//! What waits for the writer is bounded in bytes (`--store-queue-bytes`):
+//! when a slow disk lets it fill, a post is refused at once (`say` answers
+//! `unavailable`) instead of queueing in memory. Session tokens are stored
+//! only as hashes, and the files are readable by their owner only (see
+//! `schema`, which also detects a database that lost acknowledged writes).
+
+mod schema;
+mod writer;
 
 use crate::history::{Commit, History, HistoryStore, SavedSession, StoreError, new_epoch};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -15,12 +24,16 @@ use shared::chat::{Msg, Said};
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     thread,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 use tokio::sync::oneshot;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// How long messages are kept.
 #[derive(Debug, Clone, Copy)]
@@ -31,16 +44,32 @@ pub struct Retention {
     pub max_age: Option<Duration>,
 }
 
-/// Most writes taken into one transaction.
-const MAX_BATCH: usize = 4_096;
-/// How often rooms written since the last trim are cut to the retention
-/// (a range delete on each room's key: cheap).
-const TRIM_EVERY: Duration = Duration::from_secs(1);
-/// How often every room is swept (message age, rooms not written lately,
-/// old sessions: these scan the whole table, so not often).
-const FULL_SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// Sessions nobody resumed for this long are forgotten.
-const SESSION_KEEP: Duration = Duration::from_secs(30 * 86_400);
+/// Everything [`SqliteStore::open_with`] takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// How long messages are kept.
+    pub retention: Retention,
+    /// A session not seen for this long is forgotten (and cannot resume).
+    pub session_ttl: Duration,
+    /// Bytes of messages waiting for the writer at most.
+    pub queue_bytes: usize,
+}
+
+impl Options {
+    /// `retention`, sessions kept an hour, a 16 MiB queue.
+    pub fn new(retention: Retention) -> Self {
+        Self {
+            retention,
+            session_ttl: Duration::from_secs(3_600),
+            queue_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a queued message counts for against the queue bound.
+fn queued_bytes(msg: &Msg) -> usize {
+    msg.text.len() + msg.from.len() + msg.cid.as_ref().map_or(0, String::len) + 64
+}
 
 enum Op {
     Append {
@@ -55,8 +84,10 @@ enum Op {
     },
     /// Tests: make every later write fail (or work again).
     FailWrites(bool),
+    /// Tests: every commit waits this long first (a slow disk).
+    Delay(Duration),
     /// Apply retention to every room now (it also runs by itself, see
-    /// [`TRIM_EVERY`] and [`FULL_SWEEP_EVERY`]).
+    /// `writer::TRIM_EVERY` and `writer::FULL_SWEEP_EVERY`).
     Sweep(oneshot::Sender<()>),
 }
 
@@ -66,6 +97,10 @@ struct Shared {
     /// Sessions brought back from an earlier run: what they said then is
     /// only in the database.
     restored: Mutex<HashSet<String>>,
+    /// Bytes of appends handed to the writer and not yet answered.
+    queued: Arc<AtomicUsize>,
+    queue_limit: usize,
+    session_ttl: Duration,
 }
 
 /// `cid`s remembered per session and room without asking the database
@@ -119,81 +154,54 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(err)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
-    // journal_mode answers with a row; read it.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(err)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError(format!(
-            "cannot use write-ahead logging (journal mode {mode})"
-        )));
-    }
-    conn.execute_batch(
-        "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192;",
-    )
-        .map_err(err)?;
-    Ok(conn)
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS rooms (
-    name  TEXT PRIMARY KEY,
-    epoch TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-    room    TEXT NOT NULL,
-    seq     INTEGER NOT NULL,
-    nick    TEXT NOT NULL,
-    text    TEXT NOT NULL,
-    ts      INTEGER NOT NULL,
-    cid     TEXT,
-    session TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS messages_seq ON messages (room, seq);
-DROP INDEX IF EXISTS messages_cid;
-CREATE TABLE IF NOT EXISTS sessions (
-    token TEXT PRIMARY KEY,
-    nick  TEXT NOT NULL,
-    rooms TEXT NOT NULL,
-    seen  INTEGER NOT NULL
-);
-";
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 impl SqliteStore {
+    /// Opens (creating if needed) `dir/chat.db` with default options.
+    pub fn open(dir: &Path, retention: Retention) -> Result<Self, StoreError> {
+        Self::open_with(dir, Options::new(retention))
+    }
+
     /// Opens (creating if needed) `dir/chat.db`. A directory that cannot be
     /// created or a file that is not a usable database is an error.
-    pub fn open(dir: &Path, retention: Retention) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+    pub fn open_with(dir: &Path, options: Options) -> Result<Self, StoreError> {
         let path = dir.join("chat.db");
-        let write =
-            connect(&path).map_err(|e| StoreError(format!("{}: {}", path.display(), e.0)))?;
-        write
-            .execute_batch(SCHEMA)
-            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        schema::private_files(dir, &path)?;
+        let write = schema::connect(&path)
+            .map_err(|e| StoreError(format!("{}: {}", path.display(), e.0)))?;
         let check: String = write
             .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
             .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         if check != "ok" {
             return Err(StoreError(format!(
-                "{} is damaged: {check}",
+                "{} is damaged: {check}. Restore it from a backup, or move it away to start with an empty history",
                 path.display()
             )));
         }
-        let read = connect(&path)?;
+        schema::migrate(&write, &path)?;
+        let (witness, commits) = schema::Witness::open(&write, &path)?;
+        let read = schema::connect(&path)?;
         let (tx, rx) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer = writer::Writer::new(
+            write,
+            options.retention,
+            options.session_ttl,
+            witness,
+            commits,
+            queued.clone(),
+        );
         thread::Builder::new()
             .name("history-writer".into())
-            .spawn(move || Writer::new(write, retention).run(rx))
+            .spawn(move || writer.run(rx))
             .map_err(err)?;
         info!(path = %path.display(), "history store open");
         Ok(Self {
@@ -201,6 +209,9 @@ impl SqliteStore {
                 read: Mutex::new(read),
                 writer: Mutex::new(tx),
                 restored: Mutex::new(HashSet::new()),
+                queued,
+                queue_limit: options.queue_bytes,
+                session_ttl: options.session_ttl,
             }),
             path,
         })
@@ -224,6 +235,17 @@ impl SqliteStore {
     /// (the writer sets `PRAGMA query_only`, so SQLite itself refuses).
     pub fn fail_writes(&self, fail: bool) {
         self.shared.send(Op::FailWrites(fail));
+    }
+
+    /// Fault injection for tests: every commit first waits `delay` (a
+    /// slow disk); `Duration::ZERO` turns it off.
+    pub fn delay_writes(&self, delay: Duration) {
+        self.shared.send(Op::Delay(delay));
+    }
+
+    /// Bytes of messages waiting for the writer now.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
     }
 }
 
@@ -255,12 +277,24 @@ impl HistoryStore for SqliteStore {
         }))
     }
 
+    fn exists(&self, room: &str) -> bool {
+        self.shared
+            .read(|c| {
+                c.query_row("SELECT 1 FROM rooms WHERE name = ?1", [room], |_| Ok(()))
+                    .optional()
+            })
+            .ok()
+            .flatten()
+            .is_some()
+    }
+
     fn load_session(&self, token: &str) -> Option<SavedSession> {
+        let since = now_ms() - ms(self.shared.session_ttl);
         self.shared
             .read(|c| {
                 c.query_row(
-                    "SELECT nick, rooms FROM sessions WHERE token = ?1",
-                    [token],
+                    "SELECT nick, rooms FROM sessions WHERE token = ?1 AND seen >= ?2",
+                    params![token, since],
                     |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
                 )
                 .optional()
@@ -287,6 +321,30 @@ impl HistoryStore for SqliteStore {
             token: token.to_owned(),
             session: session.clone(),
         });
+    }
+
+    fn held_nicks(&self) -> Vec<(String, String, Duration)> {
+        let now = now_ms();
+        let ttl = ms(self.shared.session_ttl);
+        self.shared
+            .read(|c| {
+                let mut stmt =
+                    c.prepare("SELECT token, nick, seen FROM sessions WHERE seen >= ?1")?;
+                let rows = stmt.query_map([now - ttl], |r| {
+                    let seen: i64 = r.get(2)?;
+                    let left = (seen + ttl - now).max(0);
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+                    ))
+                })?;
+                rows.collect()
+            })
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "cannot read the stored sessions' nicknames");
+                Vec::new()
+            })
     }
 }
 
@@ -333,9 +391,16 @@ impl History for SqliteHistory {
         self.last_seq
     }
 
+    fn has_room(&self, bytes: usize) -> bool {
+        self.shared.queued.load(Ordering::Acquire) + bytes + 64 <= self.shared.queue_limit
+    }
+
     fn append(&mut self, msg: Msg, session: Option<&str>) -> Commit {
         let (done, commit) = oneshot::channel();
         self.last_seq = msg.seq;
+        self.shared
+            .queued
+            .fetch_add(queued_bytes(&msg), Ordering::AcqRel);
         if let (Some(session), Some(cid)) = (session, &msg.cid) {
             if self.recent.len() >= RECENT_SESSIONS + RECENT_SESSIONS / 8
                 && !self.recent.contains_key(session)
@@ -432,7 +497,10 @@ impl History for SqliteHistory {
         }
     }
 
-    fn since(&self, seq: u64) -> Option<Vec<Msg>> {
+    fn since(&self, seq: u64, max: usize, budget: usize) -> Option<Vec<Msg>> {
+        if seq > self.last_seq || self.last_seq - seq > max as u64 {
+            return None;
+        }
         let oldest: Option<u64> = self
             .shared
             .read(|c| {
@@ -448,11 +516,28 @@ impl History for SqliteHistory {
         if seq.saturating_add(1) < kept_from {
             return None;
         }
-        self.query(
-            "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq > ?2 ORDER BY seq",
-            params![&*self.room, seq],
-        )
-        .ok()
+        // Read row by row and give up past the bounds: the whole gap is
+        // never built in memory.
+        self.shared
+            .read(|c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )?;
+                let mut rows = stmt.query(params![&*self.room, seq, max as u64 + 1])?;
+                let mut out = Vec::new();
+                let mut used = 0;
+                while let Some(row) = rows.next()? {
+                    let m = row_to_msg(&self.room, &self.epoch, row)?;
+                    used += crate::limits::msg_bytes(&m);
+                    if used > budget || out.len() >= max {
+                        return Ok(None);
+                    }
+                    out.push(m);
+                }
+                Ok(Some(out))
+            })
+            .ok()
+            .flatten()
     }
 
     fn before(&self, before: u64, limit: usize) -> Vec<Msg> {
@@ -468,237 +553,5 @@ impl History for SqliteHistory {
             });
         rows.reverse();
         rows
-    }
-}
-
-/// The writer thread's state.
-struct Writer {
-    conn: Connection,
-    retention: Retention,
-    /// Last stored seq per room (loaded on first use).
-    stored: HashMap<Arc<str>, u64>,
-    epochs: HashMap<Arc<str>, String>,
-    /// Rooms written since the last trim.
-    touched: HashSet<Arc<str>>,
-    last_trim: Instant,
-    last_full_sweep: Option<Instant>,
-}
-
-impl Writer {
-    fn new(conn: Connection, retention: Retention) -> Self {
-        Self {
-            conn,
-            retention,
-            stored: HashMap::new(),
-            epochs: HashMap::new(),
-            touched: HashSet::new(),
-            last_trim: Instant::now(),
-            last_full_sweep: None,
-        }
-    }
-
-    fn run(mut self, rx: mpsc::Receiver<Op>) {
-        loop {
-            let first = match rx.recv_timeout(TRIM_EVERY) {
-                Ok(op) => op,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.maintain();
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(op) => batch.push(op),
-                    Err(_) => break,
-                }
-            }
-            let (sweeps, writes): (Vec<Op>, Vec<Op>) =
-                batch.into_iter().partition(|op| matches!(op, Op::Sweep(_)));
-            if !writes.is_empty() {
-                self.write(writes);
-            }
-            for op in sweeps {
-                if let Op::Sweep(done) = op {
-                    self.apply_retention();
-                    let _ = done.send(());
-                }
-            }
-            self.maintain();
-        }
-    }
-
-    /// Runs the retention that is due: a full sweep first thing and then
-    /// every [`FULL_SWEEP_EVERY`], and in between a trim of the rooms
-    /// written lately every [`TRIM_EVERY`].
-    fn maintain(&mut self) {
-        if self
-            .last_full_sweep
-            .is_none_or(|at| at.elapsed() >= FULL_SWEEP_EVERY)
-        {
-            self.apply_retention();
-        } else if self.last_trim.elapsed() >= TRIM_EVERY && !self.touched.is_empty() {
-            self.trim_touched();
-        }
-    }
-
-    /// Cuts each room written since the last trim to the newest
-    /// `max_messages`, in one transaction.
-    fn trim_touched(&mut self) {
-        self.last_trim = Instant::now();
-        let keep = self.retention.max_messages.max(1);
-        let rooms: Vec<(Arc<str>, u64)> = self
-            .touched
-            .drain()
-            .filter_map(|room| {
-                let last = *self.stored.get(&room)?;
-                (last > keep).then(|| (room, last - keep))
-            })
-            .collect();
-        if rooms.is_empty() {
-            return;
-        }
-        let result = (|| -> rusqlite::Result<()> {
-            let tx = self.conn.unchecked_transaction()?;
-            for (room, upto) in &rooms {
-                tx.prepare_cached("DELETE FROM messages WHERE room = ?1 AND seq <= ?2")?
-                    .execute(params![&**room, upto])?;
-            }
-            tx.commit()
-        })();
-        if let Err(e) = result {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            warn!(error = %e, "retention trim failed");
-        }
-    }
-
-    /// Last stored seq of a room (read once, then cached).
-    fn stored_seq(
-        conn: &Connection,
-        stored: &mut HashMap<Arc<str>, u64>,
-        room: &Arc<str>,
-    ) -> rusqlite::Result<u64> {
-        if let Some(seq) = stored.get(room) {
-            return Ok(*seq);
-        }
-        let seq: u64 = conn
-            .query_row(
-                "SELECT max(seq) FROM messages WHERE room = ?1",
-                [&**room],
-                |r| r.get::<_, Option<u64>>(0),
-            )?
-            .unwrap_or(0);
-        stored.insert(room.clone(), seq);
-        Ok(seq)
-    }
-
-    /// Writes one group in one transaction and answers every waiter.
-    fn write(&mut self, batch: Vec<Op>) {
-        let mut waiters = Vec::new();
-        let mut next: HashMap<Arc<str>, u64> = HashMap::new();
-        let result = (|| -> rusqlite::Result<()> {
-            let tx = self.conn.unchecked_transaction()?;
-            for op in batch {
-                match op {
-                    Op::Append {
-                        room,
-                        msg,
-                        session,
-                        done,
-                    } => {
-                        let expected = match next.get(&room) {
-                            Some(seq) => *seq,
-                            None => Self::stored_seq(&tx, &mut self.stored, &room)?,
-                        } + 1;
-                        if msg.seq != expected {
-                            // Follows a failed write: refuse, never leave a gap.
-                            let _ = done.send(Err(StoreError(format!(
-                                "seq {} does not follow the stored {}",
-                                msg.seq,
-                                expected - 1
-                            ))));
-                            continue;
-                        }
-                        if !self.epochs.contains_key(&room) {
-                            tx.execute(
-                                "INSERT OR IGNORE INTO rooms (name, epoch) VALUES (?1, ?2)",
-                                params![&*room, &msg.epoch],
-                            )?;
-                            self.epochs.insert(room.clone(), msg.epoch.clone());
-                        }
-                        tx.prepare_cached(
-                            "INSERT INTO messages (room, seq, nick, text, ts, cid, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        )?
-                        .execute(params![&*room, msg.seq, msg.from, msg.text, msg.ts, msg.cid, session])?;
-                        next.insert(room, msg.seq);
-                        waiters.push(done);
-                    }
-                    Op::Session { token, session } => {
-                        tx.prepare_cached(
-                            "INSERT INTO sessions (token, nick, rooms, seen) VALUES (?1, ?2, ?3, ?4)
-                             ON CONFLICT(token) DO UPDATE SET nick = ?2, rooms = ?3, seen = ?4",
-                        )?
-                        .execute(params![token, session.nick, session.rooms.join(","), now_ms()])?;
-                    }
-                    Op::FailWrites(fail) => {
-                        tx.pragma_update(None, "query_only", fail)?;
-                    }
-                    Op::Sweep(done) => {
-                        // Taken apart in `run`; answer anyway.
-                        let _ = done.send(());
-                    }
-                }
-            }
-            tx.commit()
-        })();
-        match result {
-            Ok(()) => {
-                for (room, seq) in next {
-                    self.touched.insert(room.clone());
-                    self.stored.insert(room, seq);
-                }
-                for done in waiters {
-                    let _ = done.send(Ok(()));
-                }
-            }
-            Err(e) => {
-                error!(error = %e, "history write failed; messages refused until it works again");
-                let _ = self.conn.execute_batch("ROLLBACK");
-                for done in waiters {
-                    let _ = done.send(Err(StoreError(e.to_string())));
-                }
-            }
-        }
-    }
-
-    /// Deletes what retention no longer keeps (never a room's newest message,
-    /// so `seq` always continues), and sessions unseen for [`SESSION_KEEP`].
-    fn apply_retention(&mut self) {
-        self.last_full_sweep = Some(Instant::now());
-        self.last_trim = Instant::now();
-        self.touched.clear();
-        let keep = self.retention.max_messages.max(1);
-        let by_count = self.conn.execute(
-            "DELETE FROM messages WHERE seq <= (SELECT max(m.seq) FROM messages m WHERE m.room = messages.room) - ?1",
-            [keep],
-        );
-        let by_age = match self.retention.max_age {
-            Some(age) => {
-                let cutoff = now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
-                self.conn.execute(
-                    "DELETE FROM messages WHERE ts < ?1 AND seq < (SELECT max(m.seq) FROM messages m WHERE m.room = messages.room)",
-                    [cutoff],
-                )
-            }
-            None => Ok(0),
-        };
-        let keep_ms = i64::try_from(SESSION_KEEP.as_millis()).unwrap_or(i64::MAX);
-        let sessions = self
-            .conn
-            .execute("DELETE FROM sessions WHERE seen < ?1", [now_ms() - keep_ms]);
-        if let Err(e) = by_count.and(by_age).and(sessions) {
-            warn!(error = %e, "retention sweep failed");
-        }
     }
 }

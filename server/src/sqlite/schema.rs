@@ -1,0 +1,259 @@
+//! Opening the database: connections, the schema and its migrations, the
+//! files' permissions, and the check that no acknowledged write was lost.
+//!
+//! **Lost writes.** SQLite cannot tell a write-ahead log that was
+//! truncated or deleted after a crash from one that simply ended there:
+//! it opens what is left, and the next message of a room would take a
+//! `seq` clients already hold for another message. So every transaction
+//! that acknowledges anything also counts itself in `meta.commits`, and
+//! the writer records that count in a small file beside the database
+//! (`chat.db-commits`) after the commit is on disk and before anyone is
+//! told. At start-up a database that counts fewer commits than the file
+//! lost acknowledged writes: every room then starts a new `epoch`, so no
+//! `(epoch, seq)` ever names two messages, and the start says so loudly.
+//! The file is written without an fsync of its own (synced once a
+//! second): a process crash cannot lose it, and a power loss that loses
+//! it cannot have lost the log, which is synced before it.
+
+use super::err;
+use crate::history::StoreError;
+use rusqlite::{Connection, OptionalExtension};
+use std::{
+    fs::{File, OpenOptions},
+    os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+use tracing::{error, info, warn};
+
+/// The schema this code writes (`PRAGMA user_version`).
+/// 1: session tokens are stored only as hashes; `meta.commits` counts
+/// acknowledging transactions.
+const VERSION: i64 = 1;
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rooms (
+    name  TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    room    TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    nick    TEXT NOT NULL,
+    text    TEXT NOT NULL,
+    ts      INTEGER NOT NULL,
+    cid     TEXT,
+    session TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_seq ON messages (room, seq);
+DROP INDEX IF EXISTS messages_cid;
+CREATE TABLE IF NOT EXISTS sessions (
+    token TEXT PRIMARY KEY,
+    nick  TEXT NOT NULL,
+    rooms TEXT NOT NULL,
+    seen  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('commits', 0);
+";
+
+/// A connection in WAL mode with `synchronous=FULL`.
+pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+    // journal_mode answers with a row; read it.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError(format!(
+            "cannot use write-ahead logging (journal mode {mode})"
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192;",
+    )
+    .map_err(err)?;
+    Ok(conn)
+}
+
+/// The data directory and database files, readable by their owner only
+/// (created so; tightened if an earlier version left them open).
+pub(super) fn private_files(dir: &Path, db: &Path) -> Result<(), StoreError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+    let tighten = |path: &Path, mode: u32| -> Result<(), StoreError> {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| StoreError(format!("cannot restrict {}: {e}", path.display())))
+            }
+            _ => Ok(()),
+        }
+    };
+    tighten(dir, 0o700)?;
+    // SQLite creates the -wal and -shm files with the database's mode.
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)
+        .map_err(|e| StoreError(format!("cannot open {}: {e}", db.display())))?;
+    for suffix in ["", "-wal", "-shm", "-commits"] {
+        tighten(&with_suffix(db, suffix), 0o600)?;
+    }
+    Ok(())
+}
+
+/// `chat.db` + `-wal`, for instance.
+pub(super) fn with_suffix(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Creates the schema, or brings an older one up to [`VERSION`].
+pub(super) fn migrate(conn: &Connection, db: &Path) -> Result<(), StoreError> {
+    let fail = |e: rusqlite::Error| StoreError(format!("{}: {e}", db.display()));
+    let existed: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'messages'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(fail)?;
+    if version > VERSION {
+        return Err(StoreError(format!(
+            "{} was written by a newer version of this server (schema {version}; this one knows {VERSION})",
+            db.display()
+        )));
+    }
+    conn.execute_batch(SCHEMA).map_err(fail)?;
+    if existed && version < 1 {
+        // Tokens were stored as they are: keep only their hashes.
+        conn.create_scalar_function(
+            "token_hash",
+            1,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8
+                | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                let token: Option<String> = ctx.get(0)?;
+                Ok(token.map(|t| crate::directory::token_hash(&t)))
+            },
+        )
+        .map_err(fail)?;
+        conn.execute_batch(
+            "BEGIN;
+             UPDATE sessions SET token = token_hash(token);
+             UPDATE messages SET session = token_hash(session) WHERE session IS NOT NULL;
+             COMMIT;",
+        )
+        .map_err(fail)?;
+        info!(path = %db.display(), "stored session tokens replaced by their hashes");
+    }
+    conn.pragma_update(None, "user_version", VERSION)
+        .map_err(fail)?;
+    Ok(())
+}
+
+/// The record of acknowledged commits beside the database.
+pub(super) struct Witness {
+    file: File,
+    dirty: bool,
+}
+
+const MAGIC: &[u8; 8] = b"chatack1";
+
+impl Witness {
+    /// Opens `chat.db-commits` and compares it with the database. If the
+    /// database lost acknowledged commits, every room gets a new epoch.
+    pub(super) fn open(conn: &Connection, db: &Path) -> Result<(Self, u64), StoreError> {
+        let path = with_suffix(db, "-commits");
+        let fail = |e: rusqlite::Error| StoreError(format!("{}: {e}", db.display()));
+        let stored: u64 = conn
+            .query_row("SELECT value FROM meta WHERE key = 'commits'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(fail)?
+            .unwrap_or(0);
+        let existing = std::fs::read(&path).ok();
+        let recorded = match &existing {
+            Some(bytes) if bytes.len() == 16 && bytes[..8] == MAGIC[..] => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&bytes[8..]);
+                Some(u64::from_le_bytes(n))
+            }
+            Some(_) => {
+                return Err(StoreError(format!(
+                    "{} is damaged (it records how many writes were acknowledged). If the database is intact, delete it and start again: every room will start a new epoch",
+                    path.display()
+                )));
+            }
+            None => None,
+        };
+        let lost = match recorded {
+            Some(acked) => acked > stored,
+            // A database that has acknowledged writes but no record of
+            // them: the record was removed, or the database copied without
+            // it. When in doubt, never reuse a position.
+            None => stored > 0,
+        };
+        if lost {
+            let acked = recorded.map_or("unknown".into(), |n| n.to_string());
+            error!(
+                path = %db.display(),
+                wal = %with_suffix(db, "-wal").display(),
+                acknowledged = %acked,
+                stored,
+                "the database lost acknowledged writes (a write-ahead log truncated or deleted, or an older copy restored); every room starts a new epoch so no position names two messages"
+            );
+            let rooms = conn
+                .execute("UPDATE rooms SET epoch = lower(hex(randomblob(8)))", [])
+                .map_err(fail)?;
+            warn!(rooms, "rooms given a new epoch");
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        let mut witness = Self { file, dirty: false };
+        witness
+            .record(stored)
+            .and_then(|()| witness.sync())
+            .map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
+        Ok((witness, stored))
+    }
+
+    /// `commits` acknowledging transactions are on disk.
+    pub(super) fn record(&mut self, commits: u64) -> std::io::Result<()> {
+        let mut buf = [0u8; 16];
+        buf[..8].copy_from_slice(MAGIC);
+        buf[8..].copy_from_slice(&commits.to_le_bytes());
+        self.file.write_all_at(&buf, 0)?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Makes the record durable (called about once a second).
+    pub(super) fn sync(&mut self) -> std::io::Result<()> {
+        if self.dirty {
+            self.file.sync_data()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,298 @@
+//! The writer thread: the only user of the write connection. It commits
+//! whatever is queued in one transaction (group commit), records each
+//! acknowledging commit in the witness file before answering, and applies
+//! retention between groups.
+
+use super::{Op, Retention, StoreError, ms, now_ms, queued_bytes, schema::Witness};
+use rusqlite::{Connection, params};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
+    time::{Duration, Instant},
+};
+use tracing::{error, warn};
+
+/// Most writes taken into one transaction.
+const MAX_BATCH: usize = 4_096;
+/// How often rooms written since the last trim are cut to the retention
+/// (a range delete on each room's key: cheap).
+const TRIM_EVERY: Duration = Duration::from_secs(1);
+/// How often every room is swept (message age, rooms not written lately,
+/// old sessions: these scan the whole table, so not often).
+const FULL_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// The writer thread's state.
+pub(super) struct Writer {
+    conn: Connection,
+    retention: Retention,
+    session_ttl: Duration,
+    /// Acknowledging commits on disk, and their record beside the database.
+    commits: u64,
+    witness: Witness,
+    /// Bytes of appends waiting (shared with the histories that queue them).
+    queued: Arc<AtomicUsize>,
+    /// Tests: each commit waits this long first.
+    delay: Duration,
+    /// Last stored seq per room (loaded on first use).
+    stored: HashMap<Arc<str>, u64>,
+    epochs: HashMap<Arc<str>, String>,
+    /// Rooms written since the last trim.
+    touched: HashSet<Arc<str>>,
+    last_trim: Instant,
+    last_full_sweep: Option<Instant>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        conn: Connection,
+        retention: Retention,
+        session_ttl: Duration,
+        witness: Witness,
+        commits: u64,
+        queued: Arc<AtomicUsize>,
+    ) -> Self {
+        Self {
+            conn,
+            retention,
+            session_ttl,
+            commits,
+            witness,
+            queued,
+            delay: Duration::ZERO,
+            stored: HashMap::new(),
+            epochs: HashMap::new(),
+            touched: HashSet::new(),
+            last_trim: Instant::now(),
+            last_full_sweep: None,
+        }
+    }
+
+    pub(super) fn run(mut self, rx: mpsc::Receiver<Op>) {
+        loop {
+            let first = match rx.recv_timeout(TRIM_EVERY) {
+                Ok(op) => op,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.maintain();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            let (sweeps, writes): (Vec<Op>, Vec<Op>) =
+                batch.into_iter().partition(|op| matches!(op, Op::Sweep(_)));
+            if !writes.is_empty() {
+                self.write(writes);
+            }
+            for op in sweeps {
+                if let Op::Sweep(done) = op {
+                    self.apply_retention();
+                    let _ = done.send(());
+                }
+            }
+            self.maintain();
+        }
+    }
+
+    /// Runs the retention that is due: a full sweep first thing and then
+    /// every [`FULL_SWEEP_EVERY`], and in between a trim of the rooms
+    /// written lately every [`TRIM_EVERY`].
+    fn maintain(&mut self) {
+        if let Err(e) = self.witness.sync() {
+            warn!(error = %e, "cannot sync the record of acknowledged commits");
+        }
+        if self
+            .last_full_sweep
+            .is_none_or(|at| at.elapsed() >= FULL_SWEEP_EVERY)
+        {
+            self.apply_retention();
+        } else if self.last_trim.elapsed() >= TRIM_EVERY && !self.touched.is_empty() {
+            self.trim_touched();
+        }
+    }
+
+    /// Cuts each room written since the last trim to the newest
+    /// `max_messages`, in one transaction.
+    fn trim_touched(&mut self) {
+        self.last_trim = Instant::now();
+        let keep = self.retention.max_messages.max(1);
+        let rooms: Vec<(Arc<str>, u64)> = self
+            .touched
+            .drain()
+            .filter_map(|room| {
+                let last = *self.stored.get(&room)?;
+                (last > keep).then(|| (room, last - keep))
+            })
+            .collect();
+        if rooms.is_empty() {
+            return;
+        }
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            for (room, upto) in &rooms {
+                tx.prepare_cached("DELETE FROM messages WHERE room = ?1 AND seq <= ?2")?
+                    .execute(params![&**room, upto])?;
+            }
+            tx.commit()
+        })();
+        if let Err(e) = result {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            warn!(error = %e, "retention trim failed");
+        }
+    }
+
+    /// Last stored seq of a room (read once, then cached).
+    fn stored_seq(
+        conn: &Connection,
+        stored: &mut HashMap<Arc<str>, u64>,
+        room: &Arc<str>,
+    ) -> rusqlite::Result<u64> {
+        if let Some(seq) = stored.get(room) {
+            return Ok(*seq);
+        }
+        let seq: u64 = conn
+            .query_row(
+                "SELECT max(seq) FROM messages WHERE room = ?1",
+                [&**room],
+                |r| r.get::<_, Option<u64>>(0),
+            )?
+            .unwrap_or(0);
+        stored.insert(room.clone(), seq);
+        Ok(seq)
+    }
+
+    /// Writes one group in one transaction and answers every waiter.
+    fn write(&mut self, batch: Vec<Op>) {
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+        let mut waiters = Vec::new();
+        let mut next: HashMap<Arc<str>, u64> = HashMap::new();
+        let mut bytes = 0;
+        let commits = self.commits + 1;
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            for op in batch {
+                match op {
+                    Op::Append {
+                        room,
+                        msg,
+                        session,
+                        done,
+                    } => {
+                        bytes += queued_bytes(&msg);
+                        let expected = match next.get(&room) {
+                            Some(seq) => *seq,
+                            None => Self::stored_seq(&tx, &mut self.stored, &room)?,
+                        } + 1;
+                        if msg.seq != expected {
+                            // Follows a failed write: refuse, never leave a gap.
+                            let _ = done.send(Err(StoreError(format!(
+                                "seq {} does not follow the stored {}",
+                                msg.seq,
+                                expected - 1
+                            ))));
+                            continue;
+                        }
+                        if !self.epochs.contains_key(&room) {
+                            tx.execute(
+                                "INSERT OR IGNORE INTO rooms (name, epoch) VALUES (?1, ?2)",
+                                params![&*room, &msg.epoch],
+                            )?;
+                            self.epochs.insert(room.clone(), msg.epoch.clone());
+                        }
+                        tx.prepare_cached(
+                            "INSERT INTO messages (room, seq, nick, text, ts, cid, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        )?
+                        .execute(params![&*room, msg.seq, msg.from, msg.text, msg.ts, msg.cid, session])?;
+                        next.insert(room, msg.seq);
+                        waiters.push(done);
+                    }
+                    Op::Session { token, session } => {
+                        tx.prepare_cached(
+                            "INSERT INTO sessions (token, nick, rooms, seen) VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT(token) DO UPDATE SET nick = ?2, rooms = ?3, seen = ?4",
+                        )?
+                        .execute(params![token, session.nick, session.rooms.join(","), now_ms()])?;
+                    }
+                    Op::FailWrites(fail) => {
+                        tx.pragma_update(None, "query_only", fail)?;
+                    }
+                    Op::Delay(delay) => self.delay = delay,
+                    Op::Sweep(done) => {
+                        // Taken apart in `run`; answer anyway.
+                        let _ = done.send(());
+                    }
+                }
+            }
+            tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'commits'")?
+                .execute([commits])?;
+            tx.commit()
+        })();
+        self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        let result = result.map_err(|e| e.to_string()).and_then(|()| {
+            // On disk: record it before anybody is told (see `schema`).
+            self.commits = commits;
+            self.witness
+                .record(commits)
+                .map_err(|e| format!("cannot record the commit: {e}"))
+        });
+        match result {
+            Ok(()) => {
+                for (room, seq) in next {
+                    self.touched.insert(room.clone());
+                    self.stored.insert(room, seq);
+                }
+                for done in waiters {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                error!(error = %e, "history write failed; messages refused until it works again");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                for done in waiters {
+                    let _ = done.send(Err(StoreError(e.clone())));
+                }
+            }
+        }
+    }
+
+    /// Deletes what retention no longer keeps (never a room's newest message,
+    /// so `seq` always continues), and sessions unseen for the session TTL.
+    fn apply_retention(&mut self) {
+        self.last_full_sweep = Some(Instant::now());
+        self.last_trim = Instant::now();
+        self.touched.clear();
+        let keep = self.retention.max_messages.max(1);
+        let by_count = self.conn.execute(
+            "DELETE FROM messages WHERE seq <= (SELECT max(m.seq) FROM messages m WHERE m.room = messages.room) - ?1",
+            [keep],
+        );
+        let by_age = match self.retention.max_age {
+            Some(age) => {
+                let cutoff = now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+                self.conn.execute(
+                    "DELETE FROM messages WHERE ts < ?1 AND seq < (SELECT max(m.seq) FROM messages m WHERE m.room = messages.room)",
+                    [cutoff],
+                )
+            }
+            None => Ok(0),
+        };
+        let sessions = self.conn.execute(
+            "DELETE FROM sessions WHERE seen < ?1",
+            [now_ms() - ms(self.session_ttl)],
+        );
+        if let Err(e) = by_count.and(by_age).and(sessions) {
+            warn!(error = %e, "retention sweep failed");
+        }
+    }
+}
