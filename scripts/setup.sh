@@ -2,7 +2,8 @@
 # Idempotent set-up of everything the project builds, runs and tests with:
 # the wasm32 target, trunk 0.21.14, wasm-bindgen-cli at the version
 # Cargo.lock resolves, wasm-opt 132 and playwright-core (npm), Chromium and
-# its driver, brotli and redis-server (Debian). Each step checks before it installs;
+# its driver, brotli and redis-server (Debian), the websockets package (PyPI).
+# Each step checks before it installs;
 # nothing is downloaded from outside the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,12 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] 
    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# PyPI: the plain Python WebSocket client the abuse suite reads a flood with.
+if ! python3 -c 'import websockets' >/dev/null 2>&1; then
+  log "pip install websockets"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'websockets>=13,<18'
 fi
 
 # Crates, then the versions they pin.

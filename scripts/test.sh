@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets everything up, then runs every check and test: format, clippy
-# (native and wasm32), Rust tests, browser tests (wasm-bindgen-test in
-# headless Chromium against a real server) and the end-to-end test (the
-# release binary in two headless Chromium sessions).
+# (native and wasm32), Rust tests, the abuse suite (each attack against the
+# release binary), browser tests (wasm-bindgen-test in headless Chromium
+# against a real server) and the end-to-end tests (the release binary in
+# headless Chromium sessions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -29,6 +30,10 @@ cargo test --workspace --locked
 
 step "release server, load generator and baselines"
 cargo build --release --locked -p server -p bench
+
+step "abuse suite (each attack against the release binary, one at a time)"
+CHAT_SERVER_BIN="$PWD/target/release/server" \
+  cargo test --locked -p server --test abuse -- --ignored --test-threads 1 --nocapture
 
 step "benchmark harnesses (tiny runs; real figures: see README)"
 cargo run --release --locked -p server --example say_bench -- --senders 4 --secs 0.3

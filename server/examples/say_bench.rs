@@ -135,8 +135,12 @@ async fn measure(
     secs: f64,
     shared_room: bool,
 ) -> Figures {
+    // Every sender is 127.0.0.1: no per-address budgets.
     let config = Config {
         rate_limit: 0,
+        max_connections_per_ip: 0,
+        rooms_per_ip_per_minute: 0,
+        sessions_per_ip_per_minute: 0,
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -204,6 +204,11 @@ pub struct Config {
     #[arg(long, value_name = "FILE", requires = "redis_cert")]
     pub redis_key: Option<std::path::PathBuf>,
 
+    /// Tests only: every commit of the history store first waits this many
+    /// milliseconds (a slow disk).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub test_commit_delay_ms: u64,
+
     /// Cluster mode: seconds after which a process that stopped answering
     /// has its members removed from presence.
     #[arg(long, default_value_t = 10.0, value_parser = seconds)]

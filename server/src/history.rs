@@ -79,6 +79,10 @@ pub trait HistoryStore: Send + Sync {
     }
     /// Saves a session's nickname and rooms (best effort).
     fn save_session(&self, _token: &str, _session: &SavedSession) {}
+    /// Bytes of messages waiting to be stored.
+    fn queued_bytes(&self) -> usize {
+        0
+    }
     /// A room closed (it had no members left): its history comes back here.
     fn retire(&self, _room: &str, _history: Box<dyn History>) {}
     /// Whether a room has a history here (a `resume` cursor for a room

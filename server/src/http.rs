@@ -73,12 +73,17 @@ pub(crate) async fn healthz(State(app): State<Arc<AppState>>) -> Response {
 
 /// `GET /metrics`: Prometheus metrics (OpenMetrics text format).
 pub(crate) async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    let body = app.metrics.render(
-        app.stats
-            .connections
-            .load(std::sync::atomic::Ordering::Relaxed),
-        app.rooms.len(),
-    );
+    let body = app.metrics.render(&crate::metrics::Gauges {
+        connections: usize::try_from(
+            app.stats
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+        .unwrap_or(usize::MAX),
+        rooms: app.rooms.len(),
+        tcp_connections: app.limits.open(app.config.max_connections),
+        store_queue_bytes: app.store_queue_bytes(),
+    });
     (
         [
             (

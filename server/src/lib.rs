@@ -89,10 +89,11 @@ impl AppState {
             session_ttl: Duration::from_secs(config.session_ttl_secs),
             queue_bytes: config.store_queue_bytes,
         };
-        Ok(Arc::new(sqlite::SqliteStore::open_with(
-            &config.data_dir,
-            options,
-        )?))
+        let store = sqlite::SqliteStore::open_with(&config.data_dir, options)?;
+        if config.test_commit_delay_ms > 0 {
+            store.delay_writes(Duration::from_millis(config.test_commit_delay_ms));
+        }
+        Ok(Arc::new(store))
     }
 
     /// State with in-memory history.
@@ -145,14 +146,29 @@ impl AppState {
             config.max_rooms,
             metrics.fanout_seconds.clone(),
         )
-        .with_limits(room::RoomLimits {
-            max_recovery: config.max_recovery,
-            rate: config.room_rate,
-            stall: config.stall(),
-        });
+        .with_limits(
+            room::RoomLimits {
+                max_recovery: config.max_recovery,
+                rate: config.room_rate,
+                stall: config.stall(),
+            },
+            metrics.store_full.clone(),
+        );
         if let Some(cluster) = &cluster {
             rooms = rooms.clustered(cluster.clone(), config.history);
         }
+        let limits = Arc::new(listen::Limits::new(
+            config.max_connections,
+            addr::Addresses::new(addr::Budgets {
+                connections: config.max_connections_per_ip,
+                rooms_per_minute: config.rooms_per_ip_per_minute,
+                sessions_per_minute: config.sessions_per_ip_per_minute,
+            }),
+            config.trusted_proxies.clone(),
+            config.header_timeout(),
+            config.write_timeout(),
+            metrics.refused_connections.clone(),
+        ));
         Arc::new(Self {
             rooms,
             metrics,
@@ -161,17 +177,7 @@ impl AppState {
             directory: held_nicks(rooms_store.as_ref()),
             stats: Stats::default(),
             next_conn: AtomicU64::new(1),
-            limits: Arc::new(listen::Limits::new(
-                config.max_connections,
-                addr::Addresses::new(addr::Budgets {
-                    connections: config.max_connections_per_ip,
-                    rooms_per_minute: config.rooms_per_ip_per_minute,
-                    sessions_per_minute: config.sessions_per_ip_per_minute,
-                }),
-                config.trusted_proxies.clone(),
-                config.header_timeout(),
-                config.write_timeout(),
-            )),
+            limits,
             origins: OnceLock::new(),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
@@ -189,6 +195,14 @@ impl AppState {
             )
             .unwrap_or_default()
         })
+    }
+
+    /// Bytes of messages waiting for the store (SQLite's writer, or Redis).
+    pub fn store_queue_bytes(&self) -> usize {
+        match &self.cluster {
+            Some(c) => c.queued_bytes(),
+            None => self.store.queued_bytes(),
+        }
     }
 
     /// Per-address connection counts and budgets.

@@ -67,6 +67,7 @@ pub(crate) struct Limits {
     pub header_timeout: Duration,
     /// Deadline of one socket write.
     pub write_timeout: Duration,
+    refused: prometheus_client::metrics::counter::Counter,
 }
 
 impl Limits {
@@ -77,6 +78,7 @@ impl Limits {
         trusted: Vec<Net>,
         header_timeout: Duration,
         write_timeout: Duration,
+        refused: prometheus_client::metrics::counter::Counter,
     ) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(max)),
@@ -85,6 +87,7 @@ impl Limits {
             trusted,
             header_timeout,
             write_timeout,
+            refused,
         }
     }
 
@@ -101,6 +104,7 @@ impl Limits {
             self.addresses.connect(peer.ip())
         };
         let refused = |tcp, code, reason| -> Option<(Guarded, Admission)> {
+            self.refused.inc();
             let slot = self.refusals.clone().try_acquire_owned().ok()?;
             Some((
                 Guarded::new(tcp, self.write_timeout, slot, None),

@@ -14,11 +14,31 @@ use prometheus_client::{
     registry::Registry,
 };
 
+/// The gauges, as read when `/metrics` is asked for.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Gauges {
+    /// Open WebSocket sessions.
+    pub connections: usize,
+    /// Rooms open.
+    pub rooms: usize,
+    /// TCP connections held.
+    pub tcp_connections: usize,
+    /// Bytes waiting for the store.
+    pub store_queue_bytes: usize,
+}
+
 /// Everything the server counts.
 pub struct Metrics {
     registry: Registry,
     connections: Gauge,
     rooms: Gauge,
+    tcp_connections: Gauge,
+    store_queue_bytes: Gauge,
+    /// TCP connections refused (over the connection limit, in all or for
+    /// their address).
+    pub refused_connections: Counter,
+    /// Posts refused at once because the store's queue was full.
+    pub store_full: Counter,
     /// WebSocket messages read from clients.
     pub messages_in: Counter,
     /// Frames written to clients.
@@ -40,6 +60,10 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("chat");
         let connections = Gauge::default();
         let rooms = Gauge::default();
+        let tcp_connections = Gauge::default();
+        let store_queue_bytes = Gauge::default();
+        let refused_connections = Counter::default();
+        let store_full = Counter::default();
         let messages_in = Counter::default();
         let messages_out = Counter::default();
         let bytes_out = Counter::default();
@@ -52,7 +76,27 @@ impl Default for Metrics {
             "Open WebSocket connections",
             connections.clone(),
         );
-        registry.register("rooms", "Rooms that exist", rooms.clone());
+        registry.register("rooms", "Rooms open now", rooms.clone());
+        registry.register(
+            "tcp_connections",
+            "TCP connections held now (HTTP, half-sent requests and WebSockets)",
+            tcp_connections.clone(),
+        );
+        registry.register(
+            "store_queue_bytes",
+            "Bytes of messages waiting for the store",
+            store_queue_bytes.clone(),
+        );
+        registry.register(
+            "refused_connections",
+            "Connections refused over a connection limit",
+            refused_connections.clone(),
+        );
+        registry.register(
+            "store_full",
+            "Posts refused at once because the store's queue was full",
+            store_full.clone(),
+        );
         registry.register(
             "messages_in",
             "WebSocket messages read from clients",
@@ -87,6 +131,10 @@ impl Default for Metrics {
             registry,
             connections,
             rooms,
+            tcp_connections,
+            store_queue_bytes,
+            refused_connections,
+            store_full,
             messages_in,
             messages_out,
             bytes_out,
@@ -119,10 +167,12 @@ impl Metrics {
     }
 
     /// The OpenMetrics text, with the gauges read now.
-    pub fn render(&self, connections: u64, rooms: usize) -> String {
-        self.connections
-            .set(i64::try_from(connections).unwrap_or(i64::MAX));
-        self.rooms.set(i64::try_from(rooms).unwrap_or(i64::MAX));
+    pub fn render(&self, now: &Gauges) -> String {
+        let set = |g: &Gauge, v: usize| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        set(&self.connections, now.connections);
+        set(&self.rooms, now.rooms);
+        set(&self.tcp_connections, now.tcp_connections);
+        set(&self.store_queue_bytes, now.store_queue_bytes);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -139,10 +189,18 @@ mod tests {
         let m = Metrics::default();
         m.messages_in.inc_by(3);
         m.fanout_seconds.observe(0.001);
-        let text = m.render(7, 2);
+        let text = m.render(&Gauges {
+            connections: 7,
+            rooms: 2,
+            tcp_connections: 9,
+            store_queue_bytes: 5,
+        });
         for line in [
             "chat_connections 7",
             "chat_rooms 2",
+            "chat_tcp_connections 9",
+            "chat_store_queue_bytes 5",
+            "chat_refused_connections_total 0",
             "chat_messages_in_total 3",
             "chat_messages_out_total 0",
             "chat_bytes_out_total 0",

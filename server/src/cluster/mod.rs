@@ -432,6 +432,11 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Bytes of messages waiting for the Redis writer.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
     /// This process's node id.
     pub fn node(&self) -> &str {
         &self.node

@@ -50,6 +50,7 @@ pub(super) struct Setup {
     pub history: Box<dyn History>,
     pub count: Arc<AtomicU32>,
     pub fanout: Histogram,
+    pub store_full: prometheus_client::metrics::counter::Counter,
     pub cluster: Option<Clustered>,
     pub limits: RoomLimits,
     pub intake: Arc<Intake>,
@@ -83,6 +84,7 @@ struct Room {
     history: Box<dyn History>,
     limits: RoomLimits,
     intake: Arc<Intake>,
+    store_full: prometheus_client::metrics::counter::Counter,
     rate: Option<RoomRate>,
     members: HashMap<ConnId, Member>,
     count: Arc<AtomicU32>,
@@ -107,6 +109,7 @@ pub(super) async fn run(setup: Setup, mut rx: mpsc::Receiver<Command>) {
         history,
         count,
         fanout,
+        store_full,
         cluster,
         limits,
         intake,
@@ -123,6 +126,7 @@ pub(super) async fn run(setup: Setup, mut rx: mpsc::Receiver<Command>) {
         }),
         limits,
         intake,
+        store_full,
         members: HashMap::new(),
         count,
         delivered,
@@ -368,6 +372,7 @@ impl Room {
             }
         }
         if !self.history.has_room(post.text.len()) {
+            self.store_full.inc();
             let err = ErrorBody::new(
                 ErrorCode::Unavailable,
                 "the store is busy; try again in a moment",

@@ -36,6 +36,7 @@ pub struct Rooms {
     store: Arc<dyn HistoryStore>,
     max_rooms: usize,
     fanout: Histogram,
+    store_full: prometheus_client::metrics::counter::Counter,
     limits: RoomLimits,
     /// Cluster mode: the cluster, and how many messages each room caches.
     cluster: Option<(Arc<Cluster>, usize)>,
@@ -50,14 +51,21 @@ impl Rooms {
             store,
             max_rooms,
             fanout,
+            store_full: Default::default(),
             limits: RoomLimits::default(),
             cluster: None,
         }
     }
 
-    /// Rooms bounded by `limits`.
-    pub fn with_limits(mut self, limits: RoomLimits) -> Self {
+    /// Rooms bounded by `limits`, counting posts the store was too busy
+    /// for in `store_full`.
+    pub fn with_limits(
+        mut self,
+        limits: RoomLimits,
+        store_full: prometheus_client::metrics::counter::Counter,
+    ) -> Self {
         self.limits = limits;
+        self.store_full = store_full;
         self
     }
 
@@ -117,7 +125,7 @@ impl Rooms {
             name,
             history,
             ROOM_MAILBOX,
-            self.fanout.clone(),
+            (self.fanout.clone(), self.store_full.clone()),
             self.cluster.clone(),
             self.limits,
             self.cluster.is_none().then(|| self.store.clone()),

@@ -279,14 +279,18 @@ fn envelope<T: Serialize>(result: Result<T, ErrorBody>) -> Bytes {
 }
 
 impl Conn {
-    /// The room named, opened if needed; a room new to this process
+    /// The room named, opened if needed; a room that does not exist yet
     /// spends the client address's budget for new rooms.
-    fn open_room(&self, name: &str) -> Result<RoomHandle, ErrorBody> {
+    async fn open_room(&self, name: &str) -> Result<RoomHandle, ErrorBody> {
+        if let Some(room) = self.app.rooms.get(name) {
+            return Ok(room);
+        }
+        let exists = self.app.room_exists(name).await;
         let addresses = self.app.addresses();
         let ip = self.ip;
         self.app
             .rooms
-            .get_or_create(name, || addresses.create_room(ip))
+            .get_or_create(name, || exists || addresses.create_room(ip))
     }
 
     /// Lets go of a room's handle; the room closes if nobody else uses it.

@@ -74,7 +74,7 @@ impl Conn {
                 ),
             ));
         }
-        let room = self.open_room(name)?;
+        let room = self.open_room(name).await?;
         let state = match room.join(self.member(), since, budget).await {
             Ok(state) => state,
             Err(e) => {

@@ -242,11 +242,6 @@ impl SqliteStore {
     pub fn delay_writes(&self, delay: Duration) {
         self.shared.send(Op::Delay(delay));
     }
-
-    /// Bytes of messages waiting for the writer now.
-    pub fn queued_bytes(&self) -> usize {
-        self.shared.queued.load(Ordering::Acquire)
-    }
 }
 
 impl HistoryStore for SqliteStore {
@@ -275,6 +270,10 @@ impl HistoryStore for SqliteStore {
             forgotten: HashSet::new(),
             shared: self.shared.clone(),
         }))
+    }
+
+    fn queued_bytes(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
     }
 
     fn exists(&self, room: &str) -> bool {

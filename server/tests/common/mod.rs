@@ -223,6 +223,20 @@ impl Client {
         id
     }
 
+    /// Sends a Request without expecting the connection to be there
+    /// (attack tests, whose clients get cut).
+    pub async fn try_request(&mut self, event: &str, payload: impl Into<Bytes>) -> Result<u32, ()> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ws
+            .send(Message::Binary(
+                Frame::request(id, name(event), payload).encode(),
+            ))
+            .await
+            .map(|()| id)
+            .map_err(|_| ())
+    }
+
     /// Reads the next protocol frame from the socket (not the buffer).
     async fn read_frame(&mut self) -> Result<Frame, End> {
         loop {
@@ -402,6 +416,38 @@ impl SendFrame for Ws {
 }
 
 impl Client {
+    /// Reads for `within`; `Some` with how the connection ended if it did
+    /// (frames read meanwhile are dropped).
+    pub async fn next_frame_or_end_within(&mut self, within: Duration) -> Option<End> {
+        let ended = tokio::time::timeout(within, async {
+            loop {
+                if let Err(end) = self.read_frame().await {
+                    return end;
+                }
+            }
+        })
+        .await;
+        ended.ok()
+    }
+
+    /// Reads until the close frame; its code and reason (`None`: the
+    /// connection ended without one).
+    pub async fn close_reason(&mut self) -> Option<(u16, String)> {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
+                        return Some((u16::from(code), reason.to_string()));
+                    }
+                    Some(Ok(Message::Close(None))) | Some(Err(_)) | None => return None,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await
+        .expect("connection ends in time")
+    }
+
     /// The next frame from the socket, or `None` when the connection ends.
     pub async fn next_frame_or_end(&mut self) -> Option<Frame> {
         if let Some(f) = self.pending.pop_front() {
