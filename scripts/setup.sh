@@ -2,7 +2,8 @@
 # Idempotent set-up of everything the project builds, runs and tests with:
 # the wasm32 target, trunk 0.21.14, wasm-bindgen-cli at the version
 # Cargo.lock resolves, wasm-opt 132 and playwright-core (npm), Chromium and
-# its driver, brotli and redis-server (Debian), the websockets package (PyPI).
+# its driver, brotli and redis-server (Debian), the websockets package (PyPI),
+# cargo-fuzz.
 # Each step checks before it installs;
 # nothing is downloaded from outside the package registries.
 set -euo pipefail
@@ -68,6 +69,13 @@ cargo fetch --locked >/dev/null 2>&1 || cargo fetch >/dev/null
 if [ "$(trunk --version 2>/dev/null || true)" != "trunk ${TRUNK_VERSION}" ]; then
   log "cargo install trunk ${TRUNK_VERSION} (several minutes, once)"
   cargo install --locked "trunk@${TRUNK_VERSION}"
+fi
+
+# cargo-fuzz: the test command fuzzes the frame decoder and the JSON
+# payloads for a short, bounded time (it builds with RUSTC_BOOTSTRAP=1).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "cargo install cargo-fuzz (a minute, once)"
+  cargo install --locked cargo-fuzz
 fi
 
 bindgen=$(cargo pkgid -p wasm-bindgen 2>/dev/null | sed -E 's/.*[#@]//')

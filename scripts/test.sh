@@ -28,6 +28,19 @@ scripts/bundle.sh
 step "rust tests"
 cargo test --workspace --locked
 
+step "fuzz (frame decoder and JSON payloads, 30 s each)"
+for target in decode payload; do
+  fuzz_log=$(mktemp)
+  if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time=30) >"$fuzz_log" 2>&1; then
+    cat "$fuzz_log" >&2
+    echo "fuzzing $target failed (a crash input is in fuzz/artifacts/$target)" >&2
+    exit 1
+  fi
+  printf '%s: ' "$target" >&2
+  grep -E '^Done ' "$fuzz_log" >&2 || true
+  rm -f "$fuzz_log"
+done
+
 step "release server, load generator and baselines"
 cargo build --release --locked -p server -p bench
 
