@@ -31,6 +31,8 @@ struct Figures {
     acks: u64,
     secs: f64,
     latencies_us: Vec<u64>,
+    /// Posts that waited for a slow member (the room's flow control).
+    waits: u64,
 }
 
 impl Figures {
@@ -148,6 +150,7 @@ async fn measure(
         .expect("bind");
     let url = format!("ws://{}/socket", listener.local_addr().expect("addr"));
     let state = AppState::with_store(config, store);
+    let metrics = state.metrics.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(server::run(listener, state, async move {
         let _ = stopped.await;
@@ -168,6 +171,7 @@ async fn measure(
         acks: 0,
         secs: 0.0,
         latencies_us: Vec::new(),
+        waits: 0,
     };
     for t in tasks {
         let (acks, lat) = t.await.expect("sender");
@@ -176,6 +180,7 @@ async fn measure(
     }
     figures.secs = start.elapsed().as_secs_f64();
     figures.latencies_us.sort_unstable();
+    figures.waits = metrics.intake_waits.get();
     let _ = stop.send(());
     let _ = server.await;
     figures
@@ -212,6 +217,7 @@ async fn main() {
                 acks: 1,
                 secs: 1.0,
                 latencies_us: Vec::new(),
+                waits: 0,
             }
         } else {
             measure(
@@ -228,12 +234,13 @@ async fn main() {
         let label = format!("{shape}, {window} in flight");
         for (name, f) in [("in-memory", &memory), ("durable", &durable)] {
             println!(
-                "{label:>22} {name:>9}: {:>8.0} says/s  ack p50 {:>6} us  p99 {:>6} us  ({} acks, {senders} senders, {:.1} s)",
+                "{label:>22} {name:>9}: {:>8.0} says/s  ack p50 {:>6} us  p99 {:>6} us  ({} acks, {senders} senders, {:.1} s, {} waited for a slow member)",
                 f.per_sec(),
                 f.pct(0.50),
                 f.pct(0.99),
                 f.acks,
-                f.secs
+                f.secs,
+                f.waits
             );
         }
         let ratio = durable.per_sec() / memory.per_sec().max(1e-9);

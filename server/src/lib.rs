@@ -152,7 +152,10 @@ impl AppState {
                 rate: config.room_rate,
                 stall: config.stall(),
             },
-            metrics.store_full.clone(),
+            room::RoomCounters {
+                store_full: metrics.store_full.clone(),
+                intake_waits: metrics.intake_waits.clone(),
+            },
         );
         if let Some(cluster) = &cluster {
             rooms = rooms.clustered(cluster.clone(), config.history);

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub refused_connections: Counter,
     /// Posts refused at once because the store's queue was full.
     pub store_full: Counter,
+    /// Posts that waited for a slow member before their room took them.
+    pub intake_waits: Counter,
     /// WebSocket messages read from clients.
     pub messages_in: Counter,
     /// Frames written to clients.
@@ -64,6 +66,7 @@ impl Default for Metrics {
         let store_queue_bytes = Gauge::default();
         let refused_connections = Counter::default();
         let store_full = Counter::default();
+        let intake_waits = Counter::default();
         let messages_in = Counter::default();
         let messages_out = Counter::default();
         let bytes_out = Counter::default();
@@ -96,6 +99,11 @@ impl Default for Metrics {
             "store_full",
             "Posts refused at once because the store's queue was full",
             store_full.clone(),
+        );
+        registry.register(
+            "intake_waits",
+            "Posts that waited for a slow member before their room took them",
+            intake_waits.clone(),
         );
         registry.register(
             "messages_in",
@@ -135,6 +143,7 @@ impl Default for Metrics {
             store_queue_bytes,
             refused_connections,
             store_full,
+            intake_waits,
             messages_in,
             messages_out,
             bytes_out,

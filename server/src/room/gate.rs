@@ -31,17 +31,22 @@ pub(crate) struct Intake {
     blockers: Mutex<Vec<Outbox>>,
     budget: Arc<Semaphore>,
     stall: Duration,
+    waits: prometheus_client::metrics::counter::Counter,
 }
 
 impl Intake {
     /// Open, with the full budget; members past the mark are waited for at
-    /// most `stall`.
-    pub(crate) fn new(stall: Duration) -> Self {
+    /// most `stall`; posts that wait are counted in `waits`.
+    pub(crate) fn new(
+        stall: Duration,
+        waits: prometheus_client::metrics::counter::Counter,
+    ) -> Self {
         Self {
             closed: AtomicBool::new(false),
             blockers: Mutex::new(Vec::new()),
             budget: Arc::new(Semaphore::new(POST_BUDGET)),
             stall,
+            waits,
         }
     }
 
@@ -83,6 +88,9 @@ impl Intake {
     /// Waits until the room takes posts, then takes `bytes` of its budget
     /// (given back when the actor has handled the post).
     pub(crate) async fn admit(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        if self.closed.load(Ordering::Acquire) {
+            self.waits.inc();
+        }
         while self.closed.load(Ordering::Acquire) {
             let Some((outbox, wait)) = self.blocker() else {
                 break;
@@ -102,7 +110,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_member_closes_the_gate_until_it_drains() {
-        let intake = Arc::new(Intake::new(Duration::from_secs(30)));
+        let intake = Arc::new(Intake::new(Duration::from_secs(30), Default::default()));
         let (slow, mut rx) = Outbox::new(
             Bounds {
                 frames: 100,
@@ -132,7 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stalled_member_is_not_waited_for_past_the_stall_time() {
-        let intake = Intake::new(Duration::from_millis(100));
+        let intake = Intake::new(Duration::from_millis(100), Default::default());
         let (stuck, _rx) = Outbox::new(
             Bounds {
                 frames: 100,

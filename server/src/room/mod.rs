@@ -62,6 +62,15 @@ pub struct Post {
     pub received: std::time::Instant,
 }
 
+/// What rooms count (registered in `/metrics`).
+#[derive(Debug, Clone, Default)]
+pub struct RoomCounters {
+    /// Posts refused at once because the store's queue was full.
+    pub store_full: prometheus_client::metrics::counter::Counter,
+    /// Posts that waited for a slow member before the room took them.
+    pub intake_waits: prometheus_client::metrics::counter::Counter,
+}
+
 /// What a room's replies and intake are bounded by.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomLimits {
@@ -162,9 +171,9 @@ impl RoomHandle {
         name: &str,
         history: Box<dyn History>,
         mailbox: usize,
-        (fanout, store_full): (
+        (fanout, counters): (
             prometheus_client::metrics::histogram::Histogram,
-            prometheus_client::metrics::counter::Counter,
+            RoomCounters,
         ),
         cluster: Option<(Arc<Cluster>, usize)>,
         limits: RoomLimits,
@@ -172,7 +181,7 @@ impl RoomHandle {
     ) -> Self {
         let (tx, rx) = mpsc::channel(mailbox.max(1));
         let members = Arc::new(AtomicU32::new(0));
-        let intake = Arc::new(Intake::new(limits.stall));
+        let intake = Arc::new(Intake::new(limits.stall, counters.intake_waits.clone()));
         let name: Arc<str> = name.into();
         let cluster = cluster.map(|(cluster, capacity)| {
             cluster.register(name.clone(), tx.downgrade());
@@ -188,7 +197,7 @@ impl RoomHandle {
                 history,
                 count: members.clone(),
                 fanout,
-                store_full,
+                store_full: counters.store_full,
                 cluster,
                 limits,
                 intake: intake.clone(),

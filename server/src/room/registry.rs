@@ -11,7 +11,7 @@
 //! mutex here. Lookups and retirement both take it, so a handle is never
 //! given out for a room that is retiring.
 
-use super::{RoomHandle, RoomLimits};
+use super::{RoomCounters, RoomHandle, RoomLimits};
 use crate::{cluster::Cluster, history::HistoryStore, names};
 use prometheus_client::metrics::histogram::Histogram;
 use shared::chat::{ErrorBody, ErrorCode, RoomInfo};
@@ -36,7 +36,7 @@ pub struct Rooms {
     store: Arc<dyn HistoryStore>,
     max_rooms: usize,
     fanout: Histogram,
-    store_full: prometheus_client::metrics::counter::Counter,
+    counters: RoomCounters,
     limits: RoomLimits,
     /// Cluster mode: the cluster, and how many messages each room caches.
     cluster: Option<(Arc<Cluster>, usize)>,
@@ -51,21 +51,16 @@ impl Rooms {
             store,
             max_rooms,
             fanout,
-            store_full: Default::default(),
+            counters: RoomCounters::default(),
             limits: RoomLimits::default(),
             cluster: None,
         }
     }
 
-    /// Rooms bounded by `limits`, counting posts the store was too busy
-    /// for in `store_full`.
-    pub fn with_limits(
-        mut self,
-        limits: RoomLimits,
-        store_full: prometheus_client::metrics::counter::Counter,
-    ) -> Self {
+    /// Rooms bounded by `limits`, counting in `counters`.
+    pub fn with_limits(mut self, limits: RoomLimits, counters: RoomCounters) -> Self {
         self.limits = limits;
-        self.store_full = store_full;
+        self.counters = counters;
         self
     }
 
@@ -125,7 +120,7 @@ impl Rooms {
             name,
             history,
             ROOM_MAILBOX,
-            (self.fanout.clone(), self.store_full.clone()),
+            (self.fanout.clone(), self.counters.clone()),
             self.cluster.clone(),
             self.limits,
             self.cluster.is_none().then(|| self.store.clone()),
