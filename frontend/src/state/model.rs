@@ -124,12 +124,18 @@ impl RoomView {
             .filter(|l| l.seq.is_none() && !l.system)
             .cloned()
             .collect();
+        // Older messages exist before the first one sent, or, when none was
+        // sent (the server's reply had no room for them), before `seq`.
+        let has_older = state
+            .history
+            .first()
+            .map_or(state.seq > 0, |m| m.seq > 1);
         if !state.recovered {
             // A different history (or a gap): replace the view.
             self.lines.clear();
-            self.has_older = state.history.first().is_some_and(|m| m.seq > 1);
+            self.has_older = has_older;
         } else if self.lines.is_empty() {
-            self.has_older = state.history.first().is_some_and(|m| m.seq > 1);
+            self.has_older = has_older;
         }
         self.lines.retain(|l| l.seq.is_some() || l.system);
         for m in &state.history {
@@ -574,5 +580,17 @@ mod tests {
         let seqs: Vec<_> = m.rooms[0].lines.iter().filter_map(|l| l.seq).collect();
         assert_eq!(seqs, [1, 4, 5, 6]);
         assert!(!m.rooms[0].has_older);
+    }
+
+    #[test]
+    fn a_state_without_history_but_with_messages_offers_older_ones() {
+        let mut m = Model::default();
+        let mut empty = state("r", Vec::new(), false);
+        empty.seq = 40;
+        m.apply(ChatEvent::Joined(empty), 0);
+        assert!(m.rooms[0].has_older, "40 messages are there to load");
+        let mut m = Model::default();
+        m.apply(ChatEvent::Joined(state("r", Vec::new(), false)), 0);
+        assert!(!m.rooms[0].has_older, "an empty room has nothing older");
     }
 }
