@@ -1027,3 +1027,83 @@ async fn after_an_outage_a_process_that_reconnects_late_is_not_reaped() {
         ["ann", "bob"]
     );
 }
+
+/// `redis-cli` against the test's Redis: its output, one item a line.
+fn redis_cli(redis: &Redis, args: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs (Debian's redis-server brings it)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+async fn rooms_listed(c: &mut Client) -> Vec<String> {
+    let rooms: Vec<shared::chat::RoomInfo> = c.rich("rooms", &json!({})).await.expect("rooms");
+    rooms.into_iter().map(|r| r.room).collect()
+}
+
+#[tokio::test]
+async fn rooms_everyone_left_leave_the_cluster_and_no_token_reaches_redis() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let (mut ann, w) = hello(&a, json!({"v": 1, "nick": "ann"})).await;
+    join(&mut ann, "brief").await;
+    say(&mut ann, "brief", "hi", "c1").await;
+    let (mut bob, _) = hello(&b, json!({"v": 1, "nick": "bob"})).await;
+    assert!(rooms_listed(&mut bob).await.contains(&"brief".to_owned()));
+    assert!(redis_cli(&redis, &["SMEMBERS", "chat:rooms"]).contains(&"brief".to_owned()));
+
+    // Its last member leaves: it closes, and leaves the cluster's list.
+    let _: serde_json::Value = ann
+        .rich("leave", &json!({"room": "brief"}))
+        .await
+        .expect("leave");
+    let deadline = Instant::now() + WAIT;
+    while rooms_listed(&mut bob).await.contains(&"brief".to_owned()) {
+        assert!(Instant::now() < deadline, "the room stayed listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!redis_cli(&redis, &["SMEMBERS", "chat:rooms"]).contains(&"brief".to_owned()));
+    // Its history stays: joining again recovers it.
+    let state = join(&mut bob, "brief").await;
+    assert_eq!(state.seq, 1, "history kept");
+
+    // A cursor for a room that never existed creates nothing.
+    let (_c, ghostly) = hello(
+        &a,
+        json!({"v": 1, "resume": [{"room": "ghost", "epoch": "0000000000000000", "seq": 3}]}),
+    )
+    .await;
+    assert!(ghostly.rooms.iter().all(|r| r.room != "ghost"));
+    assert_eq!(
+        redis_cli(&redis, &["EXISTS", "chat:{ghost}:epoch"]),
+        ["0"],
+        "no room made in Redis"
+    );
+
+    // The session token is in no key name and no value Redis holds.
+    ann.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let keys = redis_cli(&redis, &["--scan"]);
+    assert!(!keys.is_empty());
+    for key in &keys {
+        assert!(!key.contains(&w.session), "key {key} names the token");
+        let kind = redis_cli(&redis, &["TYPE", key]);
+        let values = match kind.first().map(String::as_str) {
+            Some("string") => redis_cli(&redis, &["GET", key]),
+            Some("hash") => redis_cli(&redis, &["HGETALL", key]),
+            Some("set") => redis_cli(&redis, &["SMEMBERS", key]),
+            Some("stream") => redis_cli(&redis, &["XRANGE", key, "-", "+"]),
+            _ => Vec::new(),
+        };
+        assert!(
+            values.iter().all(|v| !v.contains(&w.session)),
+            "{key} holds the token"
+        );
+    }
+}

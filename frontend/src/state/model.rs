@@ -126,10 +126,7 @@ impl RoomView {
             .collect();
         // Older messages exist before the first one sent, or, when none was
         // sent (the server's reply had no room for them), before `seq`.
-        let has_older = state
-            .history
-            .first()
-            .map_or(state.seq > 0, |m| m.seq > 1);
+        let has_older = state.history.first().map_or(state.seq > 0, |m| m.seq > 1);
         if !state.recovered {
             // A different history (or a gap): replace the view.
             self.lines.clear();
