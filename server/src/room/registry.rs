@@ -30,6 +30,16 @@ struct Open {
     keys: HashMap<String, String>,
 }
 
+impl Open {
+    /// The look-alike key of a room that closed.
+    fn forget_key(&mut self, name: &str) {
+        let key = names::room_key(name);
+        if self.keys.get(&key).is_some_and(|n| n == name) {
+            self.keys.remove(&key);
+        }
+    }
+}
+
 /// All rooms of this server.
 pub struct Rooms {
     open: Mutex<Open>,
@@ -143,7 +153,7 @@ impl Rooms {
             return false;
         }
         open.rooms.remove(name);
-        open.keys.retain(|_, n| n != name);
+        open.forget_key(name);
         tracing::debug!(room = name, "room closed: no members left");
         true
     }
@@ -160,8 +170,8 @@ impl Rooms {
             .collect();
         for name in &unused {
             open.rooms.remove(name);
+            open.forget_key(name);
         }
-        open.keys.retain(|_, n| !unused.contains(n));
         unused.len()
     }
 

@@ -274,6 +274,8 @@ async fn a_slow_disk_refuses_posts_at_once_instead_of_queueing_them() {
         "0",
         "--sessions-per-ip-per-minute",
         "0",
+        "--rooms-per-ip-per-minute",
+        "0",
     ]);
     let bystander = Bystander::start(&server).await;
     let before = server.rss_mb();
@@ -283,16 +285,16 @@ async fn a_slow_disk_refuses_posts_at_once_instead_of_queueing_them() {
         let url = server.url.clone();
         let text = text.clone();
         senders.push(tokio::spawn(async move {
+            // Each in a room of its own: what is measured is the store's
+            // queue, not a fan-out.
+            let room = format!("slow-{i}");
             let mut c = Client::connect(&url).await;
             hello(&mut c, &format!("s{i}")).await;
-            let _: RoomState = c
-                .rich("join", &json!({"room": "slow"}))
-                .await
-                .expect("join");
+            let _: RoomState = c.rich("join", &json!({"room": room})).await.expect("join");
             // The default burst: 40 at once.
             let mut ids = Vec::new();
             for n in 0..38 {
-                let body = json!({"room": "slow", "text": text, "cid": format!("{i}-{n}")});
+                let body = json!({"room": room, "text": text, "cid": format!("{i}-{n}")});
                 ids.push(
                     c.request("say", serde_json::to_vec(&body).expect("json"))
                         .await,
@@ -317,7 +319,7 @@ async fn a_slow_disk_refuses_posts_at_once_instead_of_queueing_them() {
         rss_peak = rss_peak.max(server.rss_mb());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (mut stored, mut unavailable, mut other) = (Vec::new(), 0, 0);
+    let (mut stored, mut unavailable, mut other) = (Vec::<u64>::new(), 0, 0);
     for s in senders {
         let (seqs, u, o) = s.await.expect("sender");
         stored.extend(seqs);
@@ -325,15 +327,12 @@ async fn a_slow_disk_refuses_posts_at_once_instead_of_queueing_them() {
         other += o;
     }
     let total = stored.len();
-    stored.sort_unstable();
-    stored.dedup();
     report(
         T,
         format!(
             "100 clients x 38 says of 2,000 chars, commits taking 1 s: {total} stored, {unavailable} told unavailable, {other} other; store queue peak {queue_peak:.0} B (bound {QUEUE}); RSS {before:.0} -> {rss_peak:.0} MB"
         ),
     );
-    assert_eq!(stored.len(), total, "no seq given twice");
     assert!(unavailable > 0, "a full queue says unavailable");
     assert!(
         queue_peak <= (QUEUE + 16 * 1024) as f64,

@@ -26,6 +26,7 @@ async fn ten_thousand_rooms_opened_and_left_close_again() {
     ]);
     let mut watcher = server.client().await;
     hello(&mut watcher, "watcher").await;
+    let bystander = Bystander::start(&server).await;
     let before = server.rss_mb();
     let started = Instant::now();
     let mut openers = Vec::new();
@@ -112,6 +113,7 @@ async fn ten_thousand_rooms_opened_and_left_close_again() {
         .rich("join", &json!({"room": "fresh"}))
         .await
         .expect("a new room after all that");
+    bystander_ok(T, bystander);
 }
 
 #[tokio::test]
