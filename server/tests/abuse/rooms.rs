@@ -30,10 +30,10 @@ async fn ten_thousand_rooms_opened_and_left_close_again() {
     let before = server.rss_mb();
     let started = Instant::now();
     let mut openers = Vec::new();
-    // 31 rooms each (the lobby is the 32nd), 4 clients at a time.
+    // 31 rooms each (the lobby is the 32nd), 2 clients at a time.
     let per = 31;
     let clients = ROOMS.div_ceil(per);
-    for batch in (0..clients).collect::<Vec<_>>().chunks(clients.div_ceil(4)) {
+    for batch in (0..clients).collect::<Vec<_>>().chunks(clients.div_ceil(2)) {
         let url = server.url.clone();
         let batch = batch.to_vec();
         openers.push(tokio::spawn(async move {
