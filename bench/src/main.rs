@@ -111,6 +111,9 @@ fn server_args(kind: Kind, durable_dir: Option<&std::path::Path>) -> Vec<String>
         "0",
         "--first-frame-timeout-secs",
         "3600",
+        // The rich sender keeps 256 `say`s in flight.
+        "--max-inflight",
+        "1024",
     ]
     .iter()
     .map(|s| (*s).to_owned())

@@ -85,9 +85,10 @@ pub struct Config {
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub outbox_bytes: usize,
 
-    /// Seconds a member may stay past its outbox's high-water mark before
-    /// its rooms stop waiting for it (it is then cut when its outbox fills).
-    #[arg(long, default_value_t = 2.0, value_parser = seconds)]
+    /// Seconds a member past its outbox's high-water mark may go without
+    /// its socket taking anything before its rooms stop waiting for it (it
+    /// is stuck, not slow; it is cut when its outbox overflows).
+    #[arg(long, default_value_t = 0.5, value_parser = seconds)]
     pub stall_secs: f64,
 
     /// Seconds one socket write may take; a peer that stops reading is

@@ -33,16 +33,49 @@ pub struct SessionRecord {
 /// session's lifetime while it is disconnected), or both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Holder {
-    conn: Option<ConnId>,
+    /// The connection holding it; 0 for none (connection ids start at 1).
+    conn: ConnId,
+    /// The session it belongs to, if any (boxed: a seed connection's entry
+    /// stays two words, and the server holds one per connection).
+    hold: Option<Box<Hold>>,
+}
+
+/// A session's claim on a nickname.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hold {
     /// Hash of the session's token ([`token_hash`]).
-    session: Option<String>,
+    session: String,
     /// A stored session's hold, not resumed in this run: until when.
     until: Option<Instant>,
 }
 
 impl Holder {
+    fn new(conn: ConnId, session: Option<&str>) -> Self {
+        Self {
+            conn,
+            hold: session.map(|s| {
+                Box::new(Hold {
+                    session: s.to_owned(),
+                    until: None,
+                })
+            }),
+        }
+    }
+
+    fn conn(&self) -> Option<ConnId> {
+        (self.conn != 0).then_some(self.conn)
+    }
+
+    fn session(&self) -> Option<&str> {
+        self.hold.as_ref().map(|h| h.session.as_str())
+    }
+
+    fn until(&self) -> Option<Instant> {
+        self.hold.as_ref().and_then(|h| h.until)
+    }
+
     fn is(&self, conn: ConnId, session: Option<&str>) -> bool {
-        self.conn == Some(conn) || (session.is_some() && self.session.as_deref() == session)
+        self.conn() == Some(conn) || (session.is_some() && self.session() == session)
     }
 }
 
@@ -110,14 +143,9 @@ impl Directory {
                 _ => break,
             }
         }
-        inner.nicks.insert(
-            key(&candidate),
-            Holder {
-                conn: Some(conn),
-                session: session.map(Into::into),
-                until: None,
-            },
-        );
+        inner
+            .nicks
+            .insert(key(&candidate), Holder::new(conn, session));
         candidate
     }
 
@@ -127,14 +155,7 @@ impl Directory {
         match inner.nicks.get(&key(wanted)) {
             Some(holder) if !holder.is(conn, session) => false,
             _ => {
-                inner.nicks.insert(
-                    key(wanted),
-                    Holder {
-                        conn: Some(conn),
-                        session: session.map(Into::into),
-                        until: None,
-                    },
-                );
+                inner.nicks.insert(key(wanted), Holder::new(conn, session));
                 true
             }
         }
@@ -147,7 +168,7 @@ impl Directory {
         if inner
             .nicks
             .get(&key(nick))
-            .is_some_and(|h| h.conn == Some(conn))
+            .is_some_and(|h| h.conn() == Some(conn))
         {
             inner.nicks.remove(&key(nick));
         }
@@ -159,10 +180,10 @@ impl Directory {
         let mut inner = self.locked();
         let k = key(nick);
         match inner.nicks.get_mut(&k) {
-            Some(holder) if holder.conn == Some(conn) && holder.session.is_some() => {
-                holder.conn = None;
+            Some(holder) if holder.conn() == Some(conn) && holder.hold.is_some() => {
+                holder.conn = 0;
             }
-            Some(holder) if holder.conn == Some(conn) => {
+            Some(holder) if holder.conn() == Some(conn) => {
                 inner.nicks.remove(&k);
             }
             _ => {}
@@ -176,9 +197,11 @@ impl Directory {
             .nicks
             .entry(key(nick))
             .or_insert_with(|| Holder {
-                conn: None,
-                session: Some(session.to_owned()),
-                until: Some(until),
+                conn: 0,
+                hold: Some(Box::new(Hold {
+                    session: session.to_owned(),
+                    until: Some(until),
+                })),
             });
     }
 
@@ -204,9 +227,9 @@ impl Directory {
             // The nick moves with the session from the connection it takes over.
             if let Some((old_conn, _)) = previous
                 && let Some(holder) = inner.nicks.get_mut(&key(&before.nick))
-                && holder.conn == Some(old_conn)
+                && holder.conn() == Some(old_conn)
             {
-                holder.conn = Some(conn);
+                holder.conn = conn;
             }
             return (Some(before), previous.map(|(_, k)| k));
         }
@@ -304,7 +327,7 @@ impl Directory {
         let now = Instant::now();
         inner
             .nicks
-            .retain(|_, h| h.conn.is_some() || h.until.is_none_or(|until| until > now));
+            .retain(|_, h| h.conn().is_some() || h.until().is_none_or(|until| until > now));
         before - inner.sessions.len()
     }
 }
@@ -315,7 +338,7 @@ fn free_nicks(inner: &mut Inner, sessions: &[String]) {
         return;
     }
     inner.nicks.retain(|_, h| {
-        h.conn.is_some() || h.session.as_ref().is_none_or(|s| !sessions.contains(s))
+        h.conn().is_some() || h.session().is_none_or(|s| !sessions.iter().any(|x| x == s))
     });
 }
 

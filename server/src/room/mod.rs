@@ -87,7 +87,7 @@ impl Default for RoomLimits {
         Self {
             max_recovery: 1_000,
             rate: 0,
-            stall: Duration::from_secs(2),
+            stall: Duration::from_millis(500),
         }
     }
 }

@@ -127,7 +127,10 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
         sink,
         rx,
         kill.clone(),
-        app.config.ping_interval(),
+        writer::Deadlines {
+            ping_every: app.config.ping_interval(),
+            first_frame: app.config.first_frame_timeout(),
+        },
         last_heard.clone(),
         started,
         app.metrics.clone(),
@@ -135,7 +138,9 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
 
     let config = &app.config;
     let guest = format!("guest-{id}");
-    let nick = match app.claim_free(&guest, id, None).await {
+    // The futures awaited once, at the start and the end, are boxed: their
+    // state would otherwise be part of every idle connection's task.
+    let nick = match Box::pin(app.claim_free(&guest, id, None)).await {
         Some(nick) => nick,
         // Cluster mode with Redis away: a name no other process will pick.
         None => format!("guest-{:08x}", rand::random::<u32>()),
@@ -156,14 +161,13 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
     };
     app.stats.connections.fetch_add(1, Ordering::Relaxed);
     info!(nick = %conn.nick, "connected");
-    conn.enter_lobby().await;
+    Box::pin(conn.enter_lobby()).await;
 
     let max = app.config.max_message_bytes;
     let shutdown = app.shutdown.clone();
-    // A socket that never says anything is not a client.
-    let first_frame = tokio::time::sleep(app.config.first_frame_timeout());
-    tokio::pin!(first_frame);
-    let mut spoke = false;
+    // A socket that never sends a frame is not a client: the writer closes
+    // it at the first-frame deadline unless `last_heard` says it spoke.
+    let mut spoke = 0;
     loop {
         tokio::select! {
             biased;
@@ -172,21 +176,19 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
                 kill.close(close::GOING_AWAY, "server shutting down");
                 break;
             }
-            () = &mut first_frame, if !spoke => {
-                kill.close(close::POLICY, "no frame in time: say something after connecting");
-                break;
-            }
             Some(done) = conn.tasks.join_next_with_id(), if !conn.tasks.is_empty() => {
                 if let Ok((task, id)) = done {
                     conn.finished(task, id);
                 }
             }
             msg = stream.next() => {
-                last_heard.store(millis_since(started), Ordering::Relaxed);
+                if matches!(msg, Some(Ok(Message::Binary(_)))) {
+                    spoke = writer::SPOKE;
+                }
+                last_heard.store(millis_since(started) | spoke, Ordering::Relaxed);
                 app.metrics.messages_in.inc();
                 match msg {
                     Some(Ok(Message::Binary(bytes))) => {
-                        spoke = true;
                         if bytes.len() > max {
                             kill.close(close::TOO_BIG, "message too big");
                             break;
@@ -215,24 +217,8 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
             }
         }
     }
-    conn.teardown().await;
-    // The writer writes the close frame (bounded by its own timeout);
-    // meanwhile keep reading, so the peer's answering close arrives.
-    if matches!(kill.ending(), Some(Ending::Close { .. })) {
-        let linger = async {
-            let _ = tokio::time::timeout(CLOSE_LINGER, async {
-                while let Some(Ok(msg)) = stream.next().await {
-                    if matches!(msg, Message::Close(_)) {
-                        break;
-                    }
-                }
-            })
-            .await;
-        };
-        let (_, ()) = tokio::join!(writer, linger);
-    } else {
-        let _ = writer.await;
-    }
+    Box::pin(conn.teardown()).await;
+    Box::pin(finish(stream, writer, kill.ending())).await;
     app.stats.connections.fetch_sub(1, Ordering::Relaxed);
     if let Some(Ending::Close {
         code: outbox::CLOSE_TOO_SLOW,
@@ -242,6 +228,31 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
         app.metrics.slow_consumer_disconnects.inc();
     }
     info!(ending = ?kill.ending(), "disconnected");
+}
+
+/// Waits for the writer, which writes the close frame (bounded by its own
+/// timeout); meanwhile, when the server is closing, keeps reading so the
+/// peer's answering close arrives.
+async fn finish(
+    mut stream: futures_util::stream::SplitStream<WebSocket>,
+    writer: tokio::task::JoinHandle<()>,
+    ending: Option<Ending>,
+) {
+    if !matches!(ending, Some(Ending::Close { .. })) {
+        let _ = writer.await;
+        return;
+    }
+    let linger = async {
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            while let Some(Ok(msg)) = stream.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    };
+    let (_, ()) = tokio::join!(writer, linger);
 }
 
 fn millis_since(start: Instant) -> u64 {
@@ -322,6 +333,7 @@ impl Conn {
         if self.tasks.len() < self.app.config.max_inflight {
             return true;
         }
+        self.app.metrics.rate_limited.inc();
         self.respond(
             id,
             envelope::<()>(Err(ErrorBody::new(

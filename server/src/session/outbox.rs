@@ -9,7 +9,9 @@
 //! outbox reports itself [`Pushed::Slow`]: its rooms then stop taking new
 //! posts until it drains (see `room::gate`), so a reader that keeps up,
 //! only slower than a flood, is never cut; the flood is slowed instead. A
-//! member that stays past the mark for the stall time is not waited for.
+//! member whose socket takes nothing for the stall time is stuck, not
+//! slow, and is not waited for (nor one that trickles past the mark for
+//! [`TRICKLE`]): it is cut when its outbox overflows.
 
 use bytes::Bytes;
 use std::{
@@ -19,7 +21,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Close code for a client whose outbox overflowed.
@@ -94,6 +96,14 @@ pub struct Bounds {
     pub bytes: usize,
 }
 
+/// How often a sender held back by a slow member looks again.
+const DRAIN_POLL: Duration = Duration::from_millis(2);
+
+/// How long a member may stay past its high-water mark, however slowly it
+/// drains, before its rooms stop waiting for it (a reader that trickles
+/// on purpose must not set the pace of a room for ever).
+pub const TRICKLE: Duration = Duration::from_secs(30);
+
 /// Milliseconds since the first call, never 0 (0 means "not set").
 fn clock_ms() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
@@ -110,8 +120,9 @@ pub(crate) struct Meter {
     /// When the outbox went past its high-water mark ([`clock_ms`]); 0
     /// while it is below.
     high_since: AtomicU64,
-    /// Woken when the outbox drains back below its low-water mark.
-    drained: Notify,
+    /// When its socket last took something, or the outbox last stopped
+    /// being empty ([`clock_ms`]): how long it has made no progress.
+    progress_at: AtomicU64,
     bounds: Bounds,
 }
 
@@ -144,7 +155,8 @@ pub enum Pressure {
     Clear,
     /// Past the high-water mark: wait at most this long for it to drain.
     Slow(Duration),
-    /// Past the mark for the stall time: it is not waited for.
+    /// Past the mark and its socket took nothing for the stall time (or
+    /// it trickled for [`TRICKLE`]): it is not waited for.
     Stalled,
 }
 
@@ -166,14 +178,12 @@ impl Receiver {
     /// `bytes` of what was taken have been written: count them out, and
     /// wake the rooms waiting for this outbox once it is low again.
     pub(crate) fn wrote(&self, bytes: usize) {
+        self.meter.progress_at.store(clock_ms(), Ordering::Release);
         let before = self.meter.bytes.fetch_sub(bytes, Ordering::AcqRel);
         let now = before.saturating_sub(bytes);
         let frames = self.rx.len();
-        if now <= self.meter.high_bytes() / 2
-            && frames <= self.meter.high_frames() / 2
-            && self.meter.high_since.swap(0, Ordering::AcqRel) != 0
-        {
-            self.meter.drained.notify_waiters();
+        if now <= self.meter.high_bytes() / 2 && frames <= self.meter.high_frames() / 2 {
+            self.meter.high_since.store(0, Ordering::Release);
         }
     }
 }
@@ -185,7 +195,7 @@ impl Outbox {
         let meter = Arc::new(Meter {
             bytes: AtomicUsize::new(0),
             high_since: AtomicU64::new(0),
-            drained: Notify::new(),
+            progress_at: AtomicU64::new(clock_ms()),
             bounds: Bounds {
                 frames: bounds.frames.max(1),
                 bytes: bounds.bytes.max(1),
@@ -214,7 +224,12 @@ impl Outbox {
     pub fn send(&self, frame: Bytes) -> Pushed {
         let len = frame.len();
         let meter = &self.meter;
-        let queued = meter.bytes.fetch_add(len, Ordering::AcqRel) + len;
+        let before = meter.bytes.fetch_add(len, Ordering::AcqRel);
+        let queued = before + len;
+        if before == 0 {
+            // Something to write again: the wait for progress starts now.
+            meter.progress_at.store(clock_ms(), Ordering::Release);
+        }
         if queued > meter.bounds.bytes {
             meter.bytes.fetch_sub(len, Ordering::AcqRel);
             return self.too_slow();
@@ -269,27 +284,26 @@ impl Outbox {
         if since == 0 {
             return Pressure::Clear;
         }
-        let stall_ms = u64::try_from(stall.as_millis()).unwrap_or(u64::MAX);
-        let past = clock_ms().saturating_sub(since);
-        if past >= stall_ms {
+        let now = clock_ms();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let idle = now.saturating_sub(self.meter.progress_at.load(Ordering::Acquire));
+        let high = now.saturating_sub(since);
+        if idle >= ms(stall) || high >= ms(TRICKLE) {
             Pressure::Stalled
         } else {
-            Pressure::Slow(Duration::from_millis(stall_ms - past))
+            Pressure::Slow(Duration::from_millis(
+                (ms(stall) - idle).min(ms(TRICKLE) - high),
+            ))
         }
     }
 
-    /// Resolves once the outbox drains below its low-water mark (may also
-    /// resolve spuriously: check [`Outbox::pressure`] again).
+    /// Resolves once the outbox drains below its low-water mark or the
+    /// connection ends. It polls (every 2 ms): only senders held back by a
+    /// slow member wait here, and a wake-up list in every outbox would cost
+    /// every idle connection its memory.
     pub async fn drained(&self) {
-        let notified = self.meter.drained.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if self.meter.high_since.load(Ordering::Acquire) == 0 || !self.is_open() {
-            return;
-        }
-        tokio::select! {
-            () = notified => {}
-            () = self.kill.fired() => {}
+        while self.meter.high_since.load(Ordering::Acquire) != 0 && self.is_open() {
+            tokio::time::sleep(DRAIN_POLL).await;
         }
     }
 

@@ -1,5 +1,8 @@
 //! The writer task: drains the outbox into the socket in batches, sends
-//! keep-alive pings, and writes the close frame at the end.
+//! keep-alive pings, enforces the first-frame and silence deadlines, and
+//! writes the close frame at the end. (The deadlines live here, on the
+//! ticker it has anyway, rather than as timers of their own in every
+//! connection's reader: idle connections are what the server holds most.)
 
 use super::{
     outbox::{Ending, Kill, Receiver},
@@ -26,18 +29,35 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 type Sink = SplitSink<WebSocket, Message>;
 
+/// Set in `last_heard` once the peer sent a protocol frame.
+pub(super) const SPOKE: u64 = 1 << 63;
+
+/// The writer's deadlines.
+pub(super) struct Deadlines {
+    /// Keep-alive interval (silence for two of them drops the peer).
+    pub ping_every: Duration,
+    /// Time a new socket has for its first frame.
+    pub first_frame: Duration,
+}
+
 pub(super) async fn run(
     mut sink: Sink,
     mut rx: Receiver,
     kill: Kill,
-    ping_every: Duration,
+    deadlines: Deadlines,
     last_heard: Arc<AtomicU64>,
     started: Instant,
     metrics: Arc<Metrics>,
 ) {
+    let Deadlines {
+        ping_every,
+        first_frame,
+    } = deadlines;
     let mut batch = Vec::new();
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let period = ping_every.min(first_frame);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pinged = started;
     loop {
         tokio::select! {
             biased;
@@ -62,20 +82,32 @@ pub(super) async fn run(
                 rx.wrote(bytes);
             }
             _ = ticker.tick() => {
-                let heard = Duration::from_millis(last_heard.load(Ordering::Relaxed));
+                let heard = last_heard.load(Ordering::Relaxed);
+                if heard & SPOKE == 0 && started.elapsed() >= first_frame {
+                    kill.close(
+                        super::close::POLICY,
+                        "no frame in time: say something after connecting",
+                    );
+                    break;
+                }
+                let heard = Duration::from_millis(heard & !SPOKE);
                 if started.elapsed().saturating_sub(heard) > silence_limit(ping_every) {
                     debug!("peer silent for two ping intervals; dropping it");
                     kill.fire(Ending::Drop);
                     break;
                 }
-                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                    kill.fire(Ending::Drop);
-                    break;
+                if pinged.elapsed() + Duration::from_millis(5) >= ping_every {
+                    pinged = Instant::now();
+                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                        kill.fire(Ending::Drop);
+                        break;
+                    }
                 }
             }
         }
     }
-    finish(sink, rx, batch, kill.ending()).await;
+    // Boxed: its state would otherwise be part of every idle connection's task.
+    Box::pin(finish(sink, rx, batch, kill.ending())).await;
 }
 
 async fn write_all(sink: &mut Sink, batch: &mut Vec<Bytes>) -> Result<(), axum::Error> {
