@@ -25,7 +25,7 @@ fn bad(message: impl Into<String>) -> ErrorBody {
 
 /// A room name: NFKC, trimmed and lower-cased, then 1–32 of `a-z 0-9 - _`.
 pub fn room(raw: &str) -> Result<String, ErrorBody> {
-    let name: String = raw.nfkc().collect::<String>().trim().to_lowercase();
+    let name: String = nfkc(raw).trim().to_lowercase();
     if name.chars().count() > MAX_ROOM_CHARS {
         return Err(ErrorBody::new(
             ErrorCode::TooLong,
@@ -63,7 +63,7 @@ pub fn nick(raw: &str) -> Result<String, ErrorBody> {
             "nicknames cannot hold invisible characters (zero-width, direction or control characters)",
         ));
     }
-    let nick: String = raw.nfkc().collect::<String>().trim().to_owned();
+    let nick: String = nfkc(raw).trim().to_owned();
     if nick.chars().count() > MAX_NICK_CHARS {
         return Err(ErrorBody::new(
             ErrorCode::TooLong,
@@ -104,7 +104,16 @@ pub fn nick(raw: &str) -> Result<String, ErrorBody> {
 /// What a nickname looks like: nicknames with equal keys are the same
 /// person's (case and look-alike letters do not make another name).
 pub fn nick_key(nick: &str) -> String {
-    looks(&nick.nfkc().collect::<String>().to_lowercase())
+    looks(&nfkc(nick).to_lowercase())
+}
+
+/// NFKC (ASCII is its own normal form: most names, at no cost).
+fn nfkc(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.is_ascii() {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.nfkc().collect())
+    }
 }
 
 /// The confusable skeleton (UTS #39), lower-cased, with the look-alikes

@@ -119,7 +119,7 @@ mod tests {
             Kill::default(),
         );
         for _ in 0..3 {
-            slow.send(Bytes::from(vec![0; 100]));
+            slow.send(Bytes::from(vec![0; 300]));
         }
         intake.hold(vec![slow.clone()]);
         let waiting = {
@@ -130,7 +130,7 @@ mod tests {
         assert!(!waiting.is_finished(), "held back while the member is slow");
         let mut batch = Vec::new();
         rx.rx.recv_many(&mut batch, 10).await;
-        rx.wrote(300);
+        rx.wrote(900);
         let admitted = tokio::time::timeout(Duration::from_secs(5), waiting)
             .await
             .expect("let through once drained")
@@ -149,7 +149,7 @@ mod tests {
             Kill::default(),
         );
         for _ in 0..3 {
-            stuck.send(Bytes::from(vec![0; 100]));
+            stuck.send(Bytes::from(vec![0; 300]));
         }
         intake.hold(vec![stuck]);
         let started = std::time::Instant::now();

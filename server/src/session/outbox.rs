@@ -2,8 +2,10 @@
 //!
 //! Everybody who sends to a connection (its own session, every room it is in)
 //! holds an [`Outbox`]. Pushing never waits. The outbox is bounded in frames
-//! and in bytes: past either bound the client does not keep up, and the
-//! connection is closed with 4008 instead of slowing anybody else down.
+//! and in bytes (frames of [`METERED`] bytes and more; smaller ones are
+//! bounded by the frame bound): past either bound the client does not keep
+//! up, and the connection is closed with 4008 instead of slowing anybody
+//! else down.
 //!
 //! Before that, a quarter of the way there (the high-water mark), the
 //! outbox reports itself [`Pushed::Slow`]: its rooms then stop taking new
@@ -113,26 +115,37 @@ fn clock_ms() -> u64 {
         .saturating_add(1)
 }
 
+/// Frames at least this big count against the byte bound. Smaller ones
+/// (chat messages, presence, acknowledgements: nearly everything) are
+/// bounded by the frame bound alone, which bounds their bytes too
+/// (`--outbox-frames` × 256 B, 1 MiB by default); so the common push costs
+/// no atomic operation beyond the channel's own.
+pub const METERED: usize = 256;
+
 /// What is queued, shared by the pushers and the writer.
 #[derive(Debug)]
 pub(crate) struct Meter {
+    /// Bytes of metered frames queued and not yet written.
     bytes: AtomicUsize,
     /// When the outbox went past its high-water mark ([`clock_ms`]); 0
     /// while it is below.
     high_since: AtomicU64,
-    /// When its socket last took something, or the outbox last stopped
-    /// being empty ([`clock_ms`]): how long it has made no progress.
+    /// While past the mark: when its socket last took something (or when
+    /// it went past the mark), so how long it has made no progress.
     progress_at: AtomicU64,
     bounds: Bounds,
+    /// The high-water mark: a quarter of each bound.
+    high: Bounds,
 }
 
 impl Meter {
-    fn high_bytes(&self) -> usize {
-        self.bounds.bytes / 4
+    #[inline]
+    fn high(&self, frames: usize, bytes: usize) -> bool {
+        frames > self.high.frames || bytes > self.high.bytes
     }
 
-    fn high_frames(&self) -> usize {
-        self.bounds.frames / 4
+    fn low(&self, frames: usize, bytes: usize) -> bool {
+        frames <= self.high.frames / 2 && bytes <= self.high.bytes / 2
     }
 }
 
@@ -175,30 +188,56 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
-    /// `bytes` of what was taken have been written: count them out, and
-    /// wake the rooms waiting for this outbox once it is low again.
-    pub(crate) fn wrote(&self, bytes: usize) {
-        self.meter.progress_at.store(clock_ms(), Ordering::Release);
-        let before = self.meter.bytes.fetch_sub(bytes, Ordering::AcqRel);
-        let now = before.saturating_sub(bytes);
-        let frames = self.rx.len();
-        if now <= self.meter.high_bytes() / 2 && frames <= self.meter.high_frames() / 2 {
-            self.meter.high_since.store(0, Ordering::Release);
+    /// Frames holding `metered` bytes of metered frames were written:
+    /// count those out; while past the high-water mark, note the progress,
+    /// and clear the mark once low again (the rooms waiting look again).
+    pub(crate) fn wrote(&self, metered: usize) {
+        let meter = &self.meter;
+        let bytes = if metered > 0 {
+            meter.bytes.fetch_sub(metered, Ordering::AcqRel) - metered
+        } else {
+            usize::MAX
+        };
+        if meter.high_since.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        meter.progress_at.store(clock_ms(), Ordering::Release);
+        let bytes = if bytes == usize::MAX {
+            meter.bytes.load(Ordering::Acquire)
+        } else {
+            bytes
+        };
+        if meter.low(self.rx.len(), bytes) {
+            meter.high_since.store(0, Ordering::Release);
         }
     }
+}
+
+/// The bytes of a batch that count against the byte bound.
+pub(crate) fn metered(batch: &[Bytes]) -> usize {
+    batch
+        .iter()
+        .map(Bytes::len)
+        .filter(|len| *len >= METERED)
+        .sum()
 }
 
 impl Outbox {
     /// A new outbox within `bounds`, and its receiver.
     pub(crate) fn new(bounds: Bounds, kill: Kill) -> (Self, Receiver) {
-        let (tx, rx) = mpsc::channel(bounds.frames.max(1));
+        let frames = bounds.frames.max(1);
+        let (tx, rx) = mpsc::channel(frames);
         let meter = Arc::new(Meter {
             bytes: AtomicUsize::new(0),
             high_since: AtomicU64::new(0),
-            progress_at: AtomicU64::new(clock_ms()),
+            progress_at: AtomicU64::new(0),
             bounds: Bounds {
-                frames: bounds.frames.max(1),
+                frames,
                 bytes: bounds.bytes.max(1),
+            },
+            high: Bounds {
+                frames: frames / 4,
+                bytes: bounds.bytes.max(1) / 4,
             },
         });
         (
@@ -221,42 +260,66 @@ impl Outbox {
     }
 
     /// Queues one encoded frame without waiting.
+    #[inline]
     pub fn send(&self, frame: Bytes) -> Pushed {
+        if frame.len() >= METERED {
+            return self.send_metered(frame);
+        }
+        // The common case: a small frame, bounded by the frame count alone.
+        if let Err(e) = self.tx.try_send(frame) {
+            return self.refused(&e);
+        }
+        let frames = self.meter.bounds.frames - self.tx.capacity();
+        if frames > self.meter.high.frames {
+            return self.went_high();
+        }
+        Pushed::Queued
+    }
+
+    /// A frame that counts against the byte bound.
+    #[inline(never)]
+    fn send_metered(&self, frame: Bytes) -> Pushed {
         let len = frame.len();
         let meter = &self.meter;
-        let before = meter.bytes.fetch_add(len, Ordering::AcqRel);
-        let queued = before + len;
-        if before == 0 {
-            // Something to write again: the wait for progress starts now.
-            meter.progress_at.store(clock_ms(), Ordering::Release);
-        }
-        if queued > meter.bounds.bytes {
+        let bytes = meter.bytes.fetch_add(len, Ordering::AcqRel) + len;
+        if bytes > meter.bounds.bytes {
             meter.bytes.fetch_sub(len, Ordering::AcqRel);
             return self.too_slow();
         }
-        match self.tx.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                meter.bytes.fetch_sub(len, Ordering::AcqRel);
-                return self.too_slow();
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                meter.bytes.fetch_sub(len, Ordering::AcqRel);
-                return Pushed::Gone;
-            }
+        if let Err(e) = self.tx.try_send(frame) {
+            meter.bytes.fetch_sub(len, Ordering::AcqRel);
+            return self.refused(&e);
         }
         let frames = meter.bounds.frames - self.tx.capacity();
-        if queued > meter.high_bytes() || frames > meter.high_frames() {
-            let _ = meter.high_since.compare_exchange(
-                0,
-                clock_ms(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            Pushed::Slow
-        } else {
-            Pushed::Queued
+        if meter.high(frames, bytes) {
+            return self.went_high();
         }
+        Pushed::Queued
+    }
+
+    /// The channel refused a frame: full (too slow) or closed (gone).
+    #[cold]
+    fn refused(&self, e: &mpsc::error::TrySendError<Bytes>) -> Pushed {
+        match e {
+            mpsc::error::TrySendError::Full(_) => self.too_slow(),
+            mpsc::error::TrySendError::Closed(_) => Pushed::Gone,
+        }
+    }
+
+    /// Past the high-water mark (the frame is queued).
+    #[cold]
+    fn went_high(&self) -> Pushed {
+        let now = clock_ms();
+        if self
+            .meter
+            .high_since
+            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            // The wait for progress starts when it goes past the mark.
+            self.meter.progress_at.store(now, Ordering::Release);
+        }
+        Pushed::Slow
     }
 
     /// Queues one encoded frame without waiting; `false` when the
@@ -270,7 +333,7 @@ impl Outbox {
         !self.tx.is_closed() && !self.kill.is_fired()
     }
 
-    /// Bytes queued now.
+    /// Bytes of metered frames queued now.
     pub fn queued_bytes(&self) -> usize {
         self.meter.bytes.load(Ordering::Acquire)
     }
@@ -344,27 +407,37 @@ mod tests {
     #[test]
     fn overflow_in_bytes_fires_4008() {
         let kill = Kill::default();
-        let (out, _rx) = Outbox::new(bounds(1_000, 1_000), kill.clone());
-        assert_eq!(out.send(Bytes::from(vec![0; 200])), Pushed::Queued);
+        let (out, _rx) = Outbox::new(bounds(1_000, 2_000), kill.clone());
+        assert_eq!(out.send(Bytes::from(vec![0; 300])), Pushed::Queued);
+        assert_eq!(out.send(Bytes::from(vec![0; 100])), Pushed::Queued);
         assert_eq!(
-            out.send(Bytes::from(vec![0; 200])),
-            Pushed::Slow,
-            "past 250"
+            out.queued_bytes(),
+            300,
+            "small frames go by the frame bound"
         );
-        assert_eq!(out.send(Bytes::from(vec![0; 599])), Pushed::Slow);
-        assert_eq!(out.queued_bytes(), 999);
-        assert_eq!(out.send(Bytes::from(vec![0; 2])), Pushed::Gone);
+        assert_eq!(
+            out.send(Bytes::from(vec![0; 300])),
+            Pushed::Slow,
+            "past 500"
+        );
+        assert_eq!(out.send(Bytes::from(vec![0; 1_399])), Pushed::Slow);
+        assert_eq!(out.queued_bytes(), 1_999);
+        assert_eq!(out.send(Bytes::from(vec![0; 300])), Pushed::Gone);
         assert!(kill.is_fired());
-        assert_eq!(out.queued_bytes(), 999, "the refused frame is not counted");
+        assert_eq!(
+            out.queued_bytes(),
+            1_999,
+            "the refused frame is not counted"
+        );
     }
 
     #[tokio::test]
     async fn a_slow_outbox_holds_back_until_drained_or_stalled() {
-        let (out, mut rx) = Outbox::new(bounds(1_000, 1_000), Kill::default());
+        let (out, mut rx) = Outbox::new(bounds(1_000, 2_000), Kill::default());
         let stall = Duration::from_secs(60);
         assert_eq!(out.pressure(stall), Pressure::Clear);
         for _ in 0..3 {
-            out.send(Bytes::from(vec![0; 100]));
+            out.send(Bytes::from(vec![0; 300]));
         }
         assert!(matches!(out.pressure(stall), Pressure::Slow(_)));
         assert_eq!(out.pressure(Duration::ZERO), Pressure::Stalled);
@@ -375,12 +448,13 @@ mod tests {
         tokio::task::yield_now().await;
         let mut batch = Vec::new();
         rx.rx.recv_many(&mut batch, 10).await;
-        rx.wrote(100);
+        assert_eq!(metered(&batch), 900);
+        rx.wrote(300);
         assert!(
             matches!(out.pressure(stall), Pressure::Slow(_)),
-            "200 left: above the low-water mark (125)"
+            "600 left: above the low-water mark (250)"
         );
-        rx.wrote(200);
+        rx.wrote(600);
         assert_eq!(out.pressure(stall), Pressure::Clear);
         tokio::time::timeout(Duration::from_secs(5), waiter)
             .await

@@ -67,6 +67,7 @@ pub(super) async fn run(
                     break;
                 }
                 let bytes: usize = batch.iter().map(Bytes::len).sum();
+                let metered = super::outbox::metered(&batch);
                 metrics.messages_out.inc_by(n as u64);
                 metrics.bytes_out.inc_by(bytes as u64);
                 // A write that makes no progress fails by itself (the
@@ -79,7 +80,7 @@ pub(super) async fn run(
                     kill.fire(Ending::Drop);
                     break;
                 }
-                rx.wrote(bytes);
+                rx.wrote(metered);
             }
             _ = ticker.tick() => {
                 let heard = last_heard.load(Ordering::Relaxed);
