@@ -43,9 +43,10 @@ fn offers_subprotocol(ws: &WebSocketUpgrade) -> bool {
     })
 }
 
-/// `GET /healthz`: a small JSON status (same-origin only, like every
-/// other route: no CORS header).
-pub(crate) async fn healthz(State(app): State<Arc<AppState>>) -> Response {
+/// `GET /healthz`: a small JSON status. Pages from the origins that may
+/// open the socket (see `origin.rs`) may read it too; any other page may
+/// not (no CORS header for it).
+pub(crate) async fn healthz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
     let mut body = serde_json::json!({
         "status": if app.shutdown.is_cancelled() { "stopping" } else { "ok" },
@@ -61,14 +62,23 @@ pub(crate) async fn healthz(State(app): State<Arc<AppState>>) -> Response {
             "redis": if cluster.healthy() { "ok" } else { "unreachable" },
         });
     }
-    (
+    let mut response = (
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "no-store"),
+            (header::VARY, "origin"),
         ],
         body.to_string(),
     )
-        .into_response()
+        .into_response();
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && origin.to_str().is_ok_and(|o| app.origins().allows(o))
+    {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    }
+    response
 }
 
 /// `GET /metrics`: Prometheus metrics (OpenMetrics text format).
