@@ -53,13 +53,7 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// trunk names hashed assets `stem-<16 hex>.ext` or `stem-<16 hex>_bg.wasm`.
-fn is_hashed(name: &str) -> bool {
-    let stem = name.split('.').next().unwrap_or_default();
-    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit_once('-')
-        .is_some_and(|(_, hash)| hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
-}
+include!("src/hashed_name.rs");
 
 fn sibling(path: &Path, ext: &str) -> String {
     let candidate = PathBuf::from(format!("{}.{ext}", path.display()));
