@@ -344,7 +344,13 @@ async fn cluster_run(
     let mut redis = RedisProc::start().await?;
     let binary = binary_path(bin_dir, Kind::Ours)?;
     let mut args = server_args(Kind::Ours, None);
-    args.extend(["--redis".to_owned(), redis.url()]);
+    // Its Redis keeps nothing on disk (the run measures the cluster, not
+    // the disk), which the server refuses unless told it is intended.
+    args.extend([
+        "--redis".to_owned(),
+        redis.url(),
+        "--redis-allow-lossy".to_owned(),
+    ]);
     let mut servers = Vec::with_capacity(processes);
     for _ in 0..processes {
         servers.push(ServerProc::start(Kind::Ours, &binary, "127.0.0.1:0", &args).await?);

@@ -205,6 +205,13 @@ pub struct Config {
     #[arg(long, value_name = "FILE", requires = "redis_cert")]
     pub redis_key: Option<std::path::PathBuf>,
 
+    /// Cluster mode: accept a Redis that does not fsync every write
+    /// (`appendonly no`, or `appendfsync everysec`/`no`), whose crash can
+    /// lose messages it acknowledged. Without this flag such a Redis stops
+    /// start-up, and one that turns lossy later is treated as unavailable.
+    #[arg(long, requires = "redis")]
+    pub redis_allow_lossy: bool,
+
     /// Tests only: every commit of the history store first waits this many
     /// milliseconds (a slow disk).
     #[arg(long, hide = true, default_value_t = 0)]
@@ -257,6 +264,7 @@ impl Config {
             identity: self.redis_cert.clone().zip(self.redis_key.clone()),
             session_ttl_secs: self.session_ttl_secs,
             queue_bytes: self.store_queue_bytes,
+            allow_lossy: self.redis_allow_lossy,
         })
     }
 

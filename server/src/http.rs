@@ -59,7 +59,7 @@ pub(crate) async fn healthz(State(app): State<Arc<AppState>>, headers: HeaderMap
     if let Some(cluster) = &app.cluster {
         body["cluster"] = serde_json::json!({
             "node": cluster.node(),
-            "redis": if cluster.healthy() { "ok" } else { "unreachable" },
+            "redis": cluster.redis_state(),
         });
     }
     let mut response = (

@@ -22,6 +22,7 @@
 //! Nothing here blocks a room actor: reads run as tasks that send their
 //! result to the actor, writes go through one batching writer task.
 
+mod durability;
 mod keys;
 mod scripts;
 
@@ -45,7 +46,7 @@ use std::{
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -89,6 +90,8 @@ pub struct ClusterConfig {
     pub session_ttl_secs: u64,
     /// Bytes of messages waiting for the writer at most.
     pub queue_bytes: usize,
+    /// Accept a Redis that does not fsync every write (`--redis-allow-lossy`).
+    pub allow_lossy: bool,
 }
 
 /// The outcome of appending a message.
@@ -272,6 +275,8 @@ pub struct Cluster {
     conn: ConnectionManager,
     ops: mpsc::Sender<Op>,
     healthy: AtomicBool,
+    /// Redis answers but is refused: it does not fsync every write.
+    lossy: AtomicBool,
     /// Where each local room's channel goes (weak: a room retires when its
     /// last member leaves, and unregisters then).
     rooms: Mutex<HashMap<Arc<str>, mpsc::WeakSender<Command>>>,
@@ -391,6 +396,7 @@ impl Cluster {
             conn,
             ops,
             healthy: AtomicBool::new(false),
+            lossy: AtomicBool::new(false),
             rooms: Mutex::new(HashMap::new()),
             queued: std::sync::atomic::AtomicUsize::new(0),
             takeovers,
@@ -411,12 +417,25 @@ impl Cluster {
             expire: Script::new(scripts::EXPIRE),
             stop: CancellationToken::new(),
         });
-        match cluster.heartbeat().await {
-            Ok(()) => {
-                cluster.healthy.store(true, Ordering::Relaxed);
-                cluster.metrics.redis_up.set(1);
+        match cluster.probe(true).await {
+            Probe::Usable => match cluster.heartbeat().await {
+                Ok(()) => {
+                    cluster.healthy.store(true, Ordering::Relaxed);
+                    cluster.metrics.redis_up.set(1);
+                }
+                Err(e) => {
+                    warn!(error = %e, "redis is not reachable yet; rooms are degraded until it is")
+                }
+            },
+            Probe::Lossy(why) => {
+                return Err(StoreError(format!(
+                    "refusing the Redis at {}: {why}. Acknowledged messages must survive a \
+                     Redis crash: run it with `appendonly yes` and `appendfsync always`, or \
+                     pass --redis-allow-lossy if losing them is intended",
+                    redacted(&cluster.config.url)
+                )));
             }
-            Err(e) => {
+            Probe::Unreachable(e) => {
                 warn!(error = %e, "redis is not reachable yet; rooms are degraded until it is")
             }
         }
@@ -442,9 +461,50 @@ impl Cluster {
         &self.node
     }
 
-    /// Whether Redis answered the last health check.
+    /// Whether Redis answered the last health check (and, unless
+    /// `--redis-allow-lossy`, fsyncs every write).
     pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Redis as `/healthz` reports it: `ok`, `unreachable`, or
+    /// `not_durable` (it answers, but is refused: see [`durability`]).
+    pub fn redis_state(&self) -> &'static str {
+        if self.healthy() {
+            "ok"
+        } else if self.lossy.load(Ordering::Relaxed) {
+            "not_durable"
+        } else {
+            "unreachable"
+        }
+    }
+
+    /// Whether Redis can be used now. Its durability is read when it must
+    /// be enforced, and at start-up (`first`) to warn about it otherwise.
+    async fn probe(&self, first: bool) -> Probe {
+        if let Err(e) = self.call::<String>(&redis::cmd("PING")).await {
+            return Probe::Unreachable(e);
+        }
+        if self.config.allow_lossy && !first {
+            return Probe::Usable;
+        }
+        let mut conn = self.conn.clone();
+        match self
+            .bounded(CALL_TIMEOUT, durability::read(&mut conn))
+            .await
+        {
+            Ok(durability::Durability::Fsynced) => Probe::Usable,
+            Ok(durability::Durability::Lossy(why)) if self.config.allow_lossy => {
+                warn!(
+                    %why,
+                    "redis does not fsync every write: acknowledged messages can be lost if \
+                     it crashes (allowed by --redis-allow-lossy)"
+                );
+                Probe::Usable
+            }
+            Ok(durability::Durability::Lossy(why)) => Probe::Lossy(why),
+            Err(e) => Probe::Unreachable(e),
+        }
     }
 
     fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, mpsc::WeakSender<Command>>> {
@@ -1417,11 +1477,31 @@ async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver
     }
 }
 
-/// Pings Redis; on a change, tells every room (degraded / back).
+/// What a health check found.
+enum Probe {
+    Usable,
+    /// It answers but does not fsync every write, and that is not allowed.
+    Lossy(String),
+    Unreachable(StoreError),
+}
+
+/// Pings Redis (and reads its durability, unless lossy is allowed); on a
+/// change, tells every room (degraded / back).
 async fn health(cluster: Arc<Cluster>) {
     let mut every = ticker(HEALTH_EVERY);
     while next_tick(&cluster, &mut every).await {
-        let ok = cluster.call::<String>(&redis::cmd("PING")).await.is_ok();
+        let probe = cluster.probe(false).await;
+        let ok = matches!(probe, Probe::Usable);
+        let lossy = matches!(probe, Probe::Lossy(_));
+        if lossy != cluster.lossy.swap(lossy, Ordering::Relaxed)
+            && let Probe::Lossy(why) = &probe
+        {
+            error!(
+                %why,
+                "redis does not fsync every write: refusing to store messages in it \
+                 (run it with `appendfsync always`, or pass --redis-allow-lossy)"
+            );
+        }
         cluster.metrics.redis_up.set(i64::from(ok));
         if ok != cluster.healthy.swap(ok, Ordering::Relaxed) {
             if ok {

@@ -284,6 +284,26 @@ impl Client {
         }
     }
 
+    /// The Response for `id`, or how the connection ended first.
+    pub async fn response_or_end(&mut self, id: u32) -> Result<Bytes, End> {
+        let is_it = |f: &Frame| matches!(f, Frame::Response { id: i, .. } if *i == id);
+        if let Some(i) = self.pending.iter().position(is_it)
+            && let Some(Frame::Response { payload, .. }) = self.pending.remove(i)
+        {
+            return Ok(payload);
+        }
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match self.read_frame().await? {
+                    Frame::Response { id: i, payload } if i == id => return Ok(payload),
+                    f => self.pending.push_back(f),
+                }
+            }
+        })
+        .await
+        .expect("an answer or the end in time")
+    }
+
     pub async fn call(&mut self, event: &str, payload: impl Into<Bytes>) -> Bytes {
         let id = self.request(event, payload).await;
         self.response(id).await
@@ -321,7 +341,10 @@ impl Client {
         serde_json::from_slice(&payload).expect("event json")
     }
 
-    /// Whether a Notify named `event` arrives within `within`.
+    /// Whether a Notify named `event` arrives within `within`. Panics if
+    /// the connection ends meanwhile: a dead socket sees nothing, which
+    /// must never pass for "nothing was sent" (absence checks use
+    /// [`Client::assert_no_event_within`]).
     pub async fn sees_event_within(&mut self, event: &str, within: Duration) -> bool {
         if self
             .pending
@@ -340,12 +363,59 @@ impl Client {
                             return true;
                         }
                     }
-                    Err(_) => return false,
+                    Err(end) => {
+                        panic!("the connection ended while watching for {event}: {end:?}")
+                    }
                 }
             }
         })
         .await;
         found.unwrap_or(false)
+    }
+
+    /// Asserts that no Notify named `event` arrives within `window`, and
+    /// that the connection is alive after it: a `ping` sent after the
+    /// window is answered, and nothing the server sent before that `pong`
+    /// is `event` either. Fails if the connection ends.
+    pub async fn assert_no_event_within(&mut self, event: &str, window: Duration, why: &str) {
+        let is_event = |f: &Frame| matches!(f, Frame::Notify { name, .. } if name == event);
+        assert!(!self.pending.iter().any(is_event), "{why}: {event} arrived");
+        let watched = tokio::time::timeout(window, async {
+            loop {
+                match self.read_frame().await {
+                    Ok(f) if is_event(&f) => panic!("{why}: {event} arrived: {f:?}"),
+                    Ok(f) => self.pending.push_back(f),
+                    Err(end) => panic!("{why}: the connection ended instead ({end:?})"),
+                }
+            }
+        })
+        .await;
+        assert!(watched.is_err(), "the watch ends only by its deadline");
+        self.assert_alive(Some(event), why).await;
+    }
+
+    /// Proves the connection works now: a `ping` with a fresh payload is
+    /// answered with its `pong`. Frames read meanwhile are kept, unless one
+    /// is a Notify named `forbidden`.
+    pub async fn assert_alive(&mut self, forbidden: Option<&str>, why: &str) {
+        let token = Bytes::from(format!("alive-{:x}", rand::random::<u64>()));
+        self.notify("ping", token.clone()).await;
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match self.read_frame().await {
+                    Ok(Frame::Notify { name, payload }) if name == "pong" && payload == token => {
+                        return;
+                    }
+                    Ok(Frame::Notify { name, .. }) if forbidden.is_some_and(|e| name == e) => {
+                        panic!("{why}: {name} arrived")
+                    }
+                    Ok(f) => self.pending.push_back(f),
+                    Err(end) => panic!("{why}: the connection ended ({end:?})"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{why}: no pong: the connection is not alive"));
     }
 
     /// Reads until the connection ends; reports how.
@@ -490,16 +560,34 @@ impl Binary {
 
     /// Starts it on port 0 with the default limits (but what `args` sets).
     pub fn start_raw(args: &[&std::ffi::OsStr]) -> Self {
+        Self::spawn(
+            args,
+            if std::env::var_os("CHAT_TEST_SERVER_LOGS").is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            },
+        )
+    }
+
+    /// Like [`Binary::start`], with its log (stderr) written to `log`.
+    pub fn start_logging(args: &[&std::ffi::OsStr], log: &std::path::Path) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        let mut all: Vec<&std::ffi::OsStr> = ["--rate-limit", "0", "--max-connections-per-ip", "0"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .collect();
+        all.extend_from_slice(args);
+        Self::spawn(&all, std::process::Stdio::from(file))
+    }
+
+    fn spawn(args: &[&std::ffi::OsStr], stderr: std::process::Stdio) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .stdout(std::process::Stdio::piped())
-            .stderr(if std::env::var_os("CHAT_TEST_SERVER_LOGS").is_some() {
-                std::process::Stdio::inherit()
-            } else {
-                std::process::Stdio::null()
-            })
+            .stderr(stderr)
             .spawn()
             .expect("server starts");
         let mut line = String::new();
@@ -576,11 +664,19 @@ pub struct Redis {
     child: Option<std::process::Child>,
     /// Serves TLS only, and asks clients for a certificate ([`Redis::start_tls`]).
     tls: bool,
+    /// Settings after the defaults (which they override).
+    extra: Vec<String>,
 }
 
 impl Redis {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Started with more settings, e.g. `["--appendfsync", "everysec"]`.
+    pub fn start_with(extra: &[&str]) -> Self {
         let mut redis = Self::unstarted();
+        redis.extra = extra.iter().map(|s| (*s).to_owned()).collect();
         redis.spawn();
         redis
     }
@@ -597,6 +693,7 @@ impl Redis {
             dir: temp_dir("redis"),
             child: None,
             tls: false,
+            extra: Vec::new(),
         }
     }
 
@@ -722,6 +819,7 @@ impl Redis {
             ])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
