@@ -34,13 +34,15 @@ fi
 
 # Debian packages: Chromium and its driver (browser tests), brotli (bundle),
 # redis-server (cluster-mode tests, benchmark and local clusters), openssl
-# (certificates for the Redis-over-TLS test).
+# (certificates for the Redis-over-TLS test), strace (the test that no
+# message is acknowledged before its fsync).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v brotli >/dev/null 2>&1 || missing+=(brotli)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
