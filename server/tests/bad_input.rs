@@ -6,6 +6,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use futures_util::SinkExt;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -131,8 +132,31 @@ async fn garbage_bytes_on_the_tcp_socket_do_not_hurt_others() {
         .await
         .expect("tcp");
     tcp.write_all(&[0xff; 4096]).await.expect("write");
-    let mut sink = Vec::new();
-    let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut sink)).await;
+    // The server answers 400 and closes the connection (a reset after the
+    // answer is fine: the rest of the garbage was never read).
+    let mut answer = Vec::new();
+    let ended = tokio::time::timeout(WAIT, tcp.read_to_end(&mut answer)).await;
+    assert!(
+        ended.is_ok(),
+        "the server closes a connection that sends garbage"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer:?}");
     assert_healthy(&server).await;
+    // Nothing of the garbage connection (or the other client) is held:
+    // in the end only the asking request's own connection is open.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, health) = server.http_get("/healthz").await;
+        let health: serde_json::Value = serde_json::from_str(&health).expect("json");
+        if health["open_tcp"] == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "connections still held: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.stop().await;
 }

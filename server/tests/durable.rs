@@ -143,6 +143,15 @@ async fn acknowledged_messages_survive_sigkill_exactly_once_and_in_order() {
         .map(|m| (m.cid.as_deref().expect("cid"), m.seq))
         .collect();
     assert_eq!(by_cid.len(), stored.len(), "no cid twice");
+    for m in &stored {
+        let cid = m.cid.as_deref().expect("cid");
+        assert_eq!(
+            m.text,
+            format!("m{}", &cid[1..]),
+            "seq {} keeps the text sent with {cid}",
+            m.seq
+        );
+    }
     for (cid, seq) in &acked {
         assert_eq!(
             by_cid.get(cid.as_str()),
@@ -155,6 +164,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once_and_in_order() {
     let unacked: Vec<usize> = (0..TOTAL)
         .filter(|i| !acked.contains_key(&format!("c{i:05}")))
         .collect();
+    let mut retried: HashMap<String, u64> = HashMap::new();
     for chunk in unacked.chunks(WINDOW) {
         let mut ids = Vec::new();
         for i in chunk {
@@ -170,9 +180,9 @@ async fn acknowledged_messages_survive_sigkill_exactly_once_and_in_order() {
                 .await;
             ids.push(id);
         }
-        for id in ids {
+        for (id, i) in ids.into_iter().zip(chunk) {
             let said: Result<Said, _> = parse_envelope(&c.response(id).await).expect("envelope");
-            said.expect("stored on retry");
+            retried.insert(format!("c{i:05}"), said.expect("stored on retry").seq);
         }
     }
     let stored = all_messages(&mut c, "crash").await;
@@ -181,6 +191,10 @@ async fn acknowledged_messages_survive_sigkill_exactly_once_and_in_order() {
     assert_eq!(cids.len(), TOTAL);
     for (i, m) in stored.iter().enumerate() {
         assert_eq!(m.seq, i as u64 + 1, "still contiguous");
+        let cid = m.cid.as_deref().expect("cid");
+        assert_eq!(m.text, format!("m{}", &cid[1..]), "{cid} kept its own text");
+        let answered = acked.get(cid).or_else(|| retried.get(cid));
+        assert_eq!(answered, Some(&m.seq), "{cid} was answered with its seq");
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&data);
@@ -516,6 +530,107 @@ async fn a_resumed_session_retrying_an_old_cid_after_a_new_one_gets_its_seq() {
         .map(|m| m.text)
         .collect();
     assert_eq!(texts, ["before", "after"], "stored once");
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Says `texts` (with their cids) over `c`, up to 64 in flight; the seq of
+/// each, in order.
+async fn say_all(c: &mut Client, room: &str, sent: &[(String, String)]) -> Vec<u64> {
+    let mut seqs = Vec::with_capacity(sent.len());
+    for chunk in sent.chunks(64) {
+        let mut ids = Vec::with_capacity(chunk.len());
+        for (text, cid) in chunk {
+            let body = json!({"room": room, "text": text, "cid": cid});
+            ids.push(
+                c.request("say", serde_json::to_vec(&body).expect("json"))
+                    .await,
+            );
+        }
+        for id in ids {
+            let said: Result<Said, _> = parse_envelope(&c.response(id).await).expect("envelope");
+            seqs.push(said.expect("stored").seq);
+        }
+    }
+    seqs
+}
+
+/// The `cid` windows the README states: a session's last 4,096 cids per
+/// room are answered from memory, older ones from the room's last 10,000
+/// messages in the database (also after a restart); beyond that a retry is
+/// a new message. Each edge is probed on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_cids_keep_their_seq_within_the_last_10_000_messages() {
+    use server::sqlite::{DEDUP_WINDOW, Retention, SqliteStore};
+    const TOTAL: u64 = DEDUP_WINDOW + 1;
+    let data = temp_dir("cid-window");
+    let retention = Retention {
+        max_messages: 100_000,
+        max_age: None,
+    };
+    let sent: Vec<(String, String)> = (1..=TOTAL)
+        .map(|seq| (format!("t{seq}"), format!("c{seq}")))
+        .collect();
+    // The message `back` places from the newest (1: the newest itself).
+    let nth_back = |back: u64| &sent[(TOTAL - back) as usize];
+    let retry = async |c: &mut Client, (text, cid): &(String, String)| -> u64 {
+        let said: Said = c
+            .rich("say", &json!({"room": "w", "text": text, "cid": cid}))
+            .await
+            .expect("retry");
+        said.seq
+    };
+
+    let store = SqliteStore::open(&data, retention).expect("store");
+    let server =
+        TestServer::start_with_store(common::config(), std::sync::Arc::new(store.clone())).await;
+    let mut c = server.client().await;
+    let welcome = hello(&mut c, json!({"v": 1, "nick": "windows"})).await;
+    let _: RoomState = c.rich("join", &json!({"room": "w"})).await.expect("join");
+    let seqs = say_all(&mut c, "w", &sent).await;
+    assert_eq!(seqs, (1..=TOTAL).collect::<Vec<_>>());
+
+    // In memory: the newest and the 4,096th newest.
+    assert_eq!(retry(&mut c, nth_back(1)).await, TOTAL);
+    assert_eq!(retry(&mut c, nth_back(4_096)).await, TOTAL - 4_095);
+    // Past memory, from the database: the 4,097th and the 10,000th newest.
+    assert_eq!(retry(&mut c, nth_back(4_097)).await, TOTAL - 4_096);
+    assert_eq!(retry(&mut c, nth_back(10_000)).await, TOTAL - 9_999);
+    // The 10,001st newest is out of every window: stored again.
+    assert_eq!(
+        retry(&mut c, nth_back(10_001)).await,
+        TOTAL + 1,
+        "a cid older than the window is a new message"
+    );
+    c.close().await;
+    server.stop().await;
+    store.sweep().await;
+
+    // After a restart (nothing in memory), the database window alone:
+    // 10,002 messages now, so seq 3 is the 10,000th newest, seq 2 is not.
+    let store = SqliteStore::open(&data, retention).expect("store");
+    let server = TestServer::start_with_store(common::config(), std::sync::Arc::new(store)).await;
+    let mut c = server.client().await;
+    let back = hello(&mut c, json!({"v": 1, "session": welcome.session})).await;
+    assert!(back.rooms.iter().any(|r| r.room == "w"));
+    assert_eq!(retry(&mut c, &sent[TOTAL as usize - 1]).await, TOTAL);
+    assert_eq!(retry(&mut c, &sent[2]).await, 3, "the 10,000th newest");
+    assert_eq!(
+        retry(&mut c, &sent[1]).await,
+        TOTAL + 2,
+        "the 10,001st newest is stored again"
+    );
+    let stored = all_messages(&mut c, "w").await;
+    let tail: Vec<(u64, &str)> = stored[stored.len() - 3..]
+        .iter()
+        .map(|m| (m.seq, m.text.as_str()))
+        .collect();
+    assert_eq!(
+        tail,
+        [(TOTAL, "t10001"), (TOTAL + 1, "t1"), (TOTAL + 2, "t2")],
+        "only the retries past the window were stored again"
+    );
+    assert_eq!(stored.len() as u64, TOTAL + 2);
     server.stop().await;
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -18,6 +18,7 @@ async fn healthz_and_metrics_report_traffic() {
     assert_eq!(server.metric_reaches("chat_connections", 2.0).await, 2.0);
     let before_in = server.metric("chat_messages_in_total").await;
     let before_out = server.metric("chat_messages_out_total").await;
+    let before_bytes = server.metric("chat_bytes_out_total").await;
     for i in 0..5 {
         a.send(Frame::notify(
             name("broadcast"),
@@ -25,13 +26,17 @@ async fn healthz_and_metrics_report_traffic() {
         ))
         .await;
     }
-    for i in 0..5 {
-        assert_eq!(b.event("message").await, format!("m{i}").as_bytes());
+    // Both members got all five (the sender too): protocol frames of
+    // 1 (opcode) + 1 + 7 ("message") + 2 ("m0") = 11 bytes each.
+    let mut received = 0;
+    for c in [&mut b, &mut a] {
+        for i in 0..5 {
+            let payload = c.event("message").await;
+            assert_eq!(payload, format!("m{i}").as_bytes());
+            received += Frame::notify(name("message"), payload).encode().len();
+        }
     }
-    // Both members got all five (the sender too).
-    for _ in 0..5 {
-        a.event("message").await;
-    }
+    assert_eq!(received, 110);
     assert_eq!(
         server.metric("chat_messages_in_total").await - before_in,
         5.0
@@ -40,9 +45,13 @@ async fn healthz_and_metrics_report_traffic() {
         .metric_reaches("chat_messages_out_total", before_out + 10.0)
         .await;
     assert_eq!(out - before_out, 10.0, "five messages to two members");
-    assert!(server.metric("chat_bytes_out_total").await >= 10.0 * 2.0);
+    assert_eq!(
+        server.metric("chat_bytes_out_total").await - before_bytes,
+        received as f64,
+        "the bytes of exactly those ten frames"
+    );
     assert_eq!(server.metric("chat_fanout_seconds_count").await, 5.0);
-    assert!(server.metric("chat_rooms").await >= 1.0);
+    assert_eq!(server.metric("chat_rooms").await, 1.0, "the lobby");
 
     let (_, body) = server.http_get("/healthz").await;
     let health: serde_json::Value = serde_json::from_str(&body).expect("json");

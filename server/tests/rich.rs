@@ -395,18 +395,18 @@ async fn seed_and_rich_clients_in_the_lobby_see_each_other() {
         m.from.starts_with("guest-"),
         "seed clients post as their guest nick"
     );
-    assert!(
-        !rich
-            .sees_event_within("message", Duration::from_millis(300))
-            .await,
-        "rich clients get only msg, never the raw message"
-    );
-    assert!(
-        !seed
-            .sees_event_within("msg", Duration::from_millis(300))
-            .await,
-        "seed clients never get msg"
-    );
+    rich.assert_no_event_within(
+        "message",
+        Duration::from_millis(300),
+        "rich clients get only msg, never the raw message",
+    )
+    .await;
+    seed.assert_no_event_within(
+        "msg",
+        Duration::from_millis(300),
+        "seed clients never get msg",
+    )
+    .await;
     server.stop().await;
 }
 
