@@ -79,11 +79,10 @@ async fn long_running_task_answers_done_after_three_seconds() {
     let answer = c.call("long_runing_task", Bytes::new()).await;
     let took = started.elapsed();
     assert_eq!(answer, Bytes::from_static(b"done!"));
-    assert!(
-        took >= Duration::from_millis(2_900),
-        "answered after {took:?}"
-    );
-    assert!(took < Duration::from_secs(6), "answered after {took:?}");
+    // Not before its three seconds (the task starts after the request was
+    // sent). No upper bound beyond the call's own deadline (10 s): a busy
+    // machine may answer late, and lateness is not what this shows.
+    assert!(took >= Duration::from_secs(3), "answered after {took:?}");
     server.stop().await;
 }
 
@@ -91,20 +90,28 @@ async fn long_running_task_answers_done_after_three_seconds() {
 async fn reset_stops_the_long_running_task_and_nothing_is_answered() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
+    let sent = Instant::now();
     let id = c.request("long_runing_task", Bytes::new()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        server.state.stats.long_tasks.load(Ordering::Relaxed),
-        1,
-        "task is running"
-    );
-    c.send(Frame::Reset { id }).await;
-    // The server-side task is aborted, not just its answer dropped.
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while server.state.stats.long_tasks.load(Ordering::Relaxed) != 0 {
-        assert!(Instant::now() < deadline, "task still running after reset");
+    let running = || server.state.stats.long_tasks.load(Ordering::Relaxed);
+    let deadline = Instant::now() + WAIT;
+    while running() != 1 {
+        assert!(Instant::now() < deadline, "the task never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    c.send(Frame::Reset { id }).await;
+    // The server-side task is aborted, not just its answer dropped: it
+    // stops before it could have finished by itself. It started after the
+    // request was sent, so by itself it ends 3 s after `sent` at the
+    // earliest (in practice the reset takes a few milliseconds).
+    while running() != 0 {
+        assert!(Instant::now() < deadline, "the task never stopped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stopped = sent.elapsed();
+    assert!(
+        stopped < Duration::from_secs(3),
+        "the task ran its course ({stopped:?}) instead of being aborted"
+    );
     // Past the 3 s mark nothing arrives for that id, and the socket still works.
     tokio::time::sleep(Duration::from_millis(3_000)).await;
     let echo = c.call("uppercase", &b"still here"[..]).await;
@@ -154,4 +161,46 @@ async fn unknown_request_gets_unknown_event_and_unknown_notify_is_ignored() {
         Err(shared::chat::ErrorCode::UnknownEvent)
     );
     server.stop().await;
+}
+
+/// The original server relays a `broadcast` whatever its bytes, and keeps
+/// one sender's broadcasts in order. Ours stores text before delivering it
+/// and relays other bytes as they are: those wait behind the text still
+/// being stored (with the default on-disk store they used to overtake it).
+#[tokio::test]
+async fn broadcasts_of_text_and_bytes_arrive_in_the_order_sent() {
+    let data = temp_dir("relay-order");
+    let store = server::sqlite::SqliteStore::open(
+        &data,
+        server::sqlite::Retention {
+            max_messages: 1_000,
+            max_age: None,
+        },
+    )
+    .expect("store");
+    let server = TestServer::start_with_store(config(), std::sync::Arc::new(store)).await;
+    let mut sender = server.client().await;
+    let mut reader = server.client().await;
+    let all_bytes: Vec<u8> = (0..=255).collect();
+    let sent: Vec<Vec<u8>> = vec![
+        b"one".to_vec(),
+        all_bytes.clone(),
+        b"two".to_vec(),
+        vec![0xc0, 0xff],
+        b"three".to_vec(),
+    ];
+    for round in 0..5 {
+        for payload in &sent {
+            sender.notify("broadcast", payload.clone()).await;
+        }
+        for c in [&mut reader, &mut sender] {
+            let mut got = Vec::new();
+            for _ in 0..sent.len() {
+                got.push(c.event("message").await.to_vec());
+            }
+            assert_eq!(got, sent, "round {round}: in the order sent");
+        }
+    }
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
 }

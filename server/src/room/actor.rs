@@ -42,6 +42,8 @@ struct Inflight {
     rich: Bytes,
     seed: Option<Bytes>,
     replies: Vec<Reply>,
+    /// Relayed bytes posted after this message: they follow it.
+    relays: Vec<Bytes>,
 }
 
 /// What a room actor starts with.
@@ -404,6 +406,7 @@ impl Room {
             rich,
             seed,
             replies: reply.into_iter().collect(),
+            relays: Vec::new(),
         });
         self.commits.push_back(commit);
     }
@@ -422,9 +425,10 @@ impl Room {
 
     /// The oldest message in flight was committed (or not).
     fn committed(&mut self, result: Result<(), StoreError>) {
-        let Some(entry) = self.inflight.pop_front() else {
+        let Some(mut entry) = self.inflight.pop_front() else {
             return;
         };
+        let relays = std::mem::take(&mut entry.relays);
         match result {
             Ok(()) => {
                 self.delivered = entry.seq;
@@ -457,14 +461,25 @@ impl Room {
                 }
             }
         }
+        for frame in relays {
+            self.deliver(None, |m| (!m.rich).then(|| frame.clone()));
+        }
     }
 
-    /// Seed members get the bytes as a `message`, exactly as sent.
+    /// Seed members get the bytes as a `message`, exactly as sent, in the
+    /// order posted: after the messages still being stored (the original
+    /// server keeps one sender's broadcasts in order, text or not). In
+    /// cluster mode they go at once (see README: relayed bytes stay in
+    /// their process).
     fn relay(&mut self, payload: &[u8]) {
         if self.members.values().all(|m| m.rich) {
             return;
         }
         let frame = Frame::notify(name::MESSAGE, Bytes::copy_from_slice(payload)).encode();
+        if let Some(last) = self.inflight.back_mut() {
+            last.relays.push(frame);
+            return;
+        }
         self.deliver(None, |m| (!m.rich).then(|| frame.clone()));
     }
 
