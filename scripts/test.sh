@@ -14,6 +14,8 @@ step() { printf '\n== %s\n' "$*" >&2; }
 
 step "format"
 cargo fmt --all --check
+# The fuzz targets are their own workspace: checked the same way.
+(cd fuzz && cargo fmt --check)
 
 step "clippy (native)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -21,6 +23,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy (wasm32: shared, frontend)"
 cargo clippy -p shared --target wasm32-unknown-unknown --locked -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+
+step "clippy (fuzz targets)"
+(cd fuzz && cargo clippy --all-targets --locked -- -D warnings)
 
 step "bundle"
 scripts/bundle.sh
