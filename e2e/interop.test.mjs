@@ -424,7 +424,9 @@ test('long_runing_task: done! after 3 s', { timeout: 30000 }, async () => {
       return { out, ms: performance.now() - t0, pendingWhile, pendingAfter: s.status().pending, tasks: (await h.health()).long_tasks };
     });
     assert.deepEqual(r.out, utf8('done!'));
-    assert.ok(r.ms >= 2900 && r.ms < 6000, `answered after ${r.ms} ms`);
+    // Not before its 3 s (the task starts after t0). No upper bound but
+    // the test's own timeout: lateness on a busy machine is not the point.
+    assert.ok(r.ms >= 3000, `answered after ${r.ms} ms`);
     assert.deepEqual(r.pendingWhile, ['1']);
     assert.deepEqual(r.pendingAfter, []);
     assert.equal(r.tasks, 0);
@@ -460,7 +462,7 @@ test('long_runing_task cancelled with an AbortSignal: Reset sent, work stopped, 
       ctrl.abort('TimeOut!');
       const abortedAt = performance.now() - t0;
       const rejection = await cancelled;
-      await h.until(async () => (await health()) === 1, 'the cancelled task to stop', 2000);
+      await h.until(async () => (await health()) === 1, 'the cancelled task to stop', 10000);
       const stoppedAt = performance.now() - t0;
       const pendingAfterAbort = s.status().pending;
       const keptOut = Array.from(await kept);
@@ -477,12 +479,13 @@ test('long_runing_task cancelled with an AbortSignal: Reset sent, work stopped, 
     assert.deepEqual(r.pendingBefore, ['1', '2']);
     assert.deepEqual(r.pendingAfterAbort, ['2']);
     assert.deepEqual(r.pendingEnd, []);
-    // The server stopped the work on the Reset, long before it would have
-    // ended by itself (3 s after it started).
-    assert.ok(r.stoppedAt - r.abortedAt < 1000 && r.stoppedAt < 2500,
+    // The server stopped the work on the Reset: before it could have ended
+    // by itself (3 s after it started, which is after t0). In practice a
+    // few milliseconds after the abort at 0.5 s.
+    assert.ok(r.stoppedAt < 3000,
       `stopped ${Math.round(r.stoppedAt - r.abortedAt)} ms after the abort, ${Math.round(r.stoppedAt)} ms after the start`);
     assert.deepEqual(r.keptOut, utf8('done!'));
-    assert.ok(r.keptAt >= 2900 && r.keptAt < 6000, `the other call answered after ${r.keptAt} ms`);
+    assert.ok(r.keptAt >= 3000, `the other call answered after ${r.keptAt} ms`);
 
     const d = await page.evaluate(() => window.h.dump('a'));
     // Exactly one Response: the kept call's. None ever for the reset id,
