@@ -109,7 +109,12 @@ impl Bundle {
     /// them.
     pub fn respond(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response {
         if method != Method::GET && method != Method::HEAD {
-            return (StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n").into_response();
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "GET, HEAD")],
+                "only GET and HEAD\n",
+            )
+                .into_response();
         }
         let path = match uri.path() {
             "/" => "/index.html",
@@ -158,8 +163,10 @@ impl Bundle {
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| {
+                // Weak comparison, as If-None-Match asks (RFC 9110 13.1.2).
                 v.split(',')
-                    .any(|t| t.trim() == asset.etag || t.trim() == "*")
+                    .map(str::trim)
+                    .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == asset.etag)
             });
         if fresh {
             return response

@@ -435,10 +435,13 @@ async fn embedded_etag_revalidation_answers_304_without_a_body() {
             "a strong, quoted ETag: {etag}"
         );
         let listed = format!("\"0123\", {etag}");
+        // If-None-Match compares weakly: W/"…" matches too.
+        let weak = format!("W/{etag}");
         for (if_none_match, accept) in [
             (etag.as_str(), None),
             (etag.as_str(), Some("br, gzip")),
             (listed.as_str(), None),
+            (weak.as_str(), None),
             ("*", None),
         ] {
             let mut headers = vec![("If-None-Match", if_none_match)];
@@ -525,6 +528,7 @@ async fn embedded_other_methods_are_405_and_unknown_paths_404() {
     ] {
         let reply = request(server.addr, method, path, &[("Content-Length", "0")]).await;
         assert_eq!(reply.status, 405, "{method} {path}");
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"), "{method} {path}");
         assert_eq!(reply.text(), "only GET and HEAD\n", "{method} {path}");
         assert_eq!(reply.header("etag"), None, "{method} {path}");
     }
