@@ -52,8 +52,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm packages: wasm-opt (binaryen 132; Debian's is too old and breaks the
-# module) and playwright-core (drives Debian's Chromium; never downloads one).
+# module), playwright-core (drives Debian's Chromium; never downloads one)
+# and axe-core (accessibility checks the end-to-end tests inject).
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] \
+   || [ ! -f node_modules/axe-core/axe.min.js ] \
    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
