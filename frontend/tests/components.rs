@@ -1,159 +1,110 @@
 //! Components mounted into the DOM of a real browser, connected to the real
-//! server: what they render for the state, and what typing does.
+//! server: what they render, and what a user's typing and clicks do there
+//! (checked from other clients of the same server).
 // Browser-only: on other targets this test binary is empty.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
 
-use common::*;
-use frontend::{
-    components::ChatApp,
-    net::sleep_ms,
-    state::{Chat, NICK_KEY, model::RoomView},
-};
-use leptos::prelude::*;
-use std::{cell::Cell, rc::Rc};
+use common::{app::*, *};
+use frontend::{net::socket::Status, state::NICK_KEY};
+use leptos::prelude::GetUntracked;
+use shared::chat::PresenceKind;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use web_sys::{Element, HtmlElement, HtmlTextAreaElement};
+use web_sys::HtmlTextAreaElement;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn document() -> web_sys::Document {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .expect("document")
-}
-
-/// Mounts the app into a fresh element; returns the element, the state and
-/// the handle that keeps it mounted.
-fn mount(
-    nick: Option<&str>,
-) -> (
-    HtmlElement,
-    Chat,
-    leptos::mount::UnmountHandle<impl Mountable>,
-) {
-    let storage = web_sys::window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .expect("localStorage");
-    match nick {
-        Some(n) => storage.set_item(NICK_KEY, n).expect("store nick"),
-        None => storage.remove_item(NICK_KEY).expect("forget nick"),
-    }
-    let host: HtmlElement = document()
-        .create_element("div")
-        .expect("div")
-        .dyn_into()
-        .expect("html element");
-    document()
-        .body()
-        .expect("body")
-        .append_child(&host)
-        .expect("append");
-    let slot = Rc::new(Cell::new(None));
-    let out = slot.clone();
-    let handle = leptos::mount::mount_to(host.clone(), move || {
-        let chat = Chat::start(socket_url());
-        out.set(Some(chat));
-        view! { <ChatApp chat=chat /> }
-    });
-    (host, slot.get().expect("chat started"), handle)
-}
-
-fn find(host: &HtmlElement, selector: &str) -> Option<Element> {
-    host.query_selector(selector).ok().flatten()
-}
-
-/// The text of every element matching `selector`, joined.
-fn text_of(host: &HtmlElement, selector: &str) -> String {
-    let Ok(all) = host.query_selector_all(selector) else {
-        return String::new();
-    };
-    (0..all.length())
-        .filter_map(|i| all.item(i).and_then(|n| n.text_content()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-async fn until_text(host: &HtmlElement, selector: &str, wanted: &str) {
-    for _ in 0..250 {
-        if text_of(host, selector).contains(wanted) {
-            return;
-        }
-        sleep_ms(20).await;
-    }
-    panic!(
-        "{selector} never showed {wanted:?}; it shows {:?}",
-        text_of(host, selector)
-    );
-}
 
 #[wasm_bindgen_test]
 async fn first_visit_asks_for_a_nickname_and_the_banner_goes_online() {
     let (host, _chat, _handle) = mount(None);
-    assert!(
-        find(&host, "[data-testid=nick-dialog]").is_some(),
-        "asks for a nick"
-    );
-    until_text(&host, "[data-testid=banner-text]", "Online").await;
+    assert!(find(&host, &id("nick-dialog")).is_some(), "asks for a nick");
+    until_one_is(&host, &id("banner-text"), "Online").await;
     host.remove();
 }
 
 #[wasm_bindgen_test]
 async fn enter_in_the_composer_sends_and_the_message_shows_as_sent() {
-    let (host, chat, _handle) = mount(Some("comp-sender"));
-    until_text(&host, "[data-testid=nick-button]", "comp-sender").await;
+    let nick = unique("comp-sender");
+    let (host, chat, _handle) = mount(Some(&nick));
+    online_as(&host, &nick).await;
     assert!(
-        find(&host, "[data-testid=nick-dialog]").is_none(),
+        find(&host, &id("nick-dialog")).is_none(),
         "a remembered nick is not asked again (asking {:?}, stored {:?})",
         chat.asking_nick.try_get_untracked(),
         frontend::state::load(true, NICK_KEY)
     );
-    let area: HtmlTextAreaElement = find(&host, "[data-testid=composer]")
+    let room = unique("comp-send");
+    join_with_form(&host, &room).await;
+    let text = format!("sent from a component test {}", js_sys::Math::random());
+    send(&host, &text);
+    let mine = "[data-testid=message][data-delivery=sent] [data-testid=message-text]";
+    until_texts(&host, mine, std::slice::from_ref(&text)).await;
+    let area: HtmlTextAreaElement = find(&host, &id("composer"))
         .expect("composer")
         .dyn_into()
         .expect("textarea");
-    let text = format!("sent from a component test {}", js_sys::Math::random());
-    area.set_value(&text);
-    let init = web_sys::EventInit::new();
-    init.set_bubbles(true);
-    let input = web_sys::Event::new_with_event_init_dict("input", &init).expect("input event");
-    area.dispatch_event(&input).expect("dispatch input");
-    let key = web_sys::KeyboardEventInit::new();
-    key.set_key("Enter");
-    key.set_bubbles(true);
-    key.set_cancelable(true);
-    let enter = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &key)
-        .expect("keydown");
-    area.dispatch_event(&enter).expect("dispatch enter");
-    let mine = "[data-testid=message][data-delivery=sent]";
-    until_text(&host, mine, &text).await;
-    eventually(2_000, "the composer is cleared", || area.value().is_empty()).await;
+    until("the composer is cleared", || area.value().is_empty()).await;
+    // Stored once, by this nick.
+    let seen = room_on_server(&room).await;
+    let stored: Vec<(&str, &str)> = seen
+        .history
+        .iter()
+        .map(|m| (m.from.as_str(), m.text.as_str()))
+        .collect();
+    assert_eq!(stored, [(nick.as_str(), text.as_str())]);
     host.remove();
 }
 
 #[wasm_bindgen_test]
-async fn markup_in_messages_is_text_and_unread_rooms_get_a_badge() {
-    let (host, chat, _handle) = mount(Some("comp-viewer"));
-    until_text(&host, "[data-testid=banner-text]", "Online").await;
-    chat.model.update(|m| {
-        let mut room = RoomView::default();
-        room.name = "local-only".into();
-        room.notice("<b>not bold</b><img src=x onerror=alert(1)>", 0);
-        m.rooms.push(room);
-        let mut other = RoomView::default();
-        other.name = "elsewhere".into();
-        other.unread = 3;
-        m.rooms.push(other);
-        m.show("local-only");
-    });
-    until_text(&host, "[data-testid=room-title]", "#local-only").await;
-    let messages = find(&host, "[data-testid=messages]").expect("list");
+async fn messages_in_another_room_give_it_an_unread_badge_and_markup_stays_text() {
+    let nick = unique("comp-viewer");
+    let (host, _chat, _handle) = mount(Some(&nick));
+    online_as(&host, &nick).await;
+    let away = unique("comp-away");
+    let here = unique("comp-here");
+    join_with_form(&host, &away).await;
+    join_with_form(&host, &here).await;
+
+    // Another person posts three messages in the room not on screen.
+    let (other, mut other_events, _) = connected(&unique("comp-poster")).await;
+    other.join(&away).await.expect("the poster joins");
+    let sent: Vec<String> = vec![
+        "<b>not bold</b><img src=x onerror=alert(1)>".into(),
+        "second".into(),
+        "third".into(),
+    ];
+    say_all(&other, &mut other_events, &away, &sent).await;
+
+    let badge = format!("{} {}", id(&format!("room-{away}")), id("unread"));
+    until_one_is(&host, &badge, "3").await;
     assert_eq!(
-        text_of(&host, "[data-testid=notice]"),
-        "<b>not bold</b><img src=x onerror=alert(1)>"
+        find(&host, &badge)
+            .and_then(|b| b.get_attribute("aria-label"))
+            .as_deref(),
+        Some("3 unread")
     );
+    assert_eq!(
+        texts(
+            &host,
+            &format!("{} {}", id(&format!("room-{here}")), id("unread"))
+        ),
+        Vec::<String>::new(),
+        "the room on screen has no badge"
+    );
+    assert_eq!(
+        texts(&host, &id("message-text")),
+        Vec::<String>::new(),
+        "nothing shown in the room on screen"
+    );
+
+    // Opening the room shows the three messages, as text, and clears the badge.
+    click(&host, &id(&format!("room-{away}")));
+    until_one_is(&host, &id("room-title"), &format!("#{away}")).await;
+    until_texts(&host, &id("message-text"), &sent).await;
+    until_gone(&host, &badge).await;
+    let messages = find(&host, &id("messages")).expect("list");
     assert!(
         messages.query_selector("b").ok().flatten().is_none(),
         "no <b> element"
@@ -162,11 +113,69 @@ async fn markup_in_messages_is_text_and_unread_rooms_get_a_badge() {
         messages.query_selector("img").ok().flatten().is_none(),
         "no <img> element"
     );
-    let badge = find(&host, "[data-testid=room-elsewhere] .badge").expect("badge");
-    assert_eq!(badge.text_content().as_deref(), Some("3"));
-    assert_eq!(
-        badge.get_attribute("aria-label").as_deref(),
-        Some("3 unread")
+    other.socket().close();
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn the_sidebar_leave_button_leaves_the_room_on_the_server() {
+    let nick = unique("comp-leaver");
+    let (host, _chat, _handle) = mount(Some(&nick));
+    online_as(&host, &nick).await;
+    let room = unique("comp-left");
+    let (watcher, mut watcher_events, welcome) = connected(&unique("comp-watcher")).await;
+    watcher.join(&room).await.expect("the watcher joins");
+    join_with_form(&host, &room).await;
+    presence(&mut watcher_events, &room, &nick, PresenceKind::Join).await;
+    assert!(
+        find(&host, &id("leave-lobby")).is_none(),
+        "the lobby cannot be left"
     );
+
+    click(&host, &id(&format!("leave-{room}")));
+    until_gone(&host, &id(&format!("room-{room}"))).await;
+    assert_eq!(texts(&host, &id("room-title")), ["#lobby"]);
+    presence(&mut watcher_events, &room, &nick, PresenceKind::Leave).await;
+    let seen = room_on_server(&room).await;
+    let mut expected = vec![welcome.nick.clone(), seen.probe.clone()];
+    expected.sort();
+    assert_eq!(seen.members, expected, "the server no longer lists {nick}");
+    watcher.socket().close();
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn the_banner_says_offline_and_retry_now_reconnects() {
+    let nick = unique("comp-banner");
+    let (host, chat, _handle) = mount(Some(&nick));
+    online_as(&host, &nick).await;
+    assert!(find(&host, &id("retry-now")).is_none(), "nothing to retry");
+    let session = chat.client().session().expect("a session");
+
+    // The same session opened elsewhere closes this connection with 1008:
+    // the app must not come back on its own, and says why.
+    let (thief, mut thief_events) =
+        frontend::net::chat::ChatClient::connect(socket_url(), None, Some(session.clone()));
+    welcomed(&mut thief_events).await;
+    until_one_is(
+        &host,
+        &id("banner-text"),
+        "Offline: session resumed on another connection",
+    )
+    .await;
+    assert_eq!(
+        chat.client().socket().status(),
+        Status::Offline {
+            reason: "session resumed on another connection".into()
+        }
+    );
+    assert!(find(&host, &id("retry-now")).is_some(), "offers to retry");
+    thief.socket().close();
+
+    // "Retry now" connects again with the same session and nickname.
+    click(&host, &id("retry-now"));
+    online_as(&host, &nick).await;
+    assert!(find(&host, &id("retry-now")).is_none(), "nothing to retry");
+    assert_eq!(chat.client().session().as_deref(), Some(session.as_str()));
     host.remove();
 }

@@ -172,7 +172,7 @@ fn MessageRow(line: Line, first: bool, room: String) -> impl IntoView {
                 </span>
             </div>
             {failed.map(|why| view! {
-                <div class="failed" role="alert">
+                <div class="failed" role="alert" data-testid="failed">
                     "Not sent: " {why} " "
                     <button class="link" data-testid="retry" on:click=retry.clone()>"Retry"</button>
                 </div>

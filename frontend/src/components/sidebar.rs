@@ -80,7 +80,7 @@ pub fn Sidebar() -> impl IntoView {
                                     <span class="name">"#" {name.clone()}</span>
                                     <span class="count" title="members">{count}</span>
                                     <Show when=move || { unread > 0 }>
-                                        <span class="badge" aria-label=format!("{unread} unread")>{unread}</span>
+                                        <span class="badge" data-testid="unread" aria-label=format!("{unread} unread")>{unread}</span>
                                     </Show>
                                 </button>
                                 <Show when=move || !is_lobby>
@@ -89,6 +89,7 @@ pub fn Sidebar() -> impl IntoView {
                                         view! {
                                             <button
                                                 class="icon leave"
+                                                data-testid=format!("leave-{leave}")
                                                 aria-label=format!("Leave {leave}")
                                                 on:click=move |_| chat.leave(leave.clone())
                                             >"×"</button>
