@@ -292,8 +292,11 @@ test('a message the server refused shows as failed, and "retry" delivers it once
     const sent = await inState(alice.page, 'sent');
     assert.ok(failed.length > 0, `some refused (sent: ${sent})`);
     assert.deepEqual([...sent, ...failed].sort(), [...burst].sort(), 'each one is sent or failed');
-    for (const why of await alice.page.getByTestId('failed').allTextContents()) {
-      assert.match(why, /^Not sent: too many messages; slow down/);
+    // Each refused one says why and offers "retry".
+    for (const text of failed) {
+      const refused = line(alice.page, text, 'failed');
+      assert.match(await refused.getByTestId('failed').textContent(), /^Not sent: too many messages; slow down/);
+      assert.equal(await refused.getByTestId('retry').count(), 1);
     }
 
     // After the bucket refills (2 a second: 1.5 s gives 3; the page sends
