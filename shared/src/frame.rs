@@ -23,11 +23,12 @@ pub const OP_RESET: u8 = 3;
 /// Opcode of a Response frame.
 pub const OP_RESPONSE: u8 = 4;
 
-/// An event name: valid UTF-8 of at most 255 bytes.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An event name: valid UTF-8 of at most 255 bytes. Compared, hashed and
+/// ordered by its text, however it was made.
+#[derive(Clone)]
 pub struct Name(NameRepr);
 
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 enum NameRepr {
     Static(&'static str),
     Owned(Box<str>),
@@ -98,6 +99,32 @@ impl TryFrom<&str> for Name {
     type Error = NameTooLong;
     fn try_from(s: &str) -> Result<Self, NameTooLong> {
         Name::new(s)
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 

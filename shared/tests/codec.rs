@@ -162,3 +162,27 @@ proptest! {
         let _ = Frame::decode(&wire.slice(..cut));
     }
 }
+
+#[test]
+fn names_are_equal_by_their_text_however_they_were_made() {
+    use std::{
+        collections::hash_map::DefaultHasher,
+        hash::{Hash, Hasher},
+    };
+    let hash = |n: &Name| {
+        let mut h = DefaultHasher::new();
+        n.hash(&mut h);
+        h.finish()
+    };
+    let made = Name::new("ping").expect("name");
+    let constant = Name::from_static("ping");
+    assert_eq!(made, constant);
+    assert_eq!(hash(&made), hash(&constant));
+    assert_eq!(made.cmp(&constant), std::cmp::Ordering::Equal);
+    assert!(Name::from_static("a") < Name::new("b").expect("name"));
+    assert_eq!(
+        Frame::notify(constant, &b"x"[..]),
+        Frame::notify(made, &b"x"[..]),
+        "frames built either way compare equal"
+    );
+}
