@@ -95,6 +95,12 @@ pub trait HistoryStore: Send + Sync {
     fn held_nicks(&self) -> Vec<(String, String, std::time::Duration)> {
         Vec::new()
     }
+    /// Resolves once everything handed over so far (messages, session
+    /// saves) is written; `None` when nothing waits (shutdown uses it, so
+    /// a session saved just before a restart is not lost).
+    fn flushed(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        None
+    }
 }
 
 /// Histories of closed rooms a [`MemoryStore`] keeps, the most recently

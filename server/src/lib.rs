@@ -398,6 +398,14 @@ pub async fn run(
     if let Some(cluster) = &state.cluster {
         cluster.shutdown().await;
     }
+    // What the closing sessions handed to the store (their last saves, say)
+    // is written before the process exits.
+    let flush_by = deadline.max(tokio::time::Instant::now() + Duration::from_secs(1));
+    if let Some(flushed) = state.store.flushed()
+        && tokio::time::timeout_at(flush_by, flushed).await.is_err()
+    {
+        tracing::warn!("the store did not finish writing by the shutdown deadline");
+    }
     Ok(())
 }
 

@@ -634,3 +634,35 @@ async fn retried_cids_keep_their_seq_within_the_last_10_000_messages() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// A session's last change (here: joining a room with no messages, which
+/// only the session record remembers) is written before the server exits
+/// on SIGTERM. With commits slowed to 2 s the save is still queued when
+/// the signal comes; without the flush at shutdown it was lost.
+#[tokio::test]
+async fn a_session_saved_just_before_sigterm_survives_the_restart() {
+    let data = temp_dir("last-save");
+    let mut server = Binary::start(&[
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--test-commit-delay-ms".as_ref(),
+        "2000".as_ref(),
+    ]);
+    let mut c = Client::connect(&server.url).await;
+    let welcome = hello(&mut c, json!({"v": 1, "nick": "latecomer"})).await;
+    let _: RoomState = c
+        .rich("join", &json!({"room": "quiet"}))
+        .await
+        .expect("join");
+    stop(&mut server, "-TERM");
+
+    let server = start(&data);
+    let mut c = Client::connect(&server.url).await;
+    let back = hello(&mut c, json!({"v": 1, "session": welcome.session})).await;
+    let mut rooms: Vec<&str> = back.rooms.iter().map(|r| r.room.as_str()).collect();
+    rooms.sort_unstable();
+    assert_eq!(back.nick, "latecomer");
+    assert_eq!(rooms, ["lobby", "quiet"], "the room joined last is kept");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}

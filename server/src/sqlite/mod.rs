@@ -89,6 +89,8 @@ enum Op {
     /// Apply retention to every room now (it also runs by itself, see
     /// `writer::TRIM_EVERY` and `writer::FULL_SWEEP_EVERY`).
     Sweep(oneshot::Sender<()>),
+    /// Answered once every op queued before it is written.
+    Flush(oneshot::Sender<()>),
 }
 
 struct Shared {
@@ -245,6 +247,11 @@ impl SqliteStore {
 }
 
 impl HistoryStore for SqliteStore {
+    fn flushed(&self) -> Option<oneshot::Receiver<()>> {
+        let (done, flushed) = oneshot::channel();
+        self.shared.send(Op::Flush(done)).then_some(flushed)
+    }
+
     fn open(&self, room: &str) -> Result<Box<dyn History>, StoreError> {
         let epoch: Option<String> = self.shared.read(|c| {
             c.query_row("SELECT epoch FROM rooms WHERE name = ?1", [room], |r| {

@@ -88,15 +88,23 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let (sweeps, writes): (Vec<Op>, Vec<Op>) =
-                batch.into_iter().partition(|op| matches!(op, Op::Sweep(_)));
+            let (after, writes): (Vec<Op>, Vec<Op>) = batch
+                .into_iter()
+                .partition(|op| matches!(op, Op::Sweep(_) | Op::Flush(_)));
             if !writes.is_empty() {
                 self.write(writes);
             }
-            for op in sweeps {
-                if let Op::Sweep(done) = op {
-                    self.apply_retention();
-                    let _ = done.send(());
+            // Everything queued before these is written now.
+            for op in after {
+                match op {
+                    Op::Sweep(done) => {
+                        self.apply_retention();
+                        let _ = done.send(());
+                    }
+                    Op::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                    _ => {}
                 }
             }
             self.maintain();
@@ -228,7 +236,7 @@ impl Writer {
                         tx.pragma_update(None, "query_only", fail)?;
                     }
                     Op::Delay(delay) => self.delay = delay,
-                    Op::Sweep(done) => {
+                    Op::Sweep(done) | Op::Flush(done) => {
                         // Taken apart in `run`; answer anyway.
                         let _ = done.send(());
                     }
