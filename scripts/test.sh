@@ -66,7 +66,9 @@ for _ in $(seq 1 100); do [ -s "$harness_out" ] && break; sleep 0.1; done
 CHAT_TEST_SOCKET=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).socket)' "$harness_out")
 CHAT_TEST_CONTROL=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).control)' "$harness_out")
 export CHAT_TEST_SOCKET CHAT_TEST_CONTROL
-cargo test -p frontend --target wasm32-unknown-unknown --tests --locked
+# The runner gives each test binary this long in all, page load included
+# (20 s by default): room for the waits' own deadlines on a busy machine.
+WASM_BINDGEN_TEST_TIMEOUT=120 cargo test -p frontend --target wasm32-unknown-unknown --tests --locked
 kill "$harness"
 wait "$harness" 2>/dev/null || true
 trap - EXIT
