@@ -51,6 +51,9 @@ fn start(dir: &Path) -> Exit {
         .args(["--addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env_remove("RUST_LOG")
+        // anyhow adds a backtrace to the message when these ask for one.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
