@@ -469,8 +469,8 @@ impl Room {
     /// Seed members get the bytes as a `message`, exactly as sent, in the
     /// order posted: after the messages still being stored (the original
     /// server keeps one sender's broadcasts in order, text or not). In
-    /// cluster mode they go at once (see README: relayed bytes stay in
-    /// their process).
+    /// cluster mode they go at once, to this process's members only (they
+    /// are not stored, so they do not travel through Redis).
     fn relay(&mut self, payload: &[u8]) {
         if self.members.values().all(|m| m.rich) {
             return;
