@@ -57,8 +57,8 @@ async function openUser(base, nick) {
   await page.getByTestId('banner-text').filter({ hasText: /^Online$/ }).waitFor();
   await page.getByTestId('nick-input').fill(nick);
   await page.getByTestId('nick-save').click();
-  await page.getByTestId('nick-dialog').waitFor({ state: 'detached' });
-  await page.getByTestId('nick-button').filter({ hasText: new RegExp(`^${nick}$`) }).waitFor();
+  await page.getByTestId('nick-dialog').waitFor({ state: 'hidden' });
+  await page.getByTestId('nick-button').filter({ hasText: new RegExp(`^Nickname: ${nick}$`) }).waitFor();
   return { page, errors, close: () => context.close() };
 }
 
@@ -112,17 +112,26 @@ test('the banner counts down while the server is away, and "retry now" connects 
   try {
     const user = await openUser(`http://127.0.0.1:${gate.port}`, 'banner');
     const { page } = user;
-    const banner = page.getByTestId('banner-text');
     const retryNow = page.getByTestId('retry-now');
-    // Every text the banner shows, in order.
+    // What the banner shows: its state (the live region) and, beside it,
+    // the countdown (not announced). Every text it shows, in order.
     await page.evaluate(() => {
-      const el = document.querySelector('[data-testid=banner-text]');
-      window.bannerLog = [el.textContent];
+      const box = document.querySelector('[data-testid=banner]');
+      window.bannerText = () => ['banner-text', 'banner-countdown']
+        .map((id) => box.querySelector(`[data-testid=${id}]`).textContent)
+        .filter((t) => t).join(' ');
+      window.bannerLog = [window.bannerText()];
       new MutationObserver(() => {
-        const text = el.textContent;
+        const text = window.bannerText();
         if (window.bannerLog.at(-1) !== text) window.bannerLog.push(text);
-      }).observe(el, { childList: true, characterData: true, subtree: true });
+      }).observe(box, { childList: true, characterData: true, subtree: true });
     });
+    const banner = {
+      filter: ({ hasText }) => ({
+        waitFor: (opts = {}) => page.waitForFunction((source) => new RegExp(source).test(window.bannerText()),
+          hasText.source, { timeout: opts.timeout ?? 30000 }),
+      }),
+    };
     assert.equal(await retryNow.count(), 0, 'nothing to retry while online');
 
     // The server stops: "Reconnecting in N s", counting down, with "retry now".
@@ -140,15 +149,14 @@ test('the banner counts down while the server is away, and "retry now" connects 
     // Clicks "retry now" and reports the banner's text once everything the
     // click set off without waiting for a timer has run.
     const clickRetryNow = () => page.evaluate(() => new Promise((resolve) => {
-      const el = document.querySelector('[data-testid=banner-text]');
-      const before = el.textContent;
-      setTimeout(() => resolve({ before, after: el.textContent }), 0);
+      const before = window.bannerText();
+      setTimeout(() => resolve({ before, after: window.bannerText() }), 0);
       document.querySelector('[data-testid=retry-now]').click();
     }));
     // Still away: the click tries at once, which fails, and the wait resumes.
     const whileAway = await clickRetryNow();
     assert.match(whileAway.before, /^Reconnecting in \d+ s$/);
-    assert.equal(whileAway.after, 'Connecting…', 'a new attempt starts at once');
+    assert.equal(whileAway.after, 'Reconnecting connecting…', 'a new attempt starts at once');
     await banner.filter({ hasText: /^Reconnecting in \d+ s$/ }).waitFor();
 
     // The server comes back behind the shut gate; the client waits for its
@@ -161,19 +169,19 @@ test('the banner counts down while the server is away, and "retry now" connects 
     gate.open = true;
     const whenBack = await clickRetryNow();
     assert.match(whenBack.before, /^Reconnecting in [1-9] s$/, 'the timer had not fired');
-    assert.equal(whenBack.after, 'Connecting…');
+    assert.equal(whenBack.after, 'Reconnecting connecting…');
     await banner.filter({ hasText: /^Online$/ }).waitFor({ timeout: 10000 });
     const afterClick = await page.evaluate((n) => window.bannerLog.slice(n), logBefore);
-    assert.deepEqual(afterClick, ['Connecting…', 'Online'], 'that attempt connected');
+    assert.deepEqual(afterClick, ['Reconnecting connecting…', 'Online'], 'that attempt connected');
     assert.equal(await retryNow.count(), 0, 'nothing to retry once online');
-    await page.getByTestId('nick-button').filter({ hasText: /^banner$/ }).waitFor();
+    await page.getByTestId('nick-button').filter({ hasText: /^Nickname: banner$/ }).waitFor();
 
     // The whole story the banner told.
     const log = await page.evaluate(() => window.bannerLog);
     assert.equal(log[0], 'Online');
     assert.equal(log.at(-1), 'Online');
     for (const text of log.slice(1, -1)) {
-      assert.match(text, /^(Reconnecting in \d+ s|Connecting…)$/);
+      assert.match(text, /^Reconnecting( in \d+ s| connecting…)$/);
     }
     assert.deepEqual(user.errors, []);
     await user.close();
@@ -195,6 +203,17 @@ const listState = (page) => page.getByTestId('messages').evaluate((el) => ({
 const inView = (page, text) => page.getByTestId('messages').evaluate((list, wanted) => {
   const box = list.getBoundingClientRect();
   const line = [...list.querySelectorAll('[data-testid=message-text]')].find((e) => e.textContent === wanted);
+  const r = line.getBoundingClientRect();
+  return r.top >= box.top && r.bottom <= box.bottom;
+}, text);
+
+// Whether a message is shown within the list's view (one not in the page
+// at all is not).
+const visibleInList = (page, text) => page.evaluate((wanted) => {
+  const list = document.querySelector('[data-testid=messages]');
+  const box = list.getBoundingClientRect();
+  const line = [...list.querySelectorAll('[data-testid=message-text]')].find((e) => e.textContent === wanted);
+  if (!line) return false;
   const r = line.getBoundingClientRect();
   return r.top >= box.top && r.bottom <= box.bottom;
 }, text);
@@ -231,18 +250,29 @@ test('the "new messages" pill shows only when scrolled up, and takes the reader 
     assert.equal(await pill.count(), 0, 'no pill at the bottom');
     assert.ok(await inView(alice.page, 'at the bottom 2'));
 
-    // Scrolled up: a new message leaves the view where it is and shows the pill.
+    // Scrolled up to the very first line (older messages load on the way
+    // up), and still: a new message leaves the view where it is and shows
+    // the pill.
     await alice.page.getByTestId('messages').hover();
-    await alice.page.mouse.wheel(0, -20000);
-    await alice.page.waitForFunction(() => document.querySelector('[data-testid=messages]').scrollTop === 0);
-    // Let the scroll event reach the app (it is dispatched before the next frame).
-    await alice.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    for (let i = 0; i < 50; i++) {
+      await alice.page.mouse.wheel(0, -20000);
+      await alice.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const atStart = await alice.page.evaluate(() => {
+        const el = document.querySelector('[data-testid=messages]');
+        const first = el.querySelector('[data-testid=message-text]');
+        return el.scrollTop === 0 && first?.textContent === 'line 1'
+          && !el.querySelector('[data-testid=load-older]');
+      });
+      if (atStart) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const before = await listState(alice.page);
+    assert.equal(before.top, 0, 'at the top');
     await send(bob.page, 'while scrolled up');
-    await shown(alice.page, 'while scrolled up');
     await pill.waitFor();
     assert.equal(await pill.textContent(), 'New messages ↓');
     assert.equal((await listState(alice.page)).top, 0, 'the view stayed where the reader was');
-    assert.equal(await inView(alice.page, 'while scrolled up'), false);
+    assert.equal(await visibleInList(alice.page, 'while scrolled up'), false);
 
     // The pill takes the reader to the bottom and goes away.
     await pill.click();

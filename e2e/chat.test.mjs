@@ -57,7 +57,7 @@ async function openUser(nick, at = port) {
   await page.getByTestId('banner-text').filter({ hasText: 'Online' }).waitFor();
   await page.getByTestId('nick-input').fill(nick);
   await page.getByTestId('nick-save').click();
-  await page.getByTestId('nick-dialog').waitFor({ state: 'detached' });
+  await page.getByTestId('nick-dialog').waitFor({ state: 'hidden' });
   await page.getByTestId('nick-button').filter({ hasText: nick }).waitFor();
   return { page, dialogs, errors };
 }

@@ -10,6 +10,7 @@ mod common;
 use common::{app::*, *};
 use frontend::state::{NICK_KEY, command::HELP};
 use shared::chat::PresenceKind;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -54,7 +55,7 @@ async fn slash_commands_do_what_they_say() {
     // /nick NAME: renamed on the server, shown and remembered.
     let renamed = unique("cmd-renamed");
     send(&host, &format!("/nick {renamed}"));
-    until_one_is(&host, &id("nick-button"), &renamed).await;
+    until_one_is(&host, &format!("{} .nick", id("nick-button")), &renamed).await;
     let rename = presence(&mut watcher_events, &room, &renamed, PresenceKind::Rename).await;
     assert_eq!(rename.old.as_deref(), Some(nick.as_str()));
     assert_eq!(
@@ -93,13 +94,26 @@ async fn slash_commands_do_what_they_say() {
     send(&host, "/help");
     until_one_is(&host, &id("notice"), HELP).await;
 
+    // Mistakes are said at the input, which keeps the text to fix.
     send(&host, "/frobnicate now");
     until_one_is(
         &host,
-        &id("notice"),
+        &id("composer-error"),
         "unknown command /frobnicate; try /help",
     )
     .await;
+    send(&host, "/join two words");
+    until_one_is(
+        &host,
+        &id("composer-error"),
+        "room names are 1 to 32 characters of a-z, 0-9, '-' and '_'",
+    )
+    .await;
+    let area: web_sys::HtmlTextAreaElement = find(&host, &id("composer"))
+        .expect("composer")
+        .dyn_into()
+        .expect("textarea");
+    assert_eq!(area.value(), "/join two words", "kept to be fixed");
 
     // None of those went to the room as a message: after a real one, the
     // room's history holds that one only.
@@ -166,6 +180,24 @@ async fn slash_commands_do_what_they_say() {
             done.clone(),
         ]
     );
+
+    // The lobby cannot be left, here as in the sidebar (no leave button).
+    click(&host, &id("room-lobby"));
+    until_one_is(&host, &id("room-title"), "#lobby").await;
+    send(&host, "/leave");
+    until_one_is(
+        &host,
+        &id("composer-error"),
+        "#lobby cannot be left: everyone is in it",
+    )
+    .await;
+    assert!(find(&host, &id("leave-lobby")).is_none());
+    assert!(
+        find(&host, &id("room-lobby")).is_some(),
+        "still in the lobby"
+    );
+    click(&host, &id(&format!("room-{room}")));
+    until_one_is(&host, &id("room-title"), &format!("#{room}")).await;
 
     // /leave: left on the server, gone from the sidebar.
     send(&host, "/leave");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 /// Longest nickname, in characters.
 pub const MAX_NICK_CHARS: usize = 32;
 /// Longest room name, in characters.
-pub const MAX_ROOM_CHARS: usize = 32;
+pub const MAX_ROOM_CHARS: usize = shared::room_name::MAX_ROOM_CHARS;
 /// Longest client message id, in bytes.
 pub const MAX_CID_BYTES: usize = 64;
 /// Most messages one `history` call returns.

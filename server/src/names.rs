@@ -14,7 +14,7 @@
 //!   how it displays without showing: bidi overrides and isolates, and
 //!   control characters other than newline and tab (NUL, terminal escapes).
 
-use crate::limits::{MAX_NICK_CHARS, MAX_ROOM_CHARS};
+use crate::limits::MAX_NICK_CHARS;
 use shared::chat::{ErrorBody, ErrorCode};
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
@@ -23,25 +23,14 @@ fn bad(message: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadRequest, message)
 }
 
-/// A room name: NFKC, trimmed and lower-cased, then 1–32 of `a-z 0-9 - _`.
+/// A room name: NFKC, then the shared rule (trimmed and lower-cased, then
+/// 1–32 of `a-z 0-9 - _`), which the app also checks at its input.
 pub fn room(raw: &str) -> Result<String, ErrorBody> {
-    let name: String = nfkc(raw).trim().to_lowercase();
-    if name.chars().count() > MAX_ROOM_CHARS {
-        return Err(ErrorBody::new(
-            ErrorCode::TooLong,
-            format!("room names are at most {MAX_ROOM_CHARS} characters"),
-        ));
-    }
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        return Err(bad(
-            "room names are 1 to 32 characters of a-z, 0-9, '-' and '_'",
-        ));
-    }
-    Ok(name)
+    use shared::room_name::{RoomNameError, room_name};
+    room_name(&nfkc(raw)).map_err(|e| match e {
+        RoomNameError::TooLong => ErrorBody::new(ErrorCode::TooLong, e.message()),
+        RoomNameError::Invalid => bad(e.message()),
+    })
 }
 
 /// What a room name looks like: rooms with equal keys are look-alikes.

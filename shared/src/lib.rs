@@ -4,6 +4,7 @@
 //!   the original `web-socket-io` crates).
 //! - [`event`]: event names of the chat layer.
 //! - [`chat`]: JSON payload types of the chat layer, and the response envelope.
+//! - [`room_name`]: what a room may be called.
 //!
 //! This crate is portable: it builds for native targets and for
 //! `wasm32-unknown-unknown`, and knows nothing of tokio, axum or web-sys.
@@ -11,6 +12,7 @@
 pub mod chat;
 pub mod event;
 pub mod frame;
+pub mod room_name;
 
 pub use frame::{DecodeError, Frame, Name, NameTooLong};
 

@@ -1,5 +1,7 @@
-//! The connection banner: connecting / online (or degraded) / reconnecting
-//! in N s / offline.
+//! The connection banner: connecting / online (or degraded) /
+//! reconnecting, with a countdown and "retry now" / offline. Screen readers
+//! hear a change of state once: the live region holds the state alone,
+//! and the countdown that ticks beside it is not announced.
 
 use crate::{
     net::{now_ms, socket::Status},
@@ -19,39 +21,55 @@ pub fn Banner() -> impl IntoView {
     ) {
         on_cleanup(move || handle.clear());
     }
-    let status = move || chat.model.with(|m| m.status.clone());
+    let status = Memo::new(move |_| chat.model.with(|m| m.status.clone()));
     // The room on screen cannot store messages for now (cluster mode).
-    let degraded = move || {
+    let degraded = Memo::new(move |_| {
         chat.model
             .with(|m| m.current_room().is_some_and(|r| r.degraded))
-    };
-    let text = move || {
-        tick.track();
-        match status() {
+    });
+    // Once online, a new attempt to connect is part of reconnecting.
+    let was_online = StoredValue::new(false);
+    // What is announced: changes only when the state does.
+    let state = Memo::new(move |_| {
+        let status = status.get();
+        if status == Status::Online {
+            was_online.set_value(true);
+        }
+        match status {
+            Status::Connecting if was_online.get_value() => "Reconnecting".to_owned(),
             Status::Connecting => "Connecting…".to_owned(),
-            Status::Online if degraded() => "Online · degraded".to_owned(),
+            Status::Online if degraded.get() => "Online · degraded".to_owned(),
             Status::Online => "Online".to_owned(),
-            Status::Reconnecting { until_ms, .. } => {
-                let secs = ((until_ms - now_ms()) / 1000.0).ceil().max(0.0);
-                format!("Reconnecting in {secs} s")
-            }
+            Status::Reconnecting { .. } => "Reconnecting".to_owned(),
             Status::Offline { reason } => format!("Offline: {reason}"),
         }
+    });
+    let countdown = move || {
+        tick.track();
+        match status.get() {
+            Status::Reconnecting { until_ms, .. } => {
+                let secs = ((until_ms - now_ms()) / 1000.0).ceil().max(0.0);
+                Some(format!("in {secs} s"))
+            }
+            Status::Connecting if was_online.get_value() => Some("connecting…".to_owned()),
+            _ => None,
+        }
     };
-    let class = move || match status() {
-        Status::Online if degraded() => "banner degraded",
+    let class = move || match status.get() {
+        Status::Online if degraded.get() => "banner degraded",
         Status::Online => "banner online",
         Status::Connecting => "banner connecting",
         Status::Reconnecting { .. } => "banner reconnecting",
         Status::Offline { .. } => "banner offline",
     };
-    let can_retry = move || !matches!(status(), Status::Online | Status::Connecting);
+    let can_retry = move || !matches!(status.get(), Status::Online | Status::Connecting);
     view! {
-        <div class=class role="status" aria-live="polite" data-testid="banner">
+        <div class=class data-testid="banner">
             <span class="dot" aria-hidden="true"></span>
-            <span data-testid="banner-text">{text}</span>
+            <span role="status" data-testid="banner-text">{move || state.get()}</span>
+            <span class="countdown" aria-hidden="true" data-testid="banner-countdown">{countdown}</span>
             <Show when=can_retry>
-                <button class="link" data-testid="retry-now" on:click=move |_| chat.retry_now()>"Retry now"</button>
+                <button type="button" class="link" data-testid="retry-now" on:click=move |_| chat.retry_now()>"Retry now"</button>
             </Show>
         </div>
     }

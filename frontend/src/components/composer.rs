@@ -1,7 +1,8 @@
 //! The composer: Enter sends, Shift+Enter adds a line, a counter near the
-//! limit, typing notifications, slash commands.
+//! limit, typing notifications, slash commands, one draft per room (kept
+//! across reloads), and errors said at the input.
 
-use crate::state::{Chat, MAX_TEXT_CHARS};
+use crate::state::{Chat, MAX_TEXT_CHARS, draft, set_draft};
 use leptos::{ev::KeyboardEvent, html, prelude::*};
 
 /// Show the counter from this share of the limit on.
@@ -10,11 +11,25 @@ const COUNTER_FROM: usize = MAX_TEXT_CHARS * 8 / 10;
 /// after the last key.
 const TYPING_MS: f64 = 3_000.0;
 
+/// "2,000"
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The message box.
 #[component]
 pub fn Composer() -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let text = RwSignal::new(String::new());
+    let room = Memo::new(move |_| chat.model.with(|m| m.current.clone()));
+    let text = RwSignal::new(draft(&room.get_untracked()));
     let area = NodeRef::<html::Textarea>::new();
     // When "typing on" was last sent; NEG_INFINITY: not typing.
     let last_typing = StoredValue::new(f64::NEG_INFINITY);
@@ -34,13 +49,49 @@ pub fn Composer() -> impl IntoView {
             h.clear();
         }
     });
+    // Each room has its own draft: switching rooms swaps them.
+    Effect::new(move |previous: Option<String>| {
+        let now = room.get();
+        if previous.as_ref().is_some_and(|p| *p != now) {
+            stop_typing();
+            text.set(draft(&now));
+            chat.composer_error.set(None);
+        }
+        now
+    });
+    // Focus moves here when the page opens (unless the nickname dialog
+    // does) and when a person's action asks for it; never on its own.
+    Effect::new(move |previous: Option<u64>| {
+        let asked = chat.focus_composer.get();
+        let wanted = previous.is_some() || !chat.asking_nick.get_untracked();
+        if wanted && let Some(el) = area.get_untracked() {
+            let _ = el.focus();
+        }
+        asked
+    });
+    let count = move || text.with(|t| t.chars().count());
     let send = move || {
         let value = text.get_untracked();
-        if value.trim().is_empty() || value.chars().count() > MAX_TEXT_CHARS {
+        if value.trim().is_empty() {
             return;
         }
-        chat.submit(&value);
-        text.set(String::new());
+        let n = value.chars().count();
+        if n > MAX_TEXT_CHARS {
+            chat.composer_error.set(Some(format!(
+                "This message is {} characters too long (the limit is {}).",
+                thousands(n - MAX_TEXT_CHARS),
+                thousands(MAX_TEXT_CHARS)
+            )));
+            return;
+        }
+        match chat.submit(&value) {
+            Ok(()) => {
+                text.set(String::new());
+                set_draft(&room.get_untracked(), "");
+                chat.composer_error.set(None);
+            }
+            Err(why) => chat.composer_error.set(Some(why)),
+        }
         stop_typing();
     };
     let on_keydown = move |ev: KeyboardEvent| {
@@ -52,7 +103,13 @@ pub fn Composer() -> impl IntoView {
     let on_input = move |ev| {
         let value = event_target_value(&ev);
         let typing_command = value.starts_with('/');
+        set_draft(&room.get_untracked(), &value);
         text.set(value);
+        // An error about what was there goes once it changes (a length
+        // error stays while it is still too long).
+        if count() <= MAX_TEXT_CHARS {
+            chat.composer_error.set(None);
+        }
         if typing_command {
             return;
         }
@@ -71,33 +128,37 @@ pub fn Composer() -> impl IntoView {
             idle.set_value(Some(h));
         }
     };
-    let count = move || text.with(|t| t.chars().count());
     let counter = move || {
         let n = count();
-        (n >= COUNTER_FROM).then(|| format!("{}", MAX_TEXT_CHARS as i64 - n as i64))
-    };
-    Effect::new(move |_| {
-        // Keep focus in the composer when the room changes.
-        chat.model.with(|m| m.current.len());
-        if let Some(el) = area.get() {
-            let _ = el.focus();
+        if n > MAX_TEXT_CHARS {
+            Some(format!("{} too many", thousands(n - MAX_TEXT_CHARS)))
+        } else {
+            (n >= COUNTER_FROM).then(|| format!("{} left", thousands(MAX_TEXT_CHARS - n)))
         }
-    });
+    };
+    let error = move || chat.composer_error.get();
     view! {
         <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
             <label for="composer-input" class="sr-only">"Message"</label>
-            <textarea
-                id="composer-input"
-                node_ref=area
-                data-testid="composer"
-                rows="1"
-                placeholder=move || chat.model.with(|m| format!("Message #{} — Enter sends, Shift+Enter for a new line, /help", m.current))
-                prop:value=move || text.get()
-                on:input=on_input
-                on:keydown=on_keydown
-            ></textarea>
-            <span class="counter" class:over={move || count() > MAX_TEXT_CHARS} data-testid="counter" aria-live="polite">{counter}</span>
-            <button type="submit" data-testid="send" disabled={move || count() > MAX_TEXT_CHARS}>"Send"</button>
+            <div class="composer-field">
+                <textarea
+                    id="composer-input"
+                    node_ref=area
+                    data-testid="composer"
+                    rows="1"
+                    dir="auto"
+                    aria-invalid=move || error().is_some().to_string()
+                    aria-describedby="composer-error composer-counter"
+                    placeholder=move || format!("Message #{} — Enter sends, Shift+Enter for a new line, /help", room.get())
+                    prop:value=move || text.get()
+                    on:input=on_input
+                    on:keydown=on_keydown
+                    on:blur=move |_| stop_typing()
+                ></textarea>
+                <p id="composer-error" class="error" data-testid="composer-error" role="alert">{error}</p>
+            </div>
+            <span id="composer-counter" class="counter" class:over={move || count() > MAX_TEXT_CHARS} data-testid="counter">{counter}</span>
+            <button type="submit" data-testid="send">"Send"</button>
         </form>
     }
 }

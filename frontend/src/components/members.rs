@@ -1,6 +1,7 @@
-//! Who is in the room on screen.
+//! Who is in the room on screen. While the connection is down nobody's
+//! presence is known: the list greys out and says so.
 
-use crate::state::Chat;
+use crate::{net::socket::Status, state::Chat};
 use leptos::prelude::*;
 
 /// The member list of the room on screen.
@@ -14,10 +15,23 @@ pub fn Members() -> impl IntoView {
                 .unwrap_or_default()
         })
     };
+    let online = Memo::new(move |_| chat.model.with(|m| m.status == Status::Online));
     let me = move || chat.model.with(|m| m.nick.clone());
     view! {
-        <aside class="members" aria-label="Members">
-            <h2>"Members " <span class="count">{move || members().len()}</span></h2>
+        <aside
+            class="members"
+            id="members-panel"
+            class:offline=move || !online.get()
+            aria-label="Members"
+            data-testid="members-panel"
+            data-online=move || online.get().to_string()
+        >
+            <h2>
+                "Members " <span class="count">{move || members().len()}</span>
+                <Show when=move || !online.get()>
+                    <span class="stale">" · as last seen"</span>
+                </Show>
+            </h2>
             <ul data-testid="members">
                 <For each=members key=|n| n.clone() let:nick>
                     {

@@ -13,6 +13,6 @@ pub use app::{App, ChatApp};
 pub use banner::Banner;
 pub use composer::Composer;
 pub use members::Members;
-pub use messages::{MessageList, local_time};
+pub use messages::{MessageList, WINDOW, local_time};
 pub use nick::NickDialog;
 pub use sidebar::Sidebar;

@@ -1,8 +1,10 @@
 //! Rooms: the joined ones with member counts and unread badges, a form to
-//! join or create one, and the list of every room on the server.
+//! join or create one (names checked at the input), and the list of every
+//! room on the server. On a phone it is a drawer that closes on a choice.
 
 use crate::state::Chat;
 use leptos::{ev::SubmitEvent, prelude::*};
+use shared::room_name::room_name;
 
 /// The rooms sidebar.
 #[component]
@@ -26,14 +28,13 @@ pub fn Sidebar() -> impl IntoView {
     };
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let room = draft
-            .get_untracked()
-            .trim()
-            .trim_start_matches('#')
-            .to_owned();
-        if !room.is_empty() {
-            chat.join(room);
-            draft.set(String::new());
+        let raw = draft.get_untracked();
+        match room_name(raw.trim().trim_start_matches('#')) {
+            Ok(room) => {
+                chat.join(room, chat.join_error);
+                draft.set(String::new());
+            }
+            Err(e) => chat.join_error.set(Some(e.to_string())),
         }
     };
     // Refresh the room directory now and then while the sidebar exists.
@@ -55,8 +56,9 @@ pub fn Sidebar() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
+    let error = move || chat.join_error.get();
     view! {
-        <nav class="sidebar" aria-label="Rooms">
+        <nav class="sidebar" id="rooms-drawer" aria-label="Rooms">
             <h2>"Rooms"</h2>
             <ul class="rooms" data-testid="rooms">
                 <For
@@ -69,18 +71,29 @@ pub fn Sidebar() -> impl IntoView {
                         let show = name.clone();
                         let leave = name.clone();
                         let is_lobby = name == shared::event::LOBBY;
+                        let people = if count == 1 { " member" } else { " members" };
                         view! {
                             <li class:active=active>
                                 <button
+                                    type="button"
                                     class="room"
                                     data-testid=format!("room-{name}")
                                     aria-current=if active { "page" } else { "false" }
+                                    title=format!("#{name}")
                                     on:click=move |_| chat.show(&show)
                                 >
                                     <span class="name">"#" {name.clone()}</span>
-                                    <span class="count" title="members">{count}</span>
+                                    <span class="count">
+                                        <span class="sr-only">", "</span>
+                                        {count}
+                                        <span class="sr-only">{people}</span>
+                                    </span>
                                     <Show when=move || { unread > 0 }>
-                                        <span class="badge" data-testid="unread" aria-label=format!("{unread} unread")>{unread}</span>
+                                        <span class="badge">
+                                            <span class="sr-only">", "</span>
+                                            <span data-testid="unread">{unread}</span>
+                                            <span class="sr-only">" unread"</span>
+                                        </span>
                                     </Show>
                                 </button>
                                 <Show when=move || !is_lobby>
@@ -88,9 +101,11 @@ pub fn Sidebar() -> impl IntoView {
                                         let leave = leave.clone();
                                         view! {
                                             <button
+                                                type="button"
                                                 class="icon leave"
                                                 data-testid=format!("leave-{leave}")
-                                                aria-label=format!("Leave {leave}")
+                                                aria-label=format!("Leave #{leave}")
+                                                title=format!("Leave #{leave}")
                                                 on:click=move |_| chat.leave(leave.clone())
                                             >"×"</button>
                                         }
@@ -101,28 +116,51 @@ pub fn Sidebar() -> impl IntoView {
                     }
                 </For>
             </ul>
-            <form class="join" on:submit=submit>
+            <form class="join" on:submit=submit novalidate>
                 <label for="join-input" class="sr-only">"Join or create a room"</label>
                 <input
                     id="join-input"
                     data-testid="join-input"
                     placeholder="join or create…"
-                    maxlength="32"
+                    maxlength="33"
+                    autocomplete="off"
+                    aria-invalid=move || error().is_some().to_string()
+                    aria-describedby="join-error"
                     prop:value=move || draft.get()
-                    on:input=move |ev| draft.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        let value = event_target_value(&ev);
+                        // Said as it is typed, before anything is sent.
+                        let name = value.trim().trim_start_matches('#');
+                        let why = (!name.is_empty())
+                            .then(|| room_name(name).err().map(|e| e.to_string()))
+                            .flatten();
+                        chat.join_error.set(why);
+                        draft.set(value);
+                    }
                 />
                 <button type="submit" data-testid="join-button">"Join"</button>
             </form>
+            <p id="join-error" class="error join-error" data-testid="join-error" role="alert">{error}</p>
             <h2>"Other rooms"</h2>
             <ul class="directory">
                 <For each=others key=|r| format!("{}|{}", r.room, r.members) let:info>
                     {
                         let room = info.room.clone();
+                        let people = if info.members == 1 { " member" } else { " members" };
                         view! {
                             <li>
-                                <button class="room" on:click=move |_| chat.join(room.clone())>
+                                <button
+                                    type="button"
+                                    class="room"
+                                    title=format!("#{}", info.room)
+                                    on:click=move |_| chat.join(room.clone(), chat.join_error)
+                                >
                                     <span class="name">"#" {info.room.clone()}</span>
-                                    <span class="count">{info.members}</span>
+                                    <span class="count">
+                                        <span class="sr-only">", "</span>
+                                        {info.members}
+                                        <span class="sr-only">{people}</span>
+                                    </span>
                                 </button>
                             </li>
                         }

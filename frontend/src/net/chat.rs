@@ -146,9 +146,28 @@ impl ChatClient {
         nick: Option<String>,
         session: Option<String>,
     ) -> (Self, mpsc::UnboundedReceiver<ChatEvent>) {
+        Self::with_socket(Socket::connect(url), nick, session)
+    }
+
+    /// Like [`ChatClient::connect`], over a socket that connects only when
+    /// told to ([`Socket::dormant`], then [`Socket::retry_now`]).
+    pub fn dormant(
+        url: &str,
+        nick: Option<String>,
+        session: Option<String>,
+        reason: &str,
+    ) -> (Self, mpsc::UnboundedReceiver<ChatEvent>) {
+        Self::with_socket(Socket::dormant(url, reason), nick, session)
+    }
+
+    fn with_socket(
+        socket: Socket,
+        nick: Option<String>,
+        session: Option<String>,
+    ) -> (Self, mpsc::UnboundedReceiver<ChatEvent>) {
         let (events, rx) = mpsc::unbounded();
         let client = Self {
-            socket: Socket::connect(url),
+            socket,
             inner: Rc::new(RefCell::new(Inner {
                 nick,
                 session,
@@ -167,6 +186,18 @@ impl ChatClient {
         };
         client.spawn_pumps();
         (client, rx)
+    }
+
+    /// The nickname and session the next `hello` asks for (a tab taking
+    /// over from another one adopts what that one last stored).
+    pub fn adopt(&self, nick: Option<String>, session: Option<String>) {
+        let mut inner = self.inner.borrow_mut();
+        if session.is_some() {
+            inner.session = session;
+        }
+        if nick.is_some() {
+            inner.nick = nick;
+        }
     }
 
     /// The socket underneath (status, retry, raw calls).
@@ -441,6 +472,18 @@ impl ChatClient {
     /// How many messages wait for an acknowledgement.
     pub fn queued(&self) -> usize {
         self.inner.borrow().queue.len()
+    }
+
+    /// The messages waiting for an acknowledgement, in order: room, text
+    /// and `cid` (the app keeps them across a reload and queues them again
+    /// with [`ChatClient::retry`], so each is stored once).
+    pub fn pending(&self) -> Vec<(String, String, String)> {
+        self.inner
+            .borrow()
+            .queue
+            .iter()
+            .map(|q| (q.room.clone(), q.text.clone(), q.cid.clone()))
+            .collect()
     }
 
     /// Sends every queued `say` not already on its way, in order.

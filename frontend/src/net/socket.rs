@@ -129,6 +129,27 @@ impl Socket {
         Self { inner }
     }
 
+    /// A socket for `url` that waits: it connects on the first
+    /// [`Socket::retry_now`] (the app starts it once this tab may chat).
+    pub fn dormant(url: &str, reason: &str) -> Self {
+        let inner = Rc::new(RefCell::new(Inner {
+            url: url.to_owned(),
+            status: Status::Offline {
+                reason: reason.to_owned(),
+            },
+            out: None,
+            raw: None,
+            generation: 0,
+            next_id: 1,
+            calls: HashMap::new(),
+            events: HashMap::new(),
+            status_subs: Vec::new(),
+            wake: None,
+            stopped: true,
+        }));
+        Self { inner }
+    }
+
     /// The current status.
     pub fn status(&self) -> Status {
         self.inner.borrow().status.clone()

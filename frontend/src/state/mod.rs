@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod model;
+pub mod tab;
 
 use crate::net::chat::{ChatClient, ChatError};
 use command::Command;
@@ -15,10 +16,31 @@ use shared::chat::RoomInfo;
 
 /// Longest message the server takes by default, in characters.
 pub const MAX_TEXT_CHARS: usize = 2_000;
+/// Older messages asked for at a time (the server's most).
+pub const OLDER_PAGE: u16 = 200;
 /// localStorage key of the nickname.
 pub const NICK_KEY: &str = "chat.nick";
-/// sessionStorage key of the session token (one per tab).
+/// localStorage key of the session token: one per browser (the tab that
+/// holds it is the only one that chats, see [`tab`]).
 pub const SESSION_KEY: &str = "chat.session";
+/// localStorage key of the messages not acknowledged yet (JSON list of
+/// `[room, text, cid]`), sent again after a reload with the same `cid`.
+pub const OUTBOX_KEY: &str = "chat.outbox";
+/// localStorage key of the last `seq` read per room (JSON object).
+pub const READ_KEY: &str = "chat.read";
+/// localStorage key prefix of each room's draft.
+pub const DRAFT_KEY: &str = "chat.draft.";
+
+/// Whether this tab is the one that chats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// Not decided yet (asking the browser).
+    Asking,
+    /// This tab chats.
+    Mine,
+    /// Another tab of this browser chats; this one waits.
+    Elsewhere,
+}
 
 /// Reactive chat state plus the client it drives. `Copy`, so components
 /// capture it freely.
@@ -30,7 +52,22 @@ pub struct Chat {
     pub directory: RwSignal<Vec<RoomInfo>>,
     /// Whether the nickname dialog is open.
     pub asking_nick: RwSignal<bool>,
+    /// Why the nickname asked for was refused (shown in the dialog).
+    pub nick_error: RwSignal<Option<String>>,
+    /// Why what was typed in the composer was not sent (shown under it).
+    pub composer_error: RwSignal<Option<String>>,
+    /// Why a room could not be joined from the sidebar (shown under it).
+    pub join_error: RwSignal<Option<String>>,
+    /// Bumped when a person's action should put the cursor in the
+    /// composer (picking a room, joining one); nothing else moves focus.
+    pub focus_composer: RwSignal<u64>,
+    /// The rooms drawer (phone width) is open.
+    pub rooms_open: RwSignal<bool>,
+    /// Whether this tab chats (see [`tab`]).
+    pub tab: RwSignal<Tab>,
     client: StoredValue<SendWrapper<ChatClient>>,
+    /// The room "typing" was last announced in, so "stopped" goes there.
+    typing_in: StoredValue<Option<String>>,
 }
 
 /// Unix milliseconds now.
@@ -93,33 +130,170 @@ pub fn store(local: bool, key: &str, value: &str) {
     }
 }
 
+/// Removes a stored string.
+pub fn forget(local: bool, key: &str) {
+    if let Some(s) = storage(local) {
+        let _ = s.remove_item(key);
+    }
+}
+
+/// A room's draft, kept across reloads.
+pub fn draft(room: &str) -> String {
+    load(true, &format!("{DRAFT_KEY}{room}")).unwrap_or_default()
+}
+
+/// Keeps a room's draft (an empty one is forgotten).
+pub fn set_draft(room: &str, text: &str) {
+    let key = format!("{DRAFT_KEY}{room}");
+    if text.is_empty() {
+        forget(true, &key);
+    } else {
+        store(true, &key, text);
+    }
+}
+
+/// How often who-is-typing is checked for people who stopped silently.
+const TYPING_SWEEP_MS: u64 = 1_000;
+
 impl Chat {
-    /// Connects to `url` and starts turning events into signals.
+    /// Connects to `url` at once and starts turning events into signals
+    /// (tests mount several apps in one page this way).
     pub fn start(url: &str) -> Self {
-        let nick = load(true, NICK_KEY);
-        let session = load(false, SESSION_KEY);
-        let asking = nick.is_none();
-        let (client, mut events) = ChatClient::connect(url, nick, session);
+        let (client, events) =
+            ChatClient::connect(url, load(true, NICK_KEY), load(true, SESSION_KEY));
+        Self::build(client, events, Tab::Mine)
+    }
+
+    /// The app's way in: chats only if no other tab of this browser does
+    /// (else it says so, and can take over), see [`tab`].
+    pub fn start_in_tab(url: &str) -> Self {
+        let (client, events) = ChatClient::dormant(
+            url,
+            load(true, NICK_KEY),
+            load(true, SESSION_KEY),
+            "open in another tab",
+        );
+        let chat = Self::build(client, events, Tab::Asking);
+        chat.claim_tab(false);
+        chat
+    }
+
+    /// Asks for this tab's right to chat (taking it from another tab when
+    /// `take_over`), and connects once it has it.
+    pub fn claim_tab(&self, take_over: bool) {
+        let chat = *self;
+        tab::claim(
+            take_over,
+            move |mine| {
+                if mine {
+                    // The session may have changed in the other tab.
+                    chat.client()
+                        .adopt(load(true, NICK_KEY), load(true, SESSION_KEY));
+                    chat.tab.try_set(Tab::Mine);
+                    chat.client().socket().retry_now();
+                } else {
+                    chat.tab.try_set(Tab::Elsewhere);
+                }
+            },
+            move || {
+                if chat.tab.try_set(Tab::Elsewhere).is_none() {
+                    chat.client().socket().close();
+                }
+            },
+        );
+    }
+
+    fn build(
+        client: ChatClient,
+        mut events: futures_channel::mpsc::UnboundedReceiver<crate::net::chat::ChatEvent>,
+        tab: Tab,
+    ) -> Self {
+        let asking = load(true, NICK_KEY).is_none();
+        let mut model = Model::default();
+        if let Some(read) = load(true, READ_KEY).and_then(|j| serde_json::from_str(&j).ok()) {
+            model.read = read;
+        }
+        // Messages a reload interrupted go again, with their cids.
+        let outbox: Vec<(String, String, String)> = load(true, OUTBOX_KEY)
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default();
+        for (room, text, cid) in outbox {
+            model.local_say(&room, &cid, &text, now());
+            client.retry(&room, &text, &cid);
+        }
         let chat = Chat {
-            model: RwSignal::new(Model::default()),
+            model: RwSignal::new(model),
             directory: RwSignal::new(Vec::new()),
             asking_nick: RwSignal::new(asking),
+            nick_error: RwSignal::new(None),
+            composer_error: RwSignal::new(None),
+            join_error: RwSignal::new(None),
+            focus_composer: RwSignal::new(0),
+            rooms_open: RwSignal::new(false),
+            tab: RwSignal::new(tab),
             client: StoredValue::new(SendWrapper::new(client)),
+            typing_in: StoredValue::new(None),
         };
         let socket = chat.client().socket().clone();
         spawn_local(async move {
             while let Some(event) = events.next().await {
+                let said = matches!(event, crate::net::chat::ChatEvent::Said { .. });
                 if let crate::net::chat::ChatEvent::Welcome(w) = &event {
-                    store(false, SESSION_KEY, &w.session);
+                    store(true, SESSION_KEY, &w.session);
                 }
                 // The app was unmounted (its signals disposed): hang up.
-                if chat.model.try_update(|m| m.apply(event, now())).is_none() {
-                    socket.close();
-                    break;
+                let applied = chat.model.try_update(|m| {
+                    m.apply(event, now());
+                    std::mem::take(&mut m.marks_changed).then(|| m.read.clone())
+                });
+                match applied {
+                    None => {
+                        socket.close();
+                        break;
+                    }
+                    Some(Some(read)) => {
+                        store(
+                            true,
+                            READ_KEY,
+                            &serde_json::to_string(&read).unwrap_or_default(),
+                        );
+                    }
+                    Some(None) => {}
+                }
+                if said {
+                    chat.keep_outbox();
                 }
             }
         });
+        // Someone who stopped typing without a word stops showing.
+        if let Ok(handle) = set_interval_with_handle(
+            move || {
+                let typing = chat.model.try_with_untracked(Model::anyone_typing);
+                if typing == Some(true) {
+                    chat.model.update(|m| {
+                        m.expire_typing(now());
+                    });
+                }
+            },
+            std::time::Duration::from_millis(TYPING_SWEEP_MS),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
         chat
+    }
+
+    /// Keeps the messages not acknowledged yet where a reload finds them.
+    fn keep_outbox(&self) {
+        let pending = self.client().pending();
+        if pending.is_empty() {
+            forget(true, OUTBOX_KEY);
+        } else {
+            store(
+                true,
+                OUTBOX_KEY,
+                &serde_json::to_string(&pending).unwrap_or_default(),
+            );
+        }
     }
 
     /// The client (for components that need a raw call).
@@ -132,14 +306,21 @@ impl Chat {
         self.model.update(|m| m.notice(text, now()));
     }
 
-    /// Runs what the composer sent: a message or a slash command.
-    pub fn submit(&self, input: &str) {
+    /// Runs what the composer sent: a message or a slash command. `Err`
+    /// says why it was not done (the composer shows it and keeps the text).
+    pub fn submit(&self, input: &str) -> Result<(), String> {
         match command::parse(input) {
             Command::Say(text) => self.say(&text),
             Command::Nick(nick) => self.set_nick(nick),
-            Command::Join(room) => self.join(room),
+            Command::Join(room) => {
+                let room = shared::room_name::room_name(&room).map_err(|e| e.to_string())?;
+                self.join(room, self.composer_error);
+            }
             Command::Leave => {
                 let room = self.model.with_untracked(|m| m.current.clone());
+                if room == shared::event::LOBBY {
+                    return Err("#lobby cannot be left: everyone is in it".into());
+                }
                 self.leave(room);
             }
             Command::Ping => {
@@ -187,8 +368,9 @@ impl Chat {
                 });
             }
             Command::Help => self.note(command::HELP),
-            Command::Invalid(why) => self.note(why),
+            Command::Invalid(why) => return Err(why),
         }
+        Ok(())
     }
 
     /// Sends a message to the room on screen (queued while offline).
@@ -199,21 +381,26 @@ impl Chat {
         let room = self.model.with_untracked(|m| m.current.clone());
         let cid = self.client().say(&room, text);
         self.model.update(|m| m.local_say(&room, &cid, text, now()));
+        self.keep_outbox();
     }
 
     /// Sends a failed message again.
     pub fn retry(&self, room: String, cid: String, text: String) {
         self.model.update(|m| m.retrying(&cid));
         self.client().retry(&room, &text, &cid);
+        self.keep_outbox();
     }
 
-    /// Joins (or creates) a room and shows it.
-    pub fn join(&self, room: String) {
+    /// Joins (or creates) a room and shows it; a refusal goes to `errors`.
+    pub fn join(&self, room: String, errors: RwSignal<Option<String>>) {
         let (chat, client) = (*self, self.client());
+        errors.set(None);
         spawn_local(async move {
             match client.join(&room).await {
-                Ok(state) => chat.model.update(|m| m.show(&state.room)),
-                Err(e) => chat.note(format!("cannot join {room}: {e}")),
+                Ok(state) => chat.show(&state.room),
+                Err(e) => {
+                    errors.try_set(Some(format!("cannot join #{room}: {e}")));
+                }
             }
         });
     }
@@ -228,49 +415,60 @@ impl Chat {
         });
     }
 
-    /// Changes nickname and remembers it.
+    /// Changes nickname and remembers it. A refusal is shown in the
+    /// dialog when it is open, else under the composer.
     pub fn set_nick(&self, nick: String) {
         let (chat, client) = (*self, self.client());
+        chat.nick_error.set(None);
         spawn_local(async move {
-            match client.set_nick(&nick).await {
+            let why = match client.set_nick(&nick).await {
                 Ok(granted) => {
                     store(true, NICK_KEY, &granted);
                     chat.model.update(|m| m.nick = granted);
                     chat.asking_nick.set(false);
+                    return;
                 }
-                Err(ChatError::Server(e)) => {
-                    chat.note(format!("cannot use that nickname: {}", e.message))
-                }
-                Err(e) => chat.note(format!("cannot change nickname: {e}")),
+                Err(ChatError::Server(e)) => format!("cannot use that nickname: {}", e.message),
+                Err(e) => format!("cannot change nickname: {e}"),
+            };
+            if chat.asking_nick.get_untracked() {
+                chat.nick_error.set(Some(why));
+            } else {
+                chat.composer_error.set(Some(why));
             }
         });
     }
 
-    /// Shows a room.
+    /// Shows a room (a person picked it: the cursor goes to its composer,
+    /// and the phone's rooms drawer closes).
     pub fn show(&self, room: &str) {
+        self.typing(false);
         self.model.update(|m| m.show(room));
+        self.rooms_open.try_set(false);
+        self.focus_composer.try_update(|n| *n += 1);
     }
 
-    /// Loads older messages of the room on screen.
-    pub fn load_older(&self) {
-        let (room, before) = self.model.with_untracked(|m| {
-            let room = m.current.clone();
-            let before = m
-                .current_room()
+    /// Loads older messages of `room` (a page of [`OLDER_PAGE`]); `done`
+    /// runs once they are in the model (or none came).
+    pub fn load_older(&self, room: &str, done: impl FnOnce() + 'static) {
+        let before = self.model.with_untracked(|m| {
+            m.room(room)
                 .and_then(|r| r.oldest_seq())
-                .unwrap_or(u64::MAX);
-            (room, before)
+                .unwrap_or(u64::MAX)
         });
-        let (chat, client) = (*self, self.client());
+        let (chat, client, room) = (*self, self.client(), room.to_owned());
         spawn_local(async move {
-            match client.history(&room, before, 50).await {
-                Ok(older) => chat.model.update(|m| {
-                    if let Some(r) = m.room_mut(&room) {
-                        r.prepend(&older);
-                    }
-                }),
+            match client.history(&room, before, OLDER_PAGE).await {
+                Ok(older) => {
+                    chat.model.try_update(|m| {
+                        if let Some(r) = m.room_mut(&room) {
+                            r.prepend(&older);
+                        }
+                    });
+                }
                 Err(e) => chat.note(format!("cannot load older messages: {e}")),
             }
+            done();
         });
     }
 
@@ -284,10 +482,24 @@ impl Chat {
         });
     }
 
-    /// Tells the room on screen whether this user is typing.
+    /// Tells the room on screen that this user is typing (`on`), or the
+    /// room it was told so that they stopped.
     pub fn typing(&self, on: bool) {
-        let room = self.model.with_untracked(|m| m.current.clone());
-        self.client().typing(&room, on);
+        let Some(before) = self.typing_in.try_get_value() else {
+            return;
+        };
+        let client = self.client();
+        if on {
+            let room = self.model.with_untracked(|m| m.current.clone());
+            if let Some(old) = before.filter(|old| *old != room) {
+                client.typing(&old, false);
+            }
+            client.typing(&room, true);
+            self.typing_in.set_value(Some(room));
+        } else if let Some(old) = before {
+            client.typing(&old, false);
+            self.typing_in.set_value(None);
+        }
     }
 
     /// Reconnects now instead of waiting.

@@ -34,6 +34,9 @@ pub struct Line {
     pub delivery: Delivery,
     /// A notice from the app (presence, command output), not a message.
     pub system: bool,
+    /// Sent by this user from this page (its delivery state is worth
+    /// showing); other people's messages, and history, are not.
+    pub own: bool,
 }
 
 impl Line {
@@ -47,8 +50,23 @@ impl Line {
             cid: m.cid.clone(),
             delivery: Delivery::Sent,
             system: false,
+            own: false,
         }
     }
+}
+
+/// How long someone counts as typing after their last "typing" (senders
+/// repeat it every 3 s while they type, and say when they stop; this ends
+/// it when that word never comes).
+pub const TYPING_TTL_MS: i64 = 6_000;
+
+/// Someone typing in a room.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Typist {
+    /// Their nickname.
+    pub nick: String,
+    /// When they were last heard typing (Unix ms).
+    pub at: i64,
 }
 
 /// One joined room.
@@ -63,11 +81,14 @@ pub struct RoomView {
     /// Unread messages (while another room is shown).
     pub unread: u32,
     /// Who is typing now.
-    pub typing: Vec<String>,
+    pub typing: Vec<Typist>,
     /// Whether older messages may exist on the server.
     pub has_older: bool,
     /// The server cannot store messages for this room right now.
     pub degraded: bool,
+    /// The first message that came while this user was away (the "new"
+    /// line goes above it), set when the room is shown.
+    pub new_from: Option<u64>,
     notice_counter: u64,
 }
 
@@ -81,7 +102,21 @@ impl RoomView {
 
     /// The oldest stored `seq` shown.
     pub fn oldest_seq(&self) -> Option<u64> {
-        self.lines.iter().filter_map(|l| l.seq).min()
+        self.lines.iter().find_map(|l| l.seq)
+    }
+
+    /// The newest stored `seq` shown.
+    pub fn newest_seq(&self) -> Option<u64> {
+        self.lines.iter().rev().find_map(|l| l.seq)
+    }
+
+    /// The nicknames of who is typing, in the order they started.
+    pub fn typists(&self) -> Vec<String> {
+        self.typing.iter().map(|t| t.nick.clone()).collect()
+    }
+
+    fn stop_typing(&mut self, nick: &str) {
+        self.typing.retain(|t| t.nick != nick);
     }
 
     fn push_msg(&mut self, m: &Msg) -> bool {
@@ -91,7 +126,9 @@ impl RoomView {
                 .iter_mut()
                 .find(|l| l.seq.is_none() && l.cid.as_deref() == Some(cid))
         {
+            let own = line.own;
             *line = Line::from_msg(m);
+            line.own = own;
             return false;
         }
         if self.lines.iter().any(|l| l.seq == Some(m.seq)) {
@@ -113,7 +150,7 @@ impl RoomView {
                 .unwrap_or(self.lines.len())
         };
         self.lines.insert(at, Line::from_msg(m));
-        self.typing.retain(|n| n != &m.from);
+        self.stop_typing(&m.from);
         true
     }
 
@@ -158,6 +195,7 @@ impl RoomView {
             cid: None,
             delivery: Delivery::Sent,
             system: true,
+            own: false,
         });
     }
 
@@ -185,6 +223,11 @@ pub struct Model {
     pub rooms: Vec<RoomView>,
     /// The room on screen.
     pub current: String,
+    /// The last `seq` this user saw in each room (kept across visits by
+    /// the app, see [`Model::marks_changed`]).
+    pub read: std::collections::BTreeMap<String, u64>,
+    /// `read` changed since the app last stored it.
+    pub marks_changed: bool,
 }
 
 impl Default for Model {
@@ -194,6 +237,8 @@ impl Default for Model {
             nick: String::new(),
             rooms: Vec::new(),
             current: shared::event::LOBBY.to_owned(),
+            read: std::collections::BTreeMap::new(),
+            marks_changed: false,
         }
     }
 }
@@ -225,12 +270,69 @@ impl Model {
         &mut self.rooms[index]
     }
 
-    /// Shows a room and clears its unread count.
+    /// Shows a room and clears its unread count. Messages that came while
+    /// this user was away get a "new" line above them.
     pub fn show(&mut self, name: &str) {
-        self.current = name.to_owned();
+        let previous = std::mem::replace(&mut self.current, name.to_owned());
+        if previous != name {
+            self.mark_read(&previous);
+            if let Some(room) = self.room_mut(&previous) {
+                room.new_from = None;
+            }
+        }
+        self.arrive(name);
+    }
+
+    /// The "new" line for the room on screen, and everything in it read.
+    fn arrive(&mut self, name: &str) {
+        let mark = self.read.get(name).copied();
         if let Some(room) = self.room_mut(name) {
             room.unread = 0;
+            room.new_from = mark.and_then(|mark| {
+                room.lines
+                    .iter()
+                    .filter(|l| !l.own && !l.system)
+                    .find_map(|l| l.seq.filter(|s| *s > mark))
+            });
         }
+        self.mark_read(name);
+    }
+
+    /// Everything shown in `name` counts as seen.
+    fn mark_read(&mut self, name: &str) {
+        let Some(newest) = self.room(name).and_then(RoomView::newest_seq) else {
+            return;
+        };
+        if self.read.get(name) != Some(&newest) {
+            self.read.insert(name.to_owned(), newest);
+            self.marks_changed = true;
+        }
+    }
+
+    /// Forgets who stopped typing without saying so (see [`TYPING_TTL_MS`]).
+    /// Whether anything changed.
+    pub fn expire_typing(&mut self, now: i64) -> bool {
+        let mut changed = false;
+        for room in &mut self.rooms {
+            let before = room.typing.len();
+            room.typing.retain(|t| now - t.at < TYPING_TTL_MS);
+            changed |= room.typing.len() != before;
+        }
+        changed
+    }
+
+    /// Whether anybody is typing anywhere.
+    pub fn anyone_typing(&self) -> bool {
+        self.rooms.iter().any(|r| !r.typing.is_empty())
+    }
+
+    /// Unread messages in the rooms not on screen.
+    pub fn unread_elsewhere(&self) -> u32 {
+        self.rooms
+            .iter()
+            .filter(|r| r.name != self.current)
+            .map(|r| r.unread)
+            .sum()
     }
 
     /// Adds this user's message as "sending".
@@ -246,6 +348,7 @@ impl Model {
             cid: Some(cid.to_owned()),
             delivery: Delivery::Sending,
             system: false,
+            own: true,
         });
     }
 
@@ -272,11 +375,21 @@ impl Model {
             ChatEvent::Status(status) => self.status = status,
             ChatEvent::Welcome(welcome) => {
                 self.nick = welcome.nick;
+                // The session is in exactly these rooms (a room it was in
+                // may be gone, e.g. a server that lost its last save).
+                self.rooms
+                    .retain(|r| welcome.rooms.iter().any(|s| s.room == r.name));
                 for state in &welcome.rooms {
                     self.room_or_new(&state.room).apply_state(state);
                 }
                 if self.room(&self.current).is_none() {
                     self.current = shared::event::LOBBY.to_owned();
+                }
+                let current = self.current.clone();
+                if self.room(&current).is_some_and(|r| r.new_from.is_none()) {
+                    self.arrive(&current);
+                } else {
+                    self.mark_read(&current);
                 }
             }
             ChatEvent::Joined(state) => {
@@ -299,6 +412,9 @@ impl Model {
                 {
                     room.unread += 1;
                 }
+                if on_screen {
+                    self.mark_read(&m.room);
+                }
             }
             ChatEvent::Presence(p) => {
                 let me = self.nick.clone();
@@ -312,7 +428,7 @@ impl Model {
                         }
                         PresenceKind::Leave => {
                             room.members.retain(|n| n != &p.nick);
-                            room.typing.retain(|n| n != &p.nick);
+                            room.stop_typing(&p.nick);
                             format!("{} left", p.nick)
                         }
                         PresenceKind::Rename => {
@@ -325,8 +441,11 @@ impl Model {
                         }
                     };
                     room.members.sort_by_key(|n| n.to_lowercase());
-                    // Guests coming and going in the lobby would drown it.
-                    let noisy = p.room == shared::event::LOBBY && p.nick.starts_with("guest-");
+                    // Guests coming, going and naming themselves in the
+                    // lobby would drown it.
+                    let guest = |n: &str| n.starts_with("guest-");
+                    let noisy = p.room == shared::event::LOBBY
+                        && (guest(&p.nick) || p.old.as_deref().is_some_and(guest));
                     if !noisy && p.nick != me {
                         room.notice(text, now);
                     }
@@ -350,9 +469,14 @@ impl Model {
             }
             ChatEvent::Typing(t) => {
                 if let Some(room) = self.room_mut(&t.room) {
-                    room.typing.retain(|n| n != &t.nick);
-                    if t.on {
-                        room.typing.push(t.nick);
+                    match room.typing.iter_mut().find(|x| x.nick == t.nick) {
+                        Some(typist) if t.on => typist.at = now,
+                        Some(_) => room.stop_typing(&t.nick),
+                        None if t.on => room.typing.push(Typist {
+                            nick: t.nick,
+                            at: now,
+                        }),
+                        None => {}
                     }
                 }
             }
@@ -554,9 +678,94 @@ mod tests {
             }),
             0,
         );
-        assert_eq!(m.rooms[0].typing, ["cy"]);
+        assert_eq!(m.rooms[0].typists(), ["cy"]);
         m.apply(ChatEvent::Msg(msg("lobby", 2, "cy", None)), 0);
         assert!(m.rooms[0].typing.is_empty(), "a message ends typing");
+    }
+
+    fn typing(room: &str, nick: &str, on: bool) -> ChatEvent {
+        ChatEvent::Typing(shared::chat::TypingOut {
+            room: room.into(),
+            nick: nick.into(),
+            on,
+        })
+    }
+
+    #[test]
+    fn typing_ends_when_it_is_no_longer_repeated() {
+        let mut m = welcomed();
+        m.apply(typing("lobby", "cy", true), 1_000);
+        assert!(!m.expire_typing(1_000 + TYPING_TTL_MS - 1));
+        // Repeated "on" keeps it alive; silence ends it.
+        m.apply(typing("lobby", "cy", true), 4_000);
+        assert!(!m.expire_typing(1_000 + TYPING_TTL_MS + 1));
+        assert_eq!(m.rooms[0].typists(), ["cy"]);
+        assert!(m.expire_typing(4_000 + TYPING_TTL_MS));
+        assert!(m.rooms[0].typing.is_empty());
+        assert!(!m.anyone_typing());
+    }
+
+    #[test]
+    fn a_welcome_drops_rooms_the_session_is_not_in() {
+        let mut m = welcomed();
+        m.apply(ChatEvent::Joined(state("gone", vec![], false)), 0);
+        m.show("gone");
+        m.apply(
+            ChatEvent::Welcome(Welcome {
+                session: "s".into(),
+                nick: "ann".into(),
+                rooms: vec![state("lobby", vec![], true)],
+            }),
+            0,
+        );
+        assert!(m.room("gone").is_none());
+        assert_eq!(m.current, "lobby");
+    }
+
+    #[test]
+    fn messages_that_came_while_away_get_a_new_line() {
+        let mut m = welcomed();
+        m.apply(
+            ChatEvent::Joined(state("r", vec![msg("r", 1, "bob", None)], false)),
+            0,
+        );
+        m.show("r");
+        assert_eq!(m.room("r").and_then(|r| r.new_from), None);
+        m.show("lobby");
+        m.apply(ChatEvent::Msg(msg("r", 2, "bob", None)), 0);
+        m.apply(ChatEvent::Msg(msg("r", 3, "bob", None)), 0);
+        m.show("r");
+        assert_eq!(m.room("r").and_then(|r| r.new_from), Some(2));
+        assert_eq!(m.read.get("r"), Some(&3));
+        // Seen now: the next visit has no line.
+        m.show("lobby");
+        assert_eq!(m.room("r").and_then(|r| r.new_from), None);
+        m.show("r");
+        assert_eq!(m.room("r").and_then(|r| r.new_from), None);
+        assert!(m.marks_changed);
+    }
+
+    #[test]
+    fn only_own_messages_are_own_and_guests_renaming_in_the_lobby_are_quiet() {
+        let mut m = welcomed();
+        m.local_say("lobby", "c1", "mine", 5);
+        m.apply(ChatEvent::Msg(msg("lobby", 2, "ann", Some("c1"))), 0);
+        m.apply(ChatEvent::Msg(msg("lobby", 3, "bob", Some("other"))), 0);
+        let own: Vec<bool> = m.rooms[0].lines.iter().map(|l| l.own).collect();
+        assert_eq!(own, [false, true, false]);
+        let before = m.rooms[0].lines.len();
+        m.apply(
+            ChatEvent::Presence(Presence {
+                room: "lobby".into(),
+                nick: "kira".into(),
+                what: PresenceKind::Rename,
+                old: Some("guest-3".into()),
+                members: 3,
+            }),
+            0,
+        );
+        assert_eq!(m.rooms[0].lines.len(), before, "no 'guest-3 is now kira'");
+        assert!(m.rooms[0].members.contains(&"kira".to_owned()));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::socket_url;
 use frontend::{
     components::ChatApp,
     net::sleep_ms,
-    state::{Chat, NICK_KEY, SESSION_KEY},
+    state::{Chat, NICK_KEY},
 };
 use leptos::prelude::*;
 use std::{cell::Cell, rc::Rc};
@@ -22,8 +22,7 @@ pub fn document() -> web_sys::Document {
 }
 
 /// Mounts the app into a fresh element, as a first visit (`nick: None`) or
-/// a return visit with a remembered nickname, always with a new session
-/// (tests share the page's sessionStorage). Returns the element, the state
+/// a return visit with a remembered nickname, always with a new session. Returns the element, the state
 /// and the handle that keeps it mounted.
 pub fn mount(
     nick: Option<&str>,
@@ -34,17 +33,18 @@ pub fn mount(
 ) {
     let window = web_sys::window().expect("window");
     let storage = window.local_storage().ok().flatten().expect("localStorage");
-    match nick {
-        Some(n) => storage.set_item(NICK_KEY, n).expect("store nick"),
-        None => storage.remove_item(NICK_KEY).expect("forget nick"),
+    // A fresh start: no session, queued messages, read marks or drafts of
+    // an earlier test (tests share the page's storage).
+    let keys: Vec<String> = (0..storage.length().unwrap_or(0))
+        .filter_map(|i| storage.key(i).ok().flatten())
+        .filter(|k| k.starts_with("chat."))
+        .collect();
+    for key in keys {
+        storage.remove_item(&key).expect("forget");
     }
-    window
-        .session_storage()
-        .ok()
-        .flatten()
-        .expect("sessionStorage")
-        .remove_item(SESSION_KEY)
-        .expect("forget the session");
+    if let Some(n) = nick {
+        storage.set_item(NICK_KEY, n).expect("store nick");
+    }
     let host: HtmlElement = document()
         .create_element("div")
         .expect("div")
@@ -205,5 +205,5 @@ pub async fn join_with_form(host: &HtmlElement, room: &str) {
 /// Waits until the app is online with nickname `nick` (exactly).
 pub async fn online_as(host: &HtmlElement, nick: &str) {
     until_one_is(host, &id("banner-text"), "Online").await;
-    until_one_is(host, &id("nick-button"), nick).await;
+    until_one_is(host, &format!("{} .nick", id("nick-button")), nick).await;
 }
