@@ -87,7 +87,7 @@ async fn messages_in_another_room_give_it_an_unread_badge_and_markup_stays_text(
     until_one_is(&host, &badge, "3").await;
     // Read as one name: "#room, N members, 3 unread" (visually hidden
     // words between the visible ones), not "#room 2 3".
-    let name = text_of(&host, &id(&format!("room-{away}")));
+    let name = text_of(&host, &format!("{} .sr-only", id(&format!("room-{away}"))));
     assert!(
         name.starts_with(&format!("#{away}, ")) && name.ends_with(" members, 3 unread"),
         "{name}"

@@ -77,9 +77,11 @@ pub fn Composer() -> impl IntoView {
         }
         let n = value.chars().count();
         if n > MAX_TEXT_CHARS {
+            let over = n - MAX_TEXT_CHARS;
             chat.composer_error.set(Some(format!(
-                "This message is {} characters too long (the limit is {}).",
-                thousands(n - MAX_TEXT_CHARS),
+                "This message is {} character{} too long (the limit is {}).",
+                thousands(over),
+                if over == 1 { "" } else { "s" },
                 thousands(MAX_TEXT_CHARS)
             )));
             return;
@@ -110,7 +112,9 @@ pub fn Composer() -> impl IntoView {
         if count() <= MAX_TEXT_CHARS {
             chat.composer_error.set(None);
         }
-        if typing_command {
+        if typing_command || count() == 0 {
+            // A command is not a message; an emptied box is not typing.
+            stop_typing();
             return;
         }
         let now = crate::net::now_ms();

@@ -406,7 +406,16 @@ pub fn MessageList() -> impl IntoView {
         (name, newest)
     });
 
-    let each = move || slice.with(|s| s.rows.clone());
+    // Keyed by room too: rooms share `seq`s, and a row of the room left
+    // must never stand for one of the room shown.
+    let each = move || {
+        slice.with(|s| {
+            s.rows
+                .iter()
+                .map(|row| (format!("{}|{}", s.room, row.key()), row.clone()))
+                .collect::<Vec<_>>()
+        })
+    };
     let show_older_button = move || slice.with(|s| s.at_start && s.has_older);
     let typing = move || {
         chat.model.with(|m| {
@@ -453,8 +462,8 @@ pub fn MessageList() -> impl IntoView {
                     {move || if loading.get() { "Loading…" } else { "Load older messages" }}
                 </button>
             </Show>
-            <For each=each key=Row::key let:row>
-                <RowView row=row />
+            <For each=each key=|(key, _)| key.clone() let:row>
+                <RowView row=row.1 />
             </For>
         </div>
         <Show when=move || unseen.get()>

@@ -71,7 +71,13 @@ pub fn Sidebar() -> impl IntoView {
                         let show = name.clone();
                         let leave = name.clone();
                         let is_lobby = name == shared::event::LOBBY;
-                        let people = if count == 1 { " member" } else { " members" };
+                        // Read as one name, "#x, 2 members, 1 unread"; the
+                        // figures beside it are for the eye.
+                        let people = if count == 1 { "member" } else { "members" };
+                        let mut spoken = format!("#{name}, {count} {people}");
+                        if unread > 0 {
+                            spoken.push_str(&format!(", {unread} unread"));
+                        }
                         view! {
                             <li class:active=active>
                                 <button
@@ -82,18 +88,11 @@ pub fn Sidebar() -> impl IntoView {
                                     title=format!("#{name}")
                                     on:click=move |_| chat.show(&show)
                                 >
-                                    <span class="name">"#" {name.clone()}</span>
-                                    <span class="count">
-                                        <span class="sr-only">", "</span>
-                                        {count}
-                                        <span class="sr-only">{people}</span>
-                                    </span>
+                                    <span class="sr-only">{spoken}</span>
+                                    <span class="name" aria-hidden="true">"#" {name.clone()}</span>
+                                    <span class="count" aria-hidden="true">{count}</span>
                                     <Show when=move || { unread > 0 }>
-                                        <span class="badge">
-                                            <span class="sr-only">", "</span>
-                                            <span data-testid="unread">{unread}</span>
-                                            <span class="sr-only">" unread"</span>
-                                        </span>
+                                        <span class="badge" aria-hidden="true" data-testid="unread">{unread}</span>
                                     </Show>
                                 </button>
                                 <Show when=move || !is_lobby>
@@ -146,7 +145,8 @@ pub fn Sidebar() -> impl IntoView {
                 <For each=others key=|r| format!("{}|{}", r.room, r.members) let:info>
                     {
                         let room = info.room.clone();
-                        let people = if info.members == 1 { " member" } else { " members" };
+                        let people = if info.members == 1 { "member" } else { "members" };
+                        let spoken = format!("#{}, {} {people}", info.room, info.members);
                         view! {
                             <li>
                                 <button
@@ -155,12 +155,9 @@ pub fn Sidebar() -> impl IntoView {
                                     title=format!("#{}", info.room)
                                     on:click=move |_| chat.join(room.clone(), chat.join_error)
                                 >
-                                    <span class="name">"#" {info.room.clone()}</span>
-                                    <span class="count">
-                                        <span class="sr-only">", "</span>
-                                        {info.members}
-                                        <span class="sr-only">{people}</span>
-                                    </span>
+                                    <span class="sr-only">{spoken}</span>
+                                    <span class="name" aria-hidden="true">"#" {info.room.clone()}</span>
+                                    <span class="count" aria-hidden="true">{info.members}</span>
                                 </button>
                             </li>
                         }

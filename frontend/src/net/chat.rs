@@ -155,9 +155,8 @@ impl ChatClient {
         url: &str,
         nick: Option<String>,
         session: Option<String>,
-        reason: &str,
     ) -> (Self, mpsc::UnboundedReceiver<ChatEvent>) {
-        Self::with_socket(Socket::dormant(url, reason), nick, session)
+        Self::with_socket(Socket::dormant(url), nick, session)
     }
 
     fn with_socket(

@@ -86,6 +86,8 @@ struct Inner {
     status_subs: Vec<mpsc::UnboundedSender<Status>>,
     wake: Option<oneshot::Sender<()>>,
     stopped: bool,
+    /// Made by [`Socket::dormant`] and not started yet.
+    dormant: bool,
 }
 
 impl Inner {
@@ -124,19 +126,19 @@ impl Socket {
             status_subs: Vec::new(),
             wake: None,
             stopped: false,
+            dormant: false,
         }));
         wasm_bindgen_futures::spawn_local(run(Rc::downgrade(&inner)));
         Self { inner }
     }
 
-    /// A socket for `url` that waits: it connects on the first
-    /// [`Socket::retry_now`] (the app starts it once this tab may chat).
-    pub fn dormant(url: &str, reason: &str) -> Self {
+    /// A socket for `url` that waits (showing as connecting): it connects
+    /// on the first [`Socket::retry_now`] (the app starts it once this tab
+    /// may chat).
+    pub fn dormant(url: &str) -> Self {
         let inner = Rc::new(RefCell::new(Inner {
             url: url.to_owned(),
-            status: Status::Offline {
-                reason: reason.to_owned(),
-            },
+            status: Status::Connecting,
             out: None,
             raw: None,
             generation: 0,
@@ -146,6 +148,7 @@ impl Socket {
             status_subs: Vec::new(),
             wake: None,
             stopped: true,
+            dormant: true,
         }));
         Self { inner }
     }
@@ -228,7 +231,9 @@ impl Socket {
         inner.stopped = false;
         if let Some(wake) = inner.wake.take() {
             let _ = wake.send(());
-        } else if matches!(inner.status, Status::Offline { .. }) {
+        } else if std::mem::take(&mut inner.dormant)
+            || matches!(inner.status, Status::Offline { .. })
+        {
             drop(inner);
             wasm_bindgen_futures::spawn_local(run(Rc::downgrade(&self.inner)));
         }

@@ -167,12 +167,8 @@ impl Chat {
     /// The app's way in: chats only if no other tab of this browser does
     /// (else it says so, and can take over), see [`tab`].
     pub fn start_in_tab(url: &str) -> Self {
-        let (client, events) = ChatClient::dormant(
-            url,
-            load(true, NICK_KEY),
-            load(true, SESSION_KEY),
-            "open in another tab",
-        );
+        let (client, events) =
+            ChatClient::dormant(url, load(true, NICK_KEY), load(true, SESSION_KEY));
         let chat = Self::build(client, events, Tab::Asking);
         chat.claim_tab(false);
         chat
