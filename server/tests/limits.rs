@@ -212,3 +212,36 @@ async fn shutdown_closes_every_socket_with_1001() {
     }
     stopping.await.expect("server stopped");
 }
+
+/// Shutting down, the server tells nobody that the others left: every
+/// client is being closed (1001) and comes back when the server does, so
+/// "X left" lines and emptied member lists would only be wrong.
+#[tokio::test]
+async fn shutdown_tells_nobody_that_the_others_left() {
+    let server = TestServer::start(config()).await;
+    let mut clients = Vec::new();
+    for nick in ["ann", "ben", "cy", "dee"] {
+        clients.push(rich_client(&server, nick).await.0);
+    }
+    // Everyone has seen everyone arrive (presence flows), and is settled.
+    for c in &mut clients {
+        c.assert_alive(None, "before the shutdown").await;
+    }
+    let stopping = tokio::spawn(server.stop());
+    for c in &mut clients {
+        while let Some(frame) = c.next_frame_or_end().await {
+            if let shared::Frame::Notify { name, payload } = &frame
+                && name == "presence"
+            {
+                let p: shared::chat::Presence = serde_json::from_slice(payload).expect("json");
+                assert_ne!(
+                    p.what,
+                    shared::chat::PresenceKind::Leave,
+                    "told {} left",
+                    p.nick
+                );
+            }
+        }
+    }
+    stopping.await.expect("server stopped");
+}

@@ -200,8 +200,8 @@ impl Room {
                     }
                 }
             }
-            Command::Leave { conn, reply } => {
-                let was = self.remove(conn);
+            Command::Leave { conn, reply, quiet } => {
+                let was = self.remove(conn, quiet);
                 if let Some(reply) = reply {
                     let _ = reply.send(was);
                 }
@@ -321,13 +321,15 @@ impl Room {
         }
     }
 
-    fn remove(&mut self, conn: ConnId) -> bool {
+    fn remove(&mut self, conn: ConnId, quiet: bool) -> bool {
         let Some(member) = self.members.remove(&conn) else {
             return false;
         };
         self.set_count();
         debug!(room = %self.name, conn_id = conn, nick = %member.nick, "left");
-        self.presence(&member.nick, PresenceKind::Leave, None, None);
+        if !quiet {
+            self.presence(&member.nick, PresenceKind::Leave, None, None);
+        }
         self.publish_presence(conn, PresenceKind::Leave, &member.nick, None);
         true
     }

@@ -105,6 +105,9 @@ pub(crate) enum Command {
     Leave {
         conn: ConnId,
         reply: Option<oneshot::Sender<bool>>,
+        /// The server is shutting down: this process's members (all about
+        /// to be closed) are not told.
+        quiet: bool,
     },
     Post {
         post: Post,
@@ -274,13 +277,22 @@ impl RoomHandle {
         self.ask(|reply| Command::Leave {
             conn,
             reply: Some(reply),
+            quiet: false,
         })
         .await
     }
 
-    /// Removes a member without waiting for the answer (teardown).
-    pub async fn forget(&self, conn: ConnId) {
-        let _ = self.tx.send(Command::Leave { conn, reply: None }).await;
+    /// Removes a member without waiting for the answer (teardown); `quiet`
+    /// while the server shuts down (see [`Command::Leave`]).
+    pub async fn forget(&self, conn: ConnId, quiet: bool) {
+        let _ = self
+            .tx
+            .send(Command::Leave {
+                conn,
+                reply: None,
+                quiet,
+            })
+            .await;
     }
 
     /// Queues a post in order and returns where its acknowledgement will

@@ -491,8 +491,12 @@ impl Conn {
     /// session, and gives the nickname back, unless a session keeps it.
     async fn teardown(&mut self) {
         self.tasks.abort_all();
+        // Shutting down, everyone here is being closed: nobody is told of
+        // the others leaving (their lists stay as they were, and they come
+        // back as they were when the server does).
+        let quiet = self.app.shutdown.is_cancelled();
         for room in self.rooms.values() {
-            room.forget(self.id).await;
+            room.forget(self.id, quiet).await;
         }
         let rooms: Vec<String> = self.rooms.keys().cloned().collect();
         if let Some(token) = &self.session {
