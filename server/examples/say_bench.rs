@@ -221,7 +221,7 @@ async fn main() {
             }
         } else {
             measure(
-                Arc::new(server::history::MemoryStore::new(1_000)),
+                Arc::new(server::memory::MemoryStore::new(1_000)),
                 senders,
                 window,
                 secs,

@@ -254,8 +254,8 @@ impl Default for Config {
 
 impl Config {
     /// Cluster-mode settings, when `--redis` is given.
-    pub fn cluster(&self) -> Option<crate::cluster::ClusterConfig> {
-        Some(crate::cluster::ClusterConfig {
+    pub fn cluster(&self) -> Option<ClusterConfig> {
+        Some(ClusterConfig {
             url: self.redis.clone()?,
             node_ttl: Duration::from_secs_f64(self.node_ttl_secs.max(0.3)),
             retention: self.retention_messages,
@@ -316,6 +316,29 @@ impl Config {
         self.abuse_threshold
             .unwrap_or(self.rate_limit.saturating_mul(5).max(50))
     }
+}
+
+/// Cluster-mode settings.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// A node whose heartbeat is this old is removed from presence.
+    pub node_ttl: Duration,
+    /// Messages each room's stream keeps.
+    pub retention: u64,
+    /// How long a message is kept, if limited (`--retention-days`).
+    pub max_age: Option<Duration>,
+    /// `rediss://`: PEM of the authority to trust instead of the system's.
+    pub ca: Option<std::path::PathBuf>,
+    /// `rediss://`: this server's certificate and key (PEM), for mutual TLS.
+    pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Seconds a saved session lives.
+    pub session_ttl_secs: u64,
+    /// Bytes of messages waiting for the writer at most.
+    pub queue_bytes: usize,
+    /// Accept a Redis that does not fsync every write (`--redis-allow-lossy`).
+    pub allow_lossy: bool,
 }
 
 #[cfg(test)]

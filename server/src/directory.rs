@@ -7,7 +7,7 @@
 //! holds its nickname only while it is connected. Sessions are known here
 //! by the hash of their token ([`token_hash`]), never by the token.
 
-use crate::{room::ConnId, session::outbox::Kill};
+use crate::{ids::ConnId, outbox::Kill};
 use std::{
     collections::HashMap,
     sync::Mutex,
@@ -100,26 +100,9 @@ fn key(nick: &str) -> String {
     crate::names::nick_key(nick)
 }
 
-/// A new unguessable session token (128 random bits, hex).
-pub fn new_token() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
+pub use crate::ids::{new_token, token_hash};
 
-/// What is stored instead of a session token: its SHA-256, first 128 bits
-/// in hex. A database or a Redis key holding it cannot be used to resume
-/// the session.
-pub fn token_hash(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(token.as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `wanted-n`, cut so it stays within the nickname length limit.
-pub fn suffixed(wanted: &str, n: u64) -> String {
-    let suffix = format!("-{n}");
-    let room = crate::limits::MAX_NICK_CHARS.saturating_sub(suffix.chars().count());
-    wanted.chars().take(room).collect::<String>() + &suffix
-}
+pub use crate::names::suffixed;
 
 impl Directory {
     fn locked(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -259,7 +242,7 @@ impl Directory {
         };
         kill.map(|k| {
             k.close(
-                crate::session::close::POLICY,
+                shared::close::POLICY,
                 "session resumed on another connection",
             )
         })
@@ -437,7 +420,7 @@ mod tests {
         let (before, prev) = d.open_session(&s, 2, Kill::default());
         assert_eq!(before.map(|r| r.rooms), Some(vec!["a".to_string()]));
         prev.expect("the first connection is handed back")
-            .close(1008, "taken over");
+            .close(shared::close::POLICY, "taken over");
         assert!(first.is_fired());
         assert!(d.knows(&s));
         assert!(!d.knows(&token_hash("nonsense")));

@@ -180,7 +180,7 @@ pub(crate) async fn socket(
                 return ws.on_upgrade(|socket| {
                     refuse(
                         socket,
-                        session::close::POLICY,
+                        shared::close::POLICY,
                         "too many connections from your address",
                     )
                 });

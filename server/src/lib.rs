@@ -12,11 +12,16 @@ pub mod config;
 pub mod directory;
 pub mod history;
 mod http;
+pub mod ids;
 pub mod limits;
 mod listen;
+pub mod log;
+pub mod memory;
 pub mod metrics;
 pub mod names;
 pub mod origin;
+pub mod outbox;
+pub mod ring;
 pub mod room;
 pub mod session;
 pub mod sqlite;
@@ -26,7 +31,8 @@ pub use config::Config;
 
 use axum::{Router, routing::get};
 use directory::Directory;
-use history::{HistoryStore, MemoryStore};
+use history::HistoryStore;
+use memory::MemoryStore;
 use room::Rooms;
 use std::{
     future::Future,
@@ -77,7 +83,7 @@ pub struct AppState {
 impl AppState {
     /// The store the configuration asks for: SQLite in `data_dir`, or
     /// memory with `in_memory`.
-    pub fn open_store(config: &Config) -> Result<Arc<dyn HistoryStore>, history::StoreError> {
+    pub fn open_store(config: &Config) -> Result<Arc<dyn HistoryStore>, log::StoreError> {
         if config.in_memory {
             return Ok(Arc::new(MemoryStore::new(config.history)));
         }
@@ -141,8 +147,29 @@ impl AppState {
         }
         let metrics = Arc::new(metrics);
         let rooms_store = store.clone();
-        let mut rooms = Rooms::new(
+        // One pipeline: the rooms' log and bus are the cluster's in cluster
+        // mode, else the embedded store's with nobody else to hear from.
+        let ports = match &cluster {
+            Some(cluster) => room::Ports {
+                log: cluster.clone(),
+                bus: cluster.clone(),
+            },
+            None => room::Ports {
+                log: store.clone(),
+                bus: Arc::new(log::LocalBus),
+            },
+        };
+        // A room keeps at hand at most `--history` messages, and never more
+        // than its log keeps.
+        let kept = ports
+            .log
+            .kept_per_room()
+            .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let cache = config.history.min(kept);
+        let rooms = Rooms::new(
             store.clone(),
+            ports,
+            cache,
             config.max_rooms,
             metrics.fanout_seconds.clone(),
         )
@@ -157,9 +184,6 @@ impl AppState {
                 intake_waits: metrics.intake_waits.clone(),
             },
         );
-        if let Some(cluster) = &cluster {
-            rooms = rooms.clustered(cluster.clone(), config.history);
-        }
         let limits = Arc::new(listen::Limits::new(
             config.max_connections,
             addr::Addresses::new(addr::Budgets {
@@ -243,7 +267,7 @@ impl AppState {
         wanted: &str,
         conn: room::ConnId,
         session: Option<&str>,
-    ) -> Result<bool, history::StoreError> {
+    ) -> Result<bool, log::StoreError> {
         match &self.cluster {
             Some(c) => c.claim_exact(wanted, conn, session).await,
             None => Ok(self.directory.claim_exact(wanted, conn, session)),

@@ -64,23 +64,6 @@ pub fn newest_within(mut msgs: Vec<Msg>, budget: usize) -> Vec<Msg> {
     msgs
 }
 
-/// A chat text: not blank, at most `max_chars` characters.
-/// The text is cleaned first (see [`crate::names::clean_text`]).
-pub fn text(raw: &str, max_chars: usize) -> Result<String, ErrorBody> {
-    let raw = crate::names::clean_text(raw);
-    if raw.trim().is_empty() {
-        return Err(bad("message text is empty"));
-    }
-    let chars = raw.chars().count();
-    if chars > max_chars {
-        return Err(ErrorBody::new(
-            ErrorCode::TooLong,
-            format!("message is {chars} characters; the limit is {max_chars}"),
-        ));
-    }
-    Ok(raw)
-}
-
 /// A client message id: 1–64 bytes.
 pub fn cid(raw: &str) -> Result<(), ErrorBody> {
     if raw.is_empty() || raw.len() > MAX_CID_BYTES {

@@ -115,7 +115,7 @@ impl Limits {
             debug!(peer = %peer, "too many connections from this address");
             return refused(
                 tcp,
-                crate::session::close::POLICY,
+                shared::close::POLICY,
                 "too many connections from your address",
             );
         }
@@ -123,7 +123,7 @@ impl Limits {
             warn!(peer = %peer, "connection limit reached");
             return refused(
                 tcp,
-                crate::session::close::TRY_LATER,
+                shared::close::TRY_LATER,
                 "server is full; try again later",
             );
         };

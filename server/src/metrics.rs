@@ -156,7 +156,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Adds cluster mode's metrics.
-    pub fn with_cluster(mut self, cluster: &crate::cluster::ClusterMetrics) -> Self {
+    pub fn with_cluster(mut self, cluster: &ClusterMetrics) -> Self {
         self.registry.register(
             "redis_up",
             "Whether Redis answered the last health check (cluster mode)",
@@ -187,6 +187,17 @@ impl Metrics {
         let _ = encode(&mut out, &self.registry);
         out
     }
+}
+
+/// What cluster mode counts (registered in `/metrics`).
+#[derive(Debug, Clone, Default)]
+pub struct ClusterMetrics {
+    /// 1 while Redis answers the health check.
+    pub redis_up: prometheus_client::metrics::gauge::Gauge,
+    /// Failed Redis calls and write batches.
+    pub redis_errors: prometheus_client::metrics::counter::Counter,
+    /// Gaps read back from rooms' streams.
+    pub stream_reads: prometheus_client::metrics::counter::Counter,
 }
 
 #[cfg(test)]

@@ -151,6 +151,30 @@ pub fn clean_text(raw: &str) -> String {
         .collect()
 }
 
+/// A chat text: not blank, at most `max_chars` characters.
+/// The text is cleaned first (see [`crate::names::clean_text`]).
+pub fn text(raw: &str, max_chars: usize) -> Result<String, ErrorBody> {
+    let raw = clean_text(raw);
+    if raw.trim().is_empty() {
+        return Err(bad("message text is empty"));
+    }
+    let chars = raw.chars().count();
+    if chars > max_chars {
+        return Err(ErrorBody::new(
+            ErrorCode::TooLong,
+            format!("message is {chars} characters; the limit is {max_chars}"),
+        ));
+    }
+    Ok(raw)
+}
+
+/// `wanted-n`, cut so it stays within the nickname length limit.
+pub fn suffixed(wanted: &str, n: u64) -> String {
+    let suffix = format!("-{n}");
+    let room = MAX_NICK_CHARS.saturating_sub(suffix.chars().count());
+    wanted.chars().take(room).collect::<String>() + &suffix
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

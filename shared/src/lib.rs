@@ -4,12 +4,14 @@
 //!   the original `web-socket-io` crates).
 //! - [`event`]: event names of the chat layer.
 //! - [`chat`]: JSON payload types of the chat layer, and the response envelope.
+//! - [`close`]: WebSocket close codes.
 //! - [`room_name`]: what a room may be called.
 //!
 //! This crate is portable: it builds for native targets and for
 //! `wasm32-unknown-unknown`, and knows nothing of tokio, axum or web-sys.
 
 pub mod chat;
+pub mod close;
 pub mod event;
 pub mod frame;
 pub mod room_name;

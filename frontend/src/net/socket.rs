@@ -26,7 +26,7 @@ use std::{
 
 /// Close code after which the client must not come back on its own
 /// (bad origin, abuse, or its session was resumed elsewhere).
-pub const CLOSE_POLICY: u16 = 1008;
+pub const CLOSE_POLICY: u16 = shared::close::POLICY;
 /// How long opening a socket may take.
 const OPEN_TIMEOUT_MS: f64 = 10_000.0;
 

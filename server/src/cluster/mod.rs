@@ -27,8 +27,11 @@ mod keys;
 mod scripts;
 
 use crate::{
-    history::{SavedSession, StoreError},
-    room::Command,
+    config::ClusterConfig,
+    history::SavedSession,
+    ids::ConnId,
+    log::{Bus, BusEvent, Entry, Log, Placed, Read, Snapshot, StoreError},
+    metrics::ClusterMetrics,
 };
 use redis::{
     Client, Cmd, Script, Value,
@@ -71,56 +74,9 @@ const EXPIRE_BATCH: u64 = 1_000;
 /// A Redis call taking longer than this counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Cluster-mode settings.
-#[derive(Debug, Clone)]
-pub struct ClusterConfig {
-    /// `redis://host:port/db`.
-    pub url: String,
-    /// A node whose heartbeat is this old is removed from presence.
-    pub node_ttl: Duration,
-    /// Messages each room's stream keeps.
-    pub retention: u64,
-    /// How long a message is kept, if limited (`--retention-days`).
-    pub max_age: Option<Duration>,
-    /// `rediss://`: PEM of the authority to trust instead of the system's.
-    pub ca: Option<std::path::PathBuf>,
-    /// `rediss://`: this server's certificate and key (PEM), for mutual TLS.
-    pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
-    /// Seconds a saved session lives.
-    pub session_ttl_secs: u64,
-    /// Bytes of messages waiting for the writer at most.
-    pub queue_bytes: usize,
-    /// Accept a Redis that does not fsync every write (`--redis-allow-lossy`).
-    pub allow_lossy: bool,
-}
-
-/// The outcome of appending a message.
-#[derive(Debug, Clone)]
-pub(crate) struct Appended {
-    /// Its `seq`.
-    pub seq: u64,
-    /// Its timestamp (the original one for a duplicate).
-    pub ts: i64,
-    /// The room's epoch.
-    pub epoch: String,
-    /// `false`: this `(session, cid)` was stored before, as `seq`.
-    pub fresh: bool,
-}
-
-/// What a room actor reads when it starts or resynchronises.
-#[derive(Debug)]
-pub(crate) struct Snapshot {
-    pub epoch: String,
-    pub head: u64,
-    /// The latest messages, oldest first.
-    pub recent: Vec<Msg>,
-    /// Every member: `{node}:{conn}` → nick.
-    pub members: HashMap<String, String>,
-}
-
 /// A presence change as published between nodes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RemotePresence {
+struct RemotePresence {
     pub node: String,
     pub key: String,
     pub kind: PresenceKind,
@@ -131,7 +87,7 @@ pub(crate) struct RemotePresence {
 
 /// A typing change as published between nodes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RemoteTyping {
+struct RemoteTyping {
     pub node: String,
     pub nick: String,
     pub on: bool,
@@ -139,10 +95,30 @@ pub(crate) struct RemoteTyping {
 
 /// Something another node (or Redis) published on a room's channel.
 #[derive(Debug)]
-pub(crate) enum Remote {
+enum Remote {
     Msg(Msg),
     Presence(RemotePresence),
     Typing(RemoteTyping),
+}
+
+impl Remote {
+    fn into_event(self) -> BusEvent {
+        match self {
+            Remote::Msg(m) => BusEvent::Entry(m),
+            Remote::Presence(p) => BusEvent::Presence(crate::log::RemotePresence {
+                node: p.node,
+                key: p.key,
+                kind: p.kind,
+                nick: p.nick,
+                old: p.old,
+            }),
+            Remote::Typing(t) => BusEvent::Typing {
+                node: t.node,
+                nick: t.nick,
+                on: t.on,
+            },
+        }
+    }
 }
 
 /// A message body as stored and published (the room and seq are known
@@ -179,7 +155,7 @@ struct AppendOp {
     body: String,
     ts: i64,
     cid: Option<(String, String)>,
-    reply: oneshot::Sender<Result<Appended, StoreError>>,
+    reply: oneshot::Sender<Result<Placed, StoreError>>,
 }
 
 enum Op {
@@ -254,21 +230,12 @@ struct UnsavedSession {
     order: u64,
 }
 
-/// What cluster mode counts (registered in `/metrics`).
-#[derive(Debug, Clone, Default)]
-pub struct ClusterMetrics {
-    /// 1 while Redis answers the health check.
-    pub redis_up: prometheus_client::metrics::gauge::Gauge,
-    /// Failed Redis calls and write batches.
-    pub redis_errors: prometheus_client::metrics::counter::Counter,
-    /// Gaps read back from rooms' streams.
-    pub stream_reads: prometheus_client::metrics::counter::Counter,
-}
-
 /// This process's membership in the cluster.
 pub struct Cluster {
     /// What it counts.
     pub metrics: ClusterMetrics,
+    /// Itself, for the tasks its reads start.
+    me: std::sync::Weak<Cluster>,
     node: String,
     config: ClusterConfig,
     client: Client,
@@ -279,7 +246,7 @@ pub struct Cluster {
     lossy: AtomicBool,
     /// Where each local room's channel goes (weak: a room retires when its
     /// last member leaves, and unregisters then).
-    rooms: Mutex<HashMap<Arc<str>, mpsc::WeakSender<Command>>>,
+    rooms: Mutex<HashMap<Arc<str>, mpsc::WeakSender<BusEvent>>>,
     /// Bytes of appends handed to the writer and not yet answered.
     queued: std::sync::atomic::AtomicUsize,
     /// Sessions that moved to another process: `(token, conn)` to close here.
@@ -388,8 +355,9 @@ impl Cluster {
         let (ops, ops_rx) = mpsc::channel(WRITE_QUEUE);
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
         let (takeovers, takeovers_rx) = mpsc::unbounded_channel();
-        let cluster = Arc::new(Self {
+        let cluster = Arc::new_cyclic(|me| Self {
             metrics: ClusterMetrics::default(),
+            me: me.clone(),
             node: format!("{:016x}", rand::random::<u64>()),
             config,
             client,
@@ -507,22 +475,22 @@ impl Cluster {
         }
     }
 
-    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, mpsc::WeakSender<Command>>> {
+    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, mpsc::WeakSender<BusEvent>>> {
         // Single inserts: a poisoned lock is still consistent.
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn room_senders(&self) -> Vec<mpsc::Sender<Command>> {
+    fn room_senders(&self) -> Vec<mpsc::Sender<BusEvent>> {
         self.locked().values().filter_map(|w| w.upgrade()).collect()
     }
 
     /// The local room with this name, while it runs.
-    fn room_sender(&self, room: &str) -> Option<mpsc::Sender<Command>> {
+    fn room_sender(&self, room: &str) -> Option<mpsc::Sender<BusEvent>> {
         self.locked().get(room).and_then(mpsc::WeakSender::upgrade)
     }
 
     /// A room actor starts: route its channel to it.
-    pub(crate) fn register(&self, room: Arc<str>, tx: mpsc::WeakSender<Command>) {
+    fn register(&self, room: Arc<str>, tx: mpsc::WeakSender<BusEvent>) {
         self.locked().insert(room.clone(), tx);
         let _ = self.subscribe.send(Subscription::Room(room));
     }
@@ -530,7 +498,7 @@ impl Cluster {
     /// A room actor stopped (its last local member left): stop listening
     /// to its channel, and take it off the cluster's list of open rooms if
     /// no process has members in it any more.
-    pub(crate) fn unregister(&self, room: &str) {
+    fn unregister(&self, room: &str) {
         let removed = {
             let mut rooms = self.locked();
             match rooms.get(room) {
@@ -621,14 +589,14 @@ impl Cluster {
     }
 
     /// Appends a message; resolves once Redis has stored it (or could not).
-    pub(crate) fn append(
+    fn append_body(
         &self,
         room: Arc<str>,
         from: &str,
         text: &str,
         ts: i64,
         cid: Option<(String, String)>,
-    ) -> oneshot::Receiver<Result<Appended, StoreError>> {
+    ) -> oneshot::Receiver<Result<Placed, StoreError>> {
         let (reply, rx) = oneshot::channel();
         if !self.healthy() {
             let _ = reply.send(Err(unavailable("not reachable")));
@@ -670,14 +638,14 @@ impl Cluster {
 
     /// The room's epoch, head, latest `recent` messages and members, read
     /// atomically (creating the epoch on first use).
-    pub(crate) async fn snapshot(&self, room: &str, recent: usize) -> Result<Snapshot, StoreError> {
+    async fn read_snapshot(&self, room: &str, recent: usize) -> Result<Snapshot, StoreError> {
         let mut pipe = redis::pipe();
         pipe.atomic()
             .sadd(keys::ROOMS, room)
             .ignore()
             .cmd("SET")
             .arg(keys::epoch(room))
-            .arg(crate::history::new_epoch())
+            .arg(crate::ids::new_epoch())
             .arg("NX")
             .ignore()
             .get(keys::epoch(room))
@@ -729,12 +697,7 @@ impl Cluster {
     }
 
     /// Messages `from..=to` of a room's stream (fewer when trimmed).
-    pub(crate) async fn range(
-        &self,
-        room: &str,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<Msg>, StoreError> {
+    async fn read_range(&self, room: &str, from: u64, to: u64) -> Result<Vec<Msg>, StoreError> {
         self.metrics.stream_reads.inc();
         let mut cmd = redis::cmd("XRANGE");
         cmd.arg(keys::log(room))
@@ -744,7 +707,7 @@ impl Cluster {
     }
 
     /// Up to `limit` messages with `seq < before`, oldest first.
-    pub(crate) async fn before(
+    async fn read_before(
         &self,
         room: &str,
         before: u64,
@@ -765,7 +728,7 @@ impl Cluster {
     }
 
     /// Publishes a presence change and records it in the member hash.
-    pub(crate) fn presence(
+    fn publish_presence(
         &self,
         room: &str,
         conn: u64,
@@ -829,7 +792,7 @@ impl Cluster {
     }
 
     /// Publishes a typing change.
-    pub(crate) fn typing(&self, room: &str, nick: &str, on: bool) {
+    fn publish_typing(&self, room: &str, nick: &str, on: bool) {
         let event = RemoteTyping {
             node: self.node.clone(),
             nick: nick.to_owned(),
@@ -928,7 +891,7 @@ impl Cluster {
             if self.claim_exact(&candidate, conn, session).await? {
                 return Ok(candidate);
             }
-            candidate = crate::directory::suffixed(wanted, n);
+            candidate = crate::names::suffixed(wanted, n);
         }
         unreachable!("the loop returns")
     }
@@ -1307,7 +1270,7 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
                         .key(cid_key)
                         .key(keys::LOGS)
                         .arg(body)
-                        .arg(crate::history::new_epoch())
+                        .arg(crate::ids::new_epoch())
                         .arg(cluster.config.retention.max(1))
                         .arg(cid_ttl)
                         .arg(op.ts)
@@ -1379,7 +1342,7 @@ async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
     }
 }
 
-type Waiting = Option<(oneshot::Sender<Result<Appended, StoreError>>, i64)>;
+type Waiting = Option<(oneshot::Sender<Result<Placed, StoreError>>, i64)>;
 
 fn fail_all(waiting: Vec<Waiting>, e: &StoreError) {
     for (reply, _) in waiting.into_iter().flatten() {
@@ -1388,7 +1351,7 @@ fn fail_all(waiting: Vec<Waiting>, e: &StoreError) {
 }
 
 /// The script's answer; `ts` is the one sent (a duplicate carries its own).
-fn appended(value: Value, ts: i64) -> Result<Appended, StoreError> {
+fn appended(value: Value, ts: i64) -> Result<Placed, StoreError> {
     let Value::Array(parts) = value else {
         return Err(StoreError(format!("append failed: {value:?}")));
     };
@@ -1400,7 +1363,7 @@ fn appended(value: Value, ts: i64) -> Result<Appended, StoreError> {
         None => (at.parse().ok(), Some(ts)),
     };
     match (seq, ts) {
-        (Some(seq), Some(ts)) => Ok(Appended {
+        (Some(seq), Some(ts)) => Ok(Placed {
             seq,
             ts,
             epoch,
@@ -1437,7 +1400,7 @@ async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver
         if !first {
             info!("redis pub/sub is back: rooms resynchronise");
             for tx in cluster.room_senders() {
-                let _ = tx.send(Command::Resync).await;
+                let _ = tx.send(BusEvent::Resync).await;
             }
         }
         first = false;
@@ -1468,7 +1431,7 @@ async fn subscriber(cluster: Arc<Cluster>, mut requests: mpsc::UnboundedReceiver
                     if let Some(tx) = cluster.room_sender(room) {
                         // A full mailbox drops the event: messages are read
                         // back from the stream, presence on the next resync.
-                        let _ = tx.try_send(Command::Remote(remote));
+                        let _ = tx.try_send(remote.into_event());
                     }
                 }
             }
@@ -1518,7 +1481,7 @@ async fn health(cluster: Arc<Cluster>) {
                 warn!("redis is unreachable: rooms are degraded");
             }
             for tx in cluster.room_senders() {
-                let _ = tx.send(Command::Health(ok)).await;
+                let _ = tx.send(BusEvent::Health(ok)).await;
             }
         }
     }
@@ -1551,7 +1514,7 @@ async fn heads(cluster: Arc<Cluster>) {
         // Writes that failed while the health check still passed.
         cluster.retry_releases();
         cluster.retry_saves();
-        let rooms: Vec<(Arc<str>, mpsc::Sender<Command>)> = cluster
+        let rooms: Vec<(Arc<str>, mpsc::Sender<BusEvent>)> = cluster
             .locked()
             .iter()
             .filter_map(|(r, tx)| Some((r.clone(), tx.upgrade()?)))
@@ -1576,7 +1539,7 @@ async fn heads(cluster: Arc<Cluster>) {
                 break;
             };
             for ((_, tx), head) in chunk.iter().zip(heads) {
-                let _ = tx.try_send(Command::Head(head.unwrap_or(0)));
+                let _ = tx.try_send(BusEvent::Head(head.unwrap_or(0)));
             }
         }
     }
@@ -1675,6 +1638,82 @@ async fn nodes(cluster: Arc<Cluster>) {
                 Err(e) => debug!(%node, error = %e, "could not reap a node"),
             }
         }
+    }
+}
+
+/// The room's reads start as tasks of their own (they hold the cluster).
+impl Cluster {
+    fn owned(&self) -> Result<Arc<Cluster>, StoreError> {
+        self.me
+            .upgrade()
+            .ok_or_else(|| StoreError("cluster mode stopped".into()))
+    }
+}
+
+impl Log for Cluster {
+    fn append(&self, room: &str, entry: Entry) -> oneshot::Receiver<Result<Placed, StoreError>> {
+        let key = entry.session.zip(entry.cid);
+        self.append_body(room.into(), &entry.from, &entry.text, entry.ts, key)
+    }
+
+    fn snapshot(&self, room: &str, recent: usize) -> Read<Snapshot> {
+        let (me, room) = (self.owned(), room.to_owned());
+        Box::pin(async move { me?.read_snapshot(&room, recent).await })
+    }
+
+    fn range(&self, room: &str, from: u64, to: u64) -> Read<Vec<Msg>> {
+        let (me, room) = (self.owned(), room.to_owned());
+        Box::pin(async move { me?.read_range(&room, from, to).await })
+    }
+
+    fn before(&self, room: &str, before: u64, limit: usize) -> Read<Vec<Msg>> {
+        let (me, room) = (self.owned(), room.to_owned());
+        Box::pin(async move { me?.read_before(&room, before, limit).await })
+    }
+
+    fn expiry_cutoff(&self) -> Option<i64> {
+        Cluster::expiry_cutoff(self)
+    }
+
+    fn kept_per_room(&self) -> Option<u64> {
+        Some(self.config.retention)
+    }
+}
+
+impl Bus for Cluster {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn subscribe(&self, room: Arc<str>, to: mpsc::WeakSender<BusEvent>) {
+        self.register(room, to);
+    }
+
+    fn unsubscribe(&self, room: &str) {
+        self.unregister(room);
+    }
+
+    fn healthy(&self) -> bool {
+        Cluster::healthy(self)
+    }
+
+    fn presence(
+        &self,
+        room: &str,
+        conn: ConnId,
+        kind: PresenceKind,
+        nick: &str,
+        old: Option<String>,
+    ) {
+        self.publish_presence(room, conn, kind, nick, old);
+    }
+
+    fn forget_member(&self, room: &str, key: String, nick: &str) {
+        self.presence_by_key(room, key, PresenceKind::Leave, nick, None);
+    }
+
+    fn typing(&self, room: &str, nick: &str, on: bool) {
+        self.publish_typing(room, nick, on);
     }
 }
 

@@ -12,7 +12,7 @@
 //!   handled, so what is already on its way when the gate closes is
 //!   bounded too.
 
-use crate::session::outbox::{Outbox, Pressure};
+use crate::outbox::{Outbox, Pressure};
 use std::{
     sync::{
         Arc, Mutex,
@@ -105,7 +105,7 @@ impl Intake {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::outbox::{Bounds, Kill};
+    use crate::outbox::{Bounds, Kill};
     use bytes::Bytes;
 
     #[tokio::test]

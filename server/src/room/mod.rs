@@ -10,11 +10,7 @@ mod actor;
 mod gate;
 pub mod registry;
 
-use crate::{
-    cluster::{Cluster, Remote, Snapshot},
-    history::{History, HistoryStore, StoreError},
-    session::outbox::Outbox,
-};
+use crate::outbox::Outbox;
 use bytes::Bytes;
 use gate::Intake;
 use shared::chat::{Cursor, ErrorBody, ErrorCode, Msg, RoomState, Said};
@@ -27,10 +23,10 @@ use std::{
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
+pub(crate) use actor::Ports;
 pub use registry::Rooms;
 
-/// Unique id of a connection, for the life of the process.
-pub type ConnId = u64;
+pub use crate::ids::ConnId;
 
 /// A connection as a room sees it.
 #[derive(Debug, Clone)]
@@ -136,22 +132,6 @@ pub(crate) enum Command {
         conn: ConnId,
         nick: String,
     },
-    // Cluster mode only: what Redis and the other processes say.
-    /// Published on the room's channel.
-    Remote(Remote),
-    /// The room's latest `seq` in Redis.
-    Head(u64),
-    /// The room's state as read from Redis (start and resynchronisation).
-    Snapshot(Result<Snapshot, StoreError>),
-    /// Messages read back from the stream, asked for from `from`.
-    Fetched {
-        from: u64,
-        result: Result<Vec<Msg>, StoreError>,
-    },
-    /// Redis became reachable (`true`) or not.
-    Health(bool),
-    /// Redis may have missed updates: re-read the state and re-register.
-    Resync,
 }
 
 /// Cloneable handle to a room actor. The actor stops once the last
@@ -169,42 +149,34 @@ fn gone() -> ErrorBody {
 }
 
 impl RoomHandle {
-    /// Starts the actor for a room with its history.
+    /// Starts the actor for a room: it reads the room's snapshot from the
+    /// log, keeps its latest `capacity` messages at hand, and hears from
+    /// other processes on the bus.
     pub(crate) fn spawn(
         name: &str,
-        history: Box<dyn History>,
+        ports: Ports,
+        capacity: usize,
         mailbox: usize,
         (fanout, counters): (
             prometheus_client::metrics::histogram::Histogram,
             RoomCounters,
         ),
-        cluster: Option<(Arc<Cluster>, usize)>,
         limits: RoomLimits,
-        store: Option<Arc<dyn HistoryStore>>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(mailbox.max(1));
         let members = Arc::new(AtomicU32::new(0));
         let intake = Arc::new(Intake::new(limits.stall, counters.intake_waits.clone()));
         let name: Arc<str> = name.into();
-        let cluster = cluster.map(|(cluster, capacity)| {
-            cluster.register(name.clone(), tx.downgrade());
-            actor::Clustered {
-                cluster,
-                me: tx.downgrade(),
-                capacity,
-            }
-        });
         tokio::spawn(actor::run(
             actor::Setup {
                 name: name.clone(),
-                history,
+                ports,
+                capacity,
                 count: members.clone(),
                 fanout,
                 store_full: counters.store_full,
-                cluster,
                 limits,
                 intake: intake.clone(),
-                store,
             },
             rx,
         ));

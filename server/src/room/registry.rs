@@ -11,8 +11,9 @@
 //! mutex here. Lookups and retirement both take it, so a handle is never
 //! given out for a room that is retiring.
 
+use super::Ports;
 use super::{RoomCounters, RoomHandle, RoomLimits};
-use crate::{cluster::Cluster, history::HistoryStore, names};
+use crate::{history::HistoryStore, names};
 use prometheus_client::metrics::histogram::Histogram;
 use shared::chat::{ErrorBody, ErrorCode, RoomInfo};
 use std::{
@@ -48,14 +49,22 @@ pub struct Rooms {
     fanout: Histogram,
     counters: RoomCounters,
     limits: RoomLimits,
-    /// Cluster mode: the cluster, and how many messages each room caches.
-    cluster: Option<(Arc<Cluster>, usize)>,
+    /// Where rooms store and hear.
+    ports: Ports,
+    /// Messages each room keeps at hand.
+    cache: usize,
 }
 
 impl Rooms {
     /// No rooms yet; histories come from `store`; rooms record their
     /// fan-out latency in `fanout`.
-    pub fn new(store: Arc<dyn HistoryStore>, max_rooms: usize, fanout: Histogram) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn HistoryStore>,
+        ports: Ports,
+        cache: usize,
+        max_rooms: usize,
+        fanout: Histogram,
+    ) -> Self {
         Self {
             open: Mutex::new(Open::default()),
             store,
@@ -63,7 +72,8 @@ impl Rooms {
             fanout,
             counters: RoomCounters::default(),
             limits: RoomLimits::default(),
-            cluster: None,
+            ports,
+            cache,
         }
     }
 
@@ -71,13 +81,6 @@ impl Rooms {
     pub fn with_limits(mut self, limits: RoomLimits, counters: RoomCounters) -> Self {
         self.limits = limits;
         self.counters = counters;
-        self
-    }
-
-    /// Rooms that live in a cluster: their history is in Redis, and each
-    /// caches its latest `cache` messages.
-    pub fn clustered(mut self, cluster: Arc<Cluster>, cache: usize) -> Self {
-        self.cluster = Some((cluster, cache));
         self
     }
 
@@ -118,22 +121,13 @@ impl Rooms {
                 "too many new rooms from your address; try again in a minute",
             ));
         }
-        let history: Box<dyn crate::history::History> = match &self.cluster {
-            // Filled from Redis when the actor starts.
-            Some((_, cache)) => Box::new(crate::history::MemoryHistory::new(*cache, String::new())),
-            None => self.store.open(name).map_err(|e| {
-                tracing::error!(room = name, error = %e, "could not open room history");
-                ErrorBody::new(ErrorCode::Unavailable, "room history is unavailable")
-            })?,
-        };
         let handle = RoomHandle::spawn(
             name,
-            history,
+            self.ports.clone(),
+            self.cache,
             ROOM_MAILBOX,
             (self.fanout.clone(), self.counters.clone()),
-            self.cluster.clone(),
             self.limits,
-            self.cluster.is_none().then(|| self.store.clone()),
         );
         open.rooms.insert(name.to_owned(), handle.clone());
         open.keys.insert(key, name.to_owned());

@@ -4,11 +4,11 @@
 //! Every Request gets exactly one Response unless the client resets it; work
 //! that takes time runs as a task in `tasks`, and a Reset aborts that task.
 
-pub mod outbox;
 mod rich;
 mod seed;
 mod writer;
 
+use crate::outbox::{self, Bounds, Ending, Kill, Outbox};
 use crate::{
     AppState,
     addr::AddrToken,
@@ -18,7 +18,6 @@ use crate::{
 use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use outbox::{Bounds, Ending, Kill, Outbox};
 use serde::Serialize;
 use shared::{
     Frame, Name,
@@ -39,22 +38,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info};
 
 /// WebSocket close codes this server sends.
-pub mod close {
-    /// Normal closure.
-    pub const NORMAL: u16 = 1000;
-    /// Server shutting down.
-    pub const GOING_AWAY: u16 = 1001;
-    /// Protocol error.
-    pub const PROTOCOL: u16 = 1002;
-    /// Text frame (unsupported data).
-    pub const UNSUPPORTED: u16 = 1003;
-    /// Policy violation: bad origin, abuse, session taken over.
-    pub const POLICY: u16 = 1008;
-    /// Message too big.
-    pub const TOO_BIG: u16 = 1009;
-    /// Overloaded, try later.
-    pub const TRY_LATER: u16 = 1013;
-}
+pub use shared::close;
 
 /// How long a closing connection keeps reading, so the peer's close frame
 /// arrives and the close handshake completes (closing with unread input

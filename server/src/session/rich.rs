@@ -3,7 +3,7 @@
 
 use super::{Conn, close, envelope};
 use crate::{
-    directory::token_hash,
+    ids::token_hash,
     limits::{self, MAX_HISTORY_LIMIT},
     names,
     room::Post,
@@ -128,7 +128,7 @@ impl Conn {
                         "too many new sessions from your address; try again in a minute",
                     ));
                 }
-                let token = crate::directory::new_token();
+                let token = crate::ids::new_token();
                 let hash = token_hash(&token);
                 (token, hash)
             }
@@ -254,7 +254,7 @@ impl Conn {
     ) -> Result<impl Future<Output = Bytes> + Send + 'static, ErrorBody> {
         self.require_hello()?;
         let req: Say = parse(&payload, event::SAY)?;
-        let text = limits::text(&req.text, self.app.config.max_text_chars)?;
+        let text = names::text(&req.text, self.app.config.max_text_chars)?;
         limits::cid(&req.cid)?;
         let (_, room) = self.joined(&req.room)?;
         let ack = room

@@ -61,7 +61,7 @@ impl Conn {
             lobby.relay(payload).await;
             return;
         };
-        let text = match crate::limits::text(text, self.app.config.max_text_chars) {
+        let text = match crate::names::text(text, self.app.config.max_text_chars) {
             Ok(text) => text,
             Err(e) => {
                 debug!(error = %e, "dropping a broadcast");

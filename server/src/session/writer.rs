@@ -4,11 +4,9 @@
 //! ticker it has anyway, rather than as timers of their own in every
 //! connection's reader: idle connections are what the server holds most.)
 
-use super::{
-    outbox::{Ending, Kill, Receiver},
-    silence_limit,
-};
+use super::silence_limit;
 use crate::metrics::Metrics;
+use crate::outbox::{Ending, Kill, Receiver};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, stream::SplitSink};
@@ -67,7 +65,7 @@ pub(super) async fn run(
                     break;
                 }
                 let bytes: usize = batch.iter().map(Bytes::len).sum();
-                let metered = super::outbox::metered(&batch);
+                let metered = crate::outbox::metered(&batch);
                 metrics.messages_out.inc_by(n as u64);
                 metrics.bytes_out.inc_by(bytes as u64);
                 // A write that makes no progress fails by itself (the
@@ -86,7 +84,7 @@ pub(super) async fn run(
                 let heard = last_heard.load(Ordering::Relaxed);
                 if heard & SPOKE == 0 && started.elapsed() >= first_frame {
                     kill.close(
-                        super::close::POLICY,
+                        shared::close::POLICY,
                         "no frame in time: say something after connecting",
                     );
                     break;

@@ -3,11 +3,11 @@
 //! One writer thread owns the write connection and commits in groups: it
 //! takes every write queued while the previous commit was syncing, so many
 //! messages share one transaction and one fsync and durability costs little
-//! throughput. A message's commit resolves only after its transaction is on
-//! disk. The writer checks that each room's `seq` follows the last one it
-//! stored, so a failed commit can never leave a gap: later messages of that
-//! room fail too until the room actor rewinds. Reads use their own
-//! connection (WAL lets them run beside the writer).
+//! throughput. The writer gives each entry its room's next `seq` (it knows
+//! every room's last one), answers a retried `(session, cid)` with its
+//! original place, and answers only after the transaction is on disk: a
+//! failed commit places nothing, so there is never a gap to repair. Reads
+//! use their own connection (WAL lets them run beside the writer).
 //!
 //! What waits for the writer is bounded in bytes (`--store-queue-bytes`):
 //! when a slow disk lets it fill, a post is refused at once (`say` answers
@@ -15,15 +15,22 @@
 //! only as hashes, and the files are readable by their owner only (see
 //! `schema`, which also detects a database that lost acknowledged writes).
 
+mod cids;
 mod schema;
 mod writer;
 
-use crate::history::{Commit, History, HistoryStore, SavedSession, StoreError, new_epoch};
+pub use cids::DEDUP_WINDOW;
+
+use crate::{
+    history::{HistoryStore, SavedSession},
+    ids::new_epoch,
+    log::{Entry, Log, Placed, Read, Snapshot, StoreError},
+};
 use rusqlite::{Connection, OptionalExtension, params};
-use shared::chat::{Msg, Said};
+use shared::chat::Msg;
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
-    path::{Path, PathBuf},
+    collections::{HashMap, HashSet},
+    path::Path,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -66,17 +73,16 @@ impl Options {
     }
 }
 
-/// What a queued message counts for against the queue bound.
-fn queued_bytes(msg: &Msg) -> usize {
-    msg.text.len() + msg.from.len() + msg.cid.as_ref().map_or(0, String::len) + 64
+/// What a queued entry counts for against the queue bound.
+fn queued_bytes(entry: &Entry) -> usize {
+    entry.text.len() + entry.from.len() + entry.cid.as_ref().map_or(0, String::len) + 64
 }
 
 enum Op {
     Append {
         room: Arc<str>,
-        msg: Msg,
-        session: Option<String>,
-        done: oneshot::Sender<Result<(), StoreError>>,
+        entry: Entry,
+        done: oneshot::Sender<Result<Placed, StoreError>>,
     },
     Session {
         token: String,
@@ -97,35 +103,17 @@ struct Shared {
     read: Mutex<Connection>,
     writer: Mutex<mpsc::Sender<Op>>,
     /// Sessions brought back from an earlier run: what they said then is
-    /// only in the database.
-    restored: Mutex<HashSet<String>>,
+    /// only in the database (the writer's `cid` memory asks there).
+    restored: Arc<Mutex<HashSet<String>>>,
+    /// Each room's epoch, once read or made (the writer records a new
+    /// room's with its first message).
+    epochs: Arc<Mutex<HashMap<Arc<str>, String>>>,
     /// Bytes of appends handed to the writer and not yet answered.
     queued: Arc<AtomicUsize>,
     queue_limit: usize,
     session_ttl: Duration,
-}
-
-/// `cid`s remembered per session and room without asking the database
-/// (a retry comes soon after the original: this covers it).
-const RECENT_CIDS: usize = 4_096;
-/// A retried `cid` is found among this many of the room's newest messages
-/// (memory covers recent retries; this is for those after a restart).
-pub const DEDUP_WINDOW: u64 = 10_000;
-/// Sessions remembered per room; the one that posted least lately goes.
-const RECENT_SESSIONS: usize = 1_024;
-
-/// One session's recent `cid`s in one room. A session the room does not
-/// remember (never posted in this run, came from an earlier one, or was
-/// forgotten) and one that sent more than [`RECENT_CIDS`] may have a `cid`
-/// only in the database, so a miss asks there.
-#[derive(Default)]
-struct SessionCids {
-    said: HashMap<Box<str>, Said>,
-    order: VecDeque<Box<str>>,
-    /// Some were forgotten: a miss must ask the database.
-    evicted: bool,
-    /// When it last posted (the room's seq).
-    last: u64,
+    max_age: Option<Duration>,
+    max_messages: u64,
 }
 
 impl Shared {
@@ -149,7 +137,6 @@ impl Shared {
 #[derive(Clone)]
 pub struct SqliteStore {
     shared: Arc<Shared>,
-    path: PathBuf,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -193,13 +180,19 @@ impl SqliteStore {
         let read = schema::connect(&path)?;
         let (tx, rx) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let restored: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let epochs: Arc<Mutex<HashMap<Arc<str>, String>>> = Arc::default();
         let writer = writer::Writer::new(
             write,
-            options.retention,
-            options.session_ttl,
+            writer::Settings {
+                retention: options.retention,
+                session_ttl: options.session_ttl,
+            },
             witness,
             commits,
             queued.clone(),
+            cids::Cids::new(restored.clone()),
+            epochs.clone(),
         );
         thread::Builder::new()
             .name("history-writer".into())
@@ -210,18 +203,15 @@ impl SqliteStore {
             shared: Arc::new(Shared {
                 read: Mutex::new(read),
                 writer: Mutex::new(tx),
-                restored: Mutex::new(HashSet::new()),
+                restored,
+                epochs,
                 queued,
                 queue_limit: options.queue_bytes,
                 session_ttl: options.session_ttl,
+                max_age: options.retention.max_age,
+                max_messages: options.retention.max_messages.max(1),
             }),
-            path,
         })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Applies retention to every room now and waits for it (it also runs
@@ -250,33 +240,6 @@ impl HistoryStore for SqliteStore {
     fn flushed(&self) -> Option<oneshot::Receiver<()>> {
         let (done, flushed) = oneshot::channel();
         self.shared.send(Op::Flush(done)).then_some(flushed)
-    }
-
-    fn open(&self, room: &str) -> Result<Box<dyn History>, StoreError> {
-        let epoch: Option<String> = self.shared.read(|c| {
-            c.query_row("SELECT epoch FROM rooms WHERE name = ?1", [room], |r| {
-                r.get(0)
-            })
-            .optional()
-        })?;
-        // Retention never deletes a room's newest message, so this is the
-        // room's last seq even after a sweep.
-        let last_seq: Option<u64> = self.shared.read(|c| {
-            c.query_row(
-                "SELECT max(seq) FROM messages WHERE room = ?1",
-                [room],
-                |r| r.get(0),
-            )
-        })?;
-        // The rooms row is written with the room's first message.
-        Ok(Box::new(SqliteHistory {
-            room: room.into(),
-            epoch: epoch.unwrap_or_else(new_epoch),
-            last_seq: last_seq.unwrap_or(0),
-            recent: HashMap::new(),
-            forgotten: HashSet::new(),
-            shared: self.shared.clone(),
-        }))
     }
 
     fn queued_bytes(&self) -> usize {
@@ -354,18 +317,6 @@ impl HistoryStore for SqliteStore {
     }
 }
 
-struct SqliteHistory {
-    room: Arc<str>,
-    epoch: String,
-    last_seq: u64,
-    /// Per session, the `cid`s of this process's recent messages.
-    recent: HashMap<Box<str>, SessionCids>,
-    /// Sessions dropped from `recent`: if they post again, what they said
-    /// before may be in the database only.
-    forgotten: HashSet<Box<str>>,
-    shared: Arc<Shared>,
-}
-
 fn row_to_msg(room: &str, epoch: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Msg> {
     Ok(Msg {
         room: room.to_owned(),
@@ -378,186 +329,165 @@ fn row_to_msg(room: &str, epoch: &str, r: &rusqlite::Row<'_>) -> rusqlite::Resul
     })
 }
 
-impl SqliteHistory {
-    fn query(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Msg>, StoreError> {
-        self.shared.read(|c| {
-            let mut stmt = c.prepare_cached(sql)?;
-            let rows = stmt.query_map(params, |r| row_to_msg(&self.room, &self.epoch, r))?;
-            rows.collect()
+/// A room's epoch: the one recorded with its messages, or one made now
+/// for a new room (and kept, so the writer records the same).
+fn epoch_of(
+    epochs: &Mutex<HashMap<Arc<str>, String>>,
+    conn: &Connection,
+    room: &str,
+) -> rusqlite::Result<String> {
+    // Single map operations: a poisoned lock is consistent.
+    let mut epochs = epochs.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(epoch) = epochs.get(room) {
+        return Ok(epoch.clone());
+    }
+    let stored: Option<String> = conn
+        .query_row("SELECT epoch FROM rooms WHERE name = ?1", [room], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let epoch = stored.unwrap_or_else(new_epoch);
+    epochs.insert(room.into(), epoch.clone());
+    Ok(epoch)
+}
+
+impl Shared {
+    /// The room's entries `from..=to`, oldest first.
+    fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<Msg>, StoreError> {
+        let to = to.min(i64::MAX as u64);
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| StoreError("read lock poisoned".into()))?;
+        let epoch = epoch_of(&self.epochs, &conn, room).map_err(err)?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![room, from, to], |r| row_to_msg(room, &epoch, r))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Up to `limit` entries before `before`, oldest first.
+    fn before(&self, room: &str, before: u64, limit: usize) -> Result<Vec<Msg>, StoreError> {
+        let before = before.min(i64::MAX as u64);
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| StoreError("read lock poisoned".into()))?;
+        let epoch = epoch_of(&self.epochs, &conn, room).map_err(err)?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![room, before, limit as u64], |r| {
+                row_to_msg(room, &epoch, r)
+            })
+            .map_err(err)?;
+        let mut msgs: Vec<Msg> = rows.collect::<Result<_, _>>().map_err(err)?;
+        msgs.reverse();
+        Ok(msgs)
+    }
+
+    /// Epoch, last `seq` and the latest `recent` entries. Retention never
+    /// deletes a room's newest message, so its `seq` continues.
+    fn snapshot(&self, room: &str, recent: usize) -> Result<Snapshot, StoreError> {
+        let head: Option<u64> = {
+            let conn = self
+                .read
+                .lock()
+                .map_err(|_| StoreError("read lock poisoned".into()))?;
+            conn.query_row(
+                "SELECT max(seq) FROM messages WHERE room = ?1",
+                [room],
+                |r| r.get(0),
+            )
+            .map_err(err)?
+        };
+        let recent = self.before(room, u64::MAX, recent)?;
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| StoreError("read lock poisoned".into()))?;
+        Ok(Snapshot {
+            epoch: epoch_of(&self.epochs, &conn, room).map_err(err)?,
+            head: head.unwrap_or(0),
+            recent,
+            members: HashMap::new(),
         })
     }
 }
 
-impl History for SqliteHistory {
-    fn epoch(&self) -> &str {
-        &self.epoch
-    }
+/// Runs a read on a blocking thread.
+fn blocking<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    read: impl FnOnce(&Shared) -> Result<T, StoreError> + Send + 'static,
+) -> Read<T> {
+    let shared = shared.clone();
+    Box::pin(async move {
+        tokio::task::spawn_blocking(move || read(&shared))
+            .await
+            .map_err(|e| StoreError(format!("read task: {e}")))?
+    })
+}
 
-    fn last_seq(&self) -> u64 {
-        self.last_seq
+impl Log for SqliteStore {
+    fn append(&self, room: &str, entry: Entry) -> oneshot::Receiver<Result<Placed, StoreError>> {
+        let (done, placed) = oneshot::channel();
+        self.shared
+            .queued
+            .fetch_add(queued_bytes(&entry), Ordering::AcqRel);
+        let op = Op::Append {
+            room: room.into(),
+            entry,
+            done,
+        };
+        let sent = match self.shared.writer.lock() {
+            Ok(writer) => writer.send(op).map_err(|mpsc::SendError(op)| op),
+            Err(_) => Err(op),
+        };
+        if let Err(Op::Append { entry, done, .. }) = sent {
+            self.shared
+                .queued
+                .fetch_sub(queued_bytes(&entry), Ordering::AcqRel);
+            let _ = done.send(Err(StoreError("history writer stopped".into())));
+        }
+        placed
     }
 
     fn has_room(&self, bytes: usize) -> bool {
         self.shared.queued.load(Ordering::Acquire) + bytes + 64 <= self.shared.queue_limit
     }
 
-    fn append(&mut self, msg: Msg, session: Option<&str>) -> Commit {
-        let (done, commit) = oneshot::channel();
-        self.last_seq = msg.seq;
-        self.shared
-            .queued
-            .fetch_add(queued_bytes(&msg), Ordering::AcqRel);
-        if let (Some(session), Some(cid)) = (session, &msg.cid) {
-            if self.recent.len() >= RECENT_SESSIONS + RECENT_SESSIONS / 8
-                && !self.recent.contains_key(session)
-            {
-                // Forget the least recent eighth in one go.
-                let mut lasts: Vec<u64> = self.recent.values().map(|c| c.last).collect();
-                let cut = RECENT_SESSIONS / 8;
-                let (_, nth, _) = lasts.select_nth_unstable(cut);
-                let cutoff = *nth;
-                let forgotten = &mut self.forgotten;
-                self.recent.retain(|session, c| {
-                    let keep = c.last > cutoff;
-                    if !keep {
-                        forgotten.insert(session.clone());
-                    }
-                    keep
-                });
-            }
-            let forgotten = &self.forgotten;
-            let shared = &self.shared;
-            let cids = self
-                .recent
-                .entry(session.into())
-                .or_insert_with_key(|s| SessionCids {
-                    // What it said before this run, or before it was
-                    // forgotten, is only in the database.
-                    evicted: forgotten.contains(s)
-                        || shared.restored.lock().map_or(true, |r| r.contains(&**s)),
-                    ..SessionCids::default()
-                });
-            cids.last = msg.seq;
-            if cids.order.len() == RECENT_CIDS
-                && let Some(old) = cids.order.pop_front()
-            {
-                cids.said.remove(&old);
-                cids.evicted = true;
-            }
-            let cid: Box<str> = cid.as_str().into();
-            cids.said.insert(
-                cid.clone(),
-                Said {
-                    seq: msg.seq,
-                    ts: msg.ts,
-                },
-            );
-            cids.order.push_back(cid);
-        }
-        let op = Op::Append {
-            room: self.room.clone(),
-            msg,
-            session: session.map(Into::into),
-            done,
-        };
-        if !self.shared.send(op) {
-            return crate::history::committed(Err(StoreError("history writer stopped".into())));
-        }
-        commit
+    fn snapshot_now(&self, room: &str, recent: usize) -> Option<Result<Snapshot, StoreError>> {
+        Some(self.shared.snapshot(room, recent))
     }
 
-    fn rewind(&mut self, seq: u64) {
-        self.last_seq = seq;
-        for cids in self.recent.values_mut() {
-            cids.said.retain(|_, said| said.seq <= seq);
-            let said = &cids.said;
-            cids.order.retain(|k| said.contains_key(k));
-        }
+    fn snapshot(&self, room: &str, recent: usize) -> Read<Snapshot> {
+        let room = room.to_owned();
+        blocking(&self.shared, move |s| s.snapshot(&room, recent))
     }
 
-    fn find_cid(&self, session: &str, cid: &str) -> Option<Said> {
-        let cids = self.recent.get(session);
-        if let Some(said) = cids.and_then(|c| c.said.get(cid)) {
-            return Some(*said);
-        }
-        // A remembered session that never forgot a cid: it is not stored.
-        if cids.is_some_and(|c| !c.evicted) {
-            return None;
-        }
-        // Among the room's last DEDUP_WINDOW messages (a range of its key:
-        // no index on `cid`, which would cost every insert a second tree).
-        let from = self.last_seq.saturating_sub(DEDUP_WINDOW);
-        let found = self.query(
-            "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq > ?4 AND session = ?2 AND cid = ?3",
-            params![&*self.room, session, cid, from],
-        );
-        match found {
-            Ok(mut rows) => rows.pop().map(|m| Said {
-                seq: m.seq,
-                ts: m.ts,
-            }),
-            Err(e) => {
-                warn!(room = %self.room, error = %e, "cid lookup failed");
-                None
-            }
-        }
+    fn range(&self, room: &str, from: u64, to: u64) -> Read<Vec<Msg>> {
+        let room = room.to_owned();
+        blocking(&self.shared, move |s| s.range(&room, from, to))
     }
 
-    fn since(&self, seq: u64, max: usize, budget: usize) -> Option<Vec<Msg>> {
-        if seq > self.last_seq || self.last_seq - seq > max as u64 {
-            return None;
-        }
-        let oldest: Option<u64> = self
-            .shared
-            .read(|c| {
-                c.query_row(
-                    "SELECT min(seq) FROM messages WHERE room = ?1",
-                    [&*self.room],
-                    |r| r.get(0),
-                )
-            })
-            .ok()?;
-        // Everything after `seq` must still be kept (or nothing is missed).
-        let kept_from = oldest.unwrap_or(self.last_seq + 1);
-        if seq.saturating_add(1) < kept_from {
-            return None;
-        }
-        // Read row by row and give up past the bounds: the whole gap is
-        // never built in memory.
-        self.shared
-            .read(|c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-                )?;
-                let mut rows = stmt.query(params![&*self.room, seq, max as u64 + 1])?;
-                let mut out = Vec::new();
-                let mut used = 0;
-                while let Some(row) = rows.next()? {
-                    let m = row_to_msg(&self.room, &self.epoch, row)?;
-                    used += crate::limits::msg_bytes(&m);
-                    if used > budget || out.len() >= max {
-                        return Ok(None);
-                    }
-                    out.push(m);
-                }
-                Ok(Some(out))
-            })
-            .ok()
-            .flatten()
+    fn before(&self, room: &str, before: u64, limit: usize) -> Read<Vec<Msg>> {
+        let room = room.to_owned();
+        blocking(&self.shared, move |s| s.before(&room, before, limit))
     }
 
-    fn before(&self, before: u64, limit: usize) -> Vec<Msg> {
-        let before = before.min(i64::MAX as u64);
-        let mut rows = self
-            .query(
-                "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-                params![&*self.room, before, limit as u64],
-            )
-            .unwrap_or_else(|e| {
-                warn!(room = %self.room, error = %e, "history read failed");
-                Vec::new()
-            });
-        rows.reverse();
-        rows
+    fn expiry_cutoff(&self) -> Option<i64> {
+        self.shared.max_age.map(|age| now_ms() - ms(age))
+    }
+
+    fn kept_per_room(&self) -> Option<u64> {
+        Some(self.shared.max_messages)
     }
 }

@@ -16,7 +16,7 @@
 //! it cannot have lost the log, which is synced before it.
 
 use super::err;
-use crate::history::StoreError;
+use crate::log::StoreError;
 use rusqlite::{Connection, OptionalExtension};
 use std::{
     fs::{File, OpenOptions},
@@ -147,7 +147,7 @@ pub(super) fn migrate(conn: &Connection, db: &Path) -> Result<(), StoreError> {
                 | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
             |ctx| {
                 let token: Option<String> = ctx.get(0)?;
-                Ok(token.map(|t| crate::directory::token_hash(&t)))
+                Ok(token.map(|t| crate::ids::token_hash(&t)))
             },
         )
         .map_err(fail)?;

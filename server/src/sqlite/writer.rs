@@ -1,20 +1,40 @@
-//! The writer thread: the only user of the write connection. It commits
-//! whatever is queued in one transaction (group commit), records each
-//! acknowledging commit in the witness file before answering, and applies
-//! retention between groups.
+//! The writer thread: the only user of the write connection. It gives
+//! each entry its room's next `seq` (or, for a retried `(session, cid)`,
+//! its original place), commits whatever is queued in one transaction
+//! (group commit), records each acknowledging commit in the witness file
+//! before answering, and applies retention between groups.
 
-use super::{Op, Retention, StoreError, ms, now_ms, queued_bytes, schema::Witness};
-use rusqlite::{Connection, params};
+use super::{
+    Op, Retention, StoreError,
+    cids::{Cids, DEDUP_WINDOW, Known},
+    epoch_of, ms, now_ms, queued_bytes,
+    schema::Witness,
+};
+use crate::log::Placed;
+use rusqlite::{Connection, OptionalExtension, params};
+use shared::chat::Said;
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
         mpsc,
     },
     time::{Duration, Instant},
 };
 use tracing::{error, warn};
+
+/// How long things are kept.
+pub(super) struct Settings {
+    pub retention: Retention,
+    pub session_ttl: Duration,
+}
+
+/// An answer to send once the group is committed.
+type Answer = (
+    tokio::sync::oneshot::Sender<Result<Placed, StoreError>>,
+    Placed,
+);
 
 /// Most writes taken into one transaction.
 const MAX_BATCH: usize = 4_096;
@@ -39,7 +59,12 @@ pub(super) struct Writer {
     delay: Duration,
     /// Last stored seq per room (loaded on first use).
     stored: HashMap<Arc<str>, u64>,
-    epochs: HashMap<Arc<str>, String>,
+    /// Each room's epoch (shared with the readers).
+    epochs: Arc<Mutex<HashMap<Arc<str>, String>>>,
+    /// Rooms whose row (name, epoch) is in the database.
+    recorded: HashSet<Arc<str>>,
+    /// Recent `cid`s per room and session.
+    cids: Cids,
     /// Rooms written since the last trim.
     touched: HashSet<Arc<str>>,
     last_trim: Instant,
@@ -49,22 +74,25 @@ pub(super) struct Writer {
 impl Writer {
     pub(super) fn new(
         conn: Connection,
-        retention: Retention,
-        session_ttl: Duration,
+        settings: Settings,
         witness: Witness,
         commits: u64,
         queued: Arc<AtomicUsize>,
+        cids: Cids,
+        epochs: Arc<Mutex<HashMap<Arc<str>, String>>>,
     ) -> Self {
         Self {
             conn,
-            retention,
-            session_ttl,
+            retention: settings.retention,
+            session_ttl: settings.session_ttl,
             commits,
             witness,
             queued,
             delay: Duration::ZERO,
             stored: HashMap::new(),
-            epochs: HashMap::new(),
+            epochs,
+            recorded: HashSet::new(),
+            cids,
             touched: HashSet::new(),
             last_trim: Instant::now(),
             last_full_sweep: None,
@@ -178,52 +206,116 @@ impl Writer {
         Ok(seq)
     }
 
+    /// Where the database has a `(session, cid)` among the room's last
+    /// [`DEDUP_WINDOW`] messages (a range of its key: no index on `cid`,
+    /// which would cost every insert a second tree).
+    fn stored_cid(
+        tx: &Connection,
+        room: &str,
+        last: u64,
+        session: &str,
+        cid: &str,
+    ) -> rusqlite::Result<Option<Said>> {
+        tx.prepare_cached(
+            "SELECT seq, ts FROM messages WHERE room = ?1 AND seq > ?4 AND session = ?2 AND cid = ?3",
+        )?
+        .query_row(
+            params![room, session, cid, last.saturating_sub(DEDUP_WINDOW)],
+            |r| {
+                Ok(Said {
+                    seq: r.get(0)?,
+                    ts: r.get(1)?,
+                })
+            },
+        )
+        .optional()
+    }
+
     /// Writes one group in one transaction and answers every waiter.
     fn write(&mut self, batch: Vec<Op>) {
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
         }
-        let mut waiters = Vec::new();
+        // Answers of entries this group places, sent once it is on disk;
+        // retries of entries placed before are answered whatever happens.
+        let mut placed: Vec<Answer> = Vec::new();
+        let mut known: Vec<Answer> = Vec::new();
         let mut next: HashMap<Arc<str>, u64> = HashMap::new();
+        // `(room, session, cid)` placed in this group (a retry can follow
+        // its original in the same group).
+        let mut in_group: HashMap<(Arc<str>, String, String), Said> = HashMap::new();
+        let mut rooms_recorded = Vec::new();
         let mut bytes = 0;
         let commits = self.commits + 1;
         let result = (|| -> rusqlite::Result<()> {
             let tx = self.conn.unchecked_transaction()?;
             for op in batch {
                 match op {
-                    Op::Append {
-                        room,
-                        msg,
-                        session,
-                        done,
-                    } => {
-                        bytes += queued_bytes(&msg);
-                        let expected = match next.get(&room) {
+                    Op::Append { room, entry, done } => {
+                        bytes += queued_bytes(&entry);
+                        let last = match next.get(&room) {
                             Some(seq) => *seq,
                             None => Self::stored_seq(&tx, &mut self.stored, &room)?,
-                        } + 1;
-                        if msg.seq != expected {
-                            // Follows a failed write: refuse, never leave a gap.
-                            let _ = done.send(Err(StoreError(format!(
-                                "seq {} does not follow the stored {}",
-                                msg.seq,
-                                expected - 1
-                            ))));
-                            continue;
+                        };
+                        let epoch = epoch_of(&self.epochs, &tx, &room)?;
+                        if let (Some(session), Some(cid)) = (&entry.session, &entry.cid) {
+                            let key = (room.clone(), session.clone(), cid.clone());
+                            let before = match in_group.get(&key) {
+                                Some(said) => Some(*said),
+                                None => match self.cids.find(&room, session, cid) {
+                                    Known::Placed(said) => Some(said),
+                                    Known::New => None,
+                                    Known::Ask => Self::stored_cid(&tx, &room, last, session, cid)?,
+                                },
+                            };
+                            if let Some(said) = before {
+                                let answer = Placed {
+                                    seq: said.seq,
+                                    ts: said.ts,
+                                    epoch,
+                                    fresh: false,
+                                };
+                                if in_group.contains_key(&key) {
+                                    placed.push((done, answer));
+                                } else {
+                                    known.push((done, answer));
+                                }
+                                continue;
+                            }
                         }
-                        if !self.epochs.contains_key(&room) {
+                        if !self.recorded.contains(&room) {
                             tx.execute(
                                 "INSERT OR IGNORE INTO rooms (name, epoch) VALUES (?1, ?2)",
-                                params![&*room, &msg.epoch],
+                                params![&*room, &epoch],
                             )?;
-                            self.epochs.insert(room.clone(), msg.epoch.clone());
+                            rooms_recorded.push(room.clone());
                         }
+                        let seq = last + 1;
                         tx.prepare_cached(
                             "INSERT INTO messages (room, seq, nick, text, ts, cid, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                         )?
-                        .execute(params![&*room, msg.seq, msg.from, msg.text, msg.ts, msg.cid, session])?;
-                        next.insert(room, msg.seq);
-                        waiters.push(done);
+                        .execute(params![
+                            &*room,
+                            seq,
+                            entry.from,
+                            entry.text,
+                            entry.ts,
+                            entry.cid,
+                            entry.session
+                        ])?;
+                        next.insert(room.clone(), seq);
+                        if let (Some(session), Some(cid)) = (entry.session, entry.cid) {
+                            in_group.insert((room, session, cid), Said { seq, ts: entry.ts });
+                        }
+                        placed.push((
+                            done,
+                            Placed {
+                                seq,
+                                ts: entry.ts,
+                                epoch,
+                                fresh: true,
+                            },
+                        ));
                     }
                     Op::Session { token, session } => {
                         tx.prepare_cached(
@@ -247,6 +339,9 @@ impl Writer {
             tx.commit()
         })();
         self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        for (done, answer) in known {
+            let _ = done.send(Ok(answer));
+        }
         let result = result.map_err(|e| e.to_string()).and_then(|()| {
             // On disk: record it before anybody is told (see `schema`).
             self.commits = commits;
@@ -260,14 +355,18 @@ impl Writer {
                     self.touched.insert(room.clone());
                     self.stored.insert(room, seq);
                 }
-                for done in waiters {
-                    let _ = done.send(Ok(()));
+                self.recorded.extend(rooms_recorded);
+                for ((room, session, cid), said) in in_group {
+                    self.cids.remember(&room, &session, &cid, said);
+                }
+                for (done, answer) in placed {
+                    let _ = done.send(Ok(answer));
                 }
             }
             Err(e) => {
                 error!(error = %e, "history write failed; messages refused until it works again");
                 let _ = self.conn.execute_batch("ROLLBACK");
-                for done in waiters {
+                for (done, _) in placed {
                     let _ = done.send(Err(StoreError(e.clone())));
                 }
             }

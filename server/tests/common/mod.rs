@@ -46,7 +46,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
-        let store = Arc::new(server::history::MemoryStore::new(config.history));
+        let store = Arc::new(server::memory::MemoryStore::new(config.history));
         Self::start_with_store(config, store).await
     }
 

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Close code for a client whose outbox overflowed.
-pub const CLOSE_TOO_SLOW: u16 = 4008;
+pub const CLOSE_TOO_SLOW: u16 = shared::close::TOO_SLOW;
 
 /// How a connection ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

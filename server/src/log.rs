@@ -1,0 +1,181 @@
+//! The ports a room's core talks to: the [`Log`] that stores a room's
+//! entries and gives each its `seq`, and the [`Bus`] that carries what
+//! other processes did to the room. One pipeline for every backend:
+//! memory, SQLite and Redis implement these; the room core never asks
+//! which one it has.
+//!
+//! A room appends an entry, the log answers where it was placed (`seq`,
+//! in the order appended), and the room delivers entries in `seq` order
+//! once stored, whether they came from its own appends or from the bus.
+//! A gap (the bus may drop) is read back from the log.
+
+use crate::ids::ConnId;
+use shared::chat::{Msg, PresenceKind};
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
+use tokio::sync::{mpsc, oneshot};
+
+/// A store failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("history store: {0}")]
+pub struct StoreError(pub String);
+
+/// A boxed future of a store read.
+pub type Read<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
+
+/// An entry to append: a message without its place yet.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Author nickname.
+    pub from: String,
+    /// The text.
+    pub text: String,
+    /// When it was posted (ms since the Unix epoch, server clock).
+    pub ts: i64,
+    /// The author's id for it.
+    pub cid: Option<String>,
+    /// The author's session, which scopes the `cid`.
+    pub session: Option<String>,
+}
+
+/// Where an appended entry was placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// Its `seq`.
+    pub seq: u64,
+    /// Its timestamp (the original one for a retry).
+    pub ts: i64,
+    /// The room's history it went into.
+    pub epoch: String,
+    /// `false`: this `(session, cid)` was placed before, at `seq`.
+    pub fresh: bool,
+}
+
+/// A room as its log knows it: what a room core starts from (and
+/// re-reads after an outage).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The room's history.
+    pub epoch: String,
+    /// Its latest `seq` (0: none).
+    pub head: u64,
+    /// The latest entries, oldest first.
+    pub recent: Vec<Msg>,
+    /// Members on other processes: a key naming each (`{node}:{conn}`) →
+    /// nick (empty in one process).
+    pub members: HashMap<String, String>,
+}
+
+/// A room's stored entries, for every room of the store. Appends of one
+/// room resolve in the order they were made.
+pub trait Log: Send + Sync {
+    /// Places `entry` at the room's next `seq` (or, for a `(session, cid)`
+    /// it placed before, answers that place).
+    fn append(&self, room: &str, entry: Entry) -> oneshot::Receiver<Result<Placed, StoreError>>;
+    /// Whether the store takes `bytes` more now (its queue is bounded; a
+    /// full one refuses a post at once).
+    fn has_room(&self, _bytes: usize) -> bool {
+        true
+    }
+    /// The room's snapshot at once, when the store can read it without
+    /// waiting (memory, SQLite); `None` for a remote one.
+    fn snapshot_now(&self, _room: &str, _recent: usize) -> Option<Result<Snapshot, StoreError>> {
+        None
+    }
+    /// The room's snapshot: epoch, head, the latest `recent` entries.
+    fn snapshot(&self, room: &str, recent: usize) -> Read<Snapshot>;
+    /// Entries `from..=to` (fewer when some are no longer kept).
+    fn range(&self, room: &str, from: u64, to: u64) -> Read<Vec<Msg>>;
+    /// Up to `limit` entries before `before`, oldest first.
+    fn before(&self, room: &str, before: u64, limit: usize) -> Read<Vec<Msg>>;
+    /// Entries older than this (ms since the Unix epoch) are dropped by
+    /// age retention, if it is on.
+    fn expiry_cutoff(&self) -> Option<i64> {
+        None
+    }
+    /// The most entries a room keeps (older ones are trimmed), if bounded:
+    /// a room keeps no more than this at hand either.
+    fn kept_per_room(&self) -> Option<u64> {
+        None
+    }
+    /// The room closed (no members, nothing in flight): what the store
+    /// holds for it in memory may go (its entries stay).
+    fn retire(&self, _room: &str) {}
+}
+
+/// A presence change as other processes see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemotePresence {
+    /// The process it happened on.
+    pub node: String,
+    /// The member (`{node}:{conn}`).
+    pub key: String,
+    /// Joined, left or renamed.
+    pub kind: PresenceKind,
+    /// The (new) nickname.
+    pub nick: String,
+    /// The old nickname of a rename.
+    pub old: Option<String>,
+}
+
+/// What the bus brings a room from elsewhere.
+#[derive(Debug)]
+pub enum BusEvent {
+    /// An entry stored by any process (this one's too).
+    Entry(Msg),
+    /// A member on another process joined, left or renamed.
+    Presence(RemotePresence),
+    /// Somebody on another process is (not) typing.
+    Typing {
+        /// The process.
+        node: String,
+        /// Who.
+        nick: String,
+        /// Typing or not.
+        on: bool,
+    },
+    /// The room's latest `seq` in the log (read now and then, so a room
+    /// that missed a publication catches up).
+    Head(u64),
+    /// The shared store became reachable (`true`) or not.
+    Health(bool),
+    /// Updates may have been lost: read the snapshot again.
+    Resync,
+}
+
+/// Where a room hears from other processes, and tells them. In one process
+/// it carries nothing ([`LocalBus`]).
+pub trait Bus: Send + Sync {
+    /// This process's name among the others.
+    fn node(&self) -> &str {
+        "local"
+    }
+    /// Starts bringing the room's events to `to`.
+    fn subscribe(&self, _room: Arc<str>, _to: mpsc::WeakSender<BusEvent>) {}
+    /// Stops (the room retired).
+    fn unsubscribe(&self, _room: &str) {}
+    /// Whether the shared store answers (always, in one process).
+    fn healthy(&self) -> bool {
+        true
+    }
+    /// Tells the other processes about a local member.
+    fn presence(
+        &self,
+        _room: &str,
+        _conn: ConnId,
+        _kind: PresenceKind,
+        _nick: &str,
+        _old: Option<String>,
+    ) {
+    }
+    /// Corrects the shared member list for a member this process no longer
+    /// has (found in a snapshot).
+    fn forget_member(&self, _room: &str, _key: String, _nick: &str) {}
+    /// Tells the other processes someone here is (not) typing.
+    fn typing(&self, _room: &str, _nick: &str, _on: bool) {}
+}
+
+/// One process: nobody else to hear from.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LocalBus;
+
+impl Bus for LocalBus {}

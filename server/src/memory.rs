@@ -1,0 +1,237 @@
+//! The memory store (`--in-memory`): each room a [`Ring`] of its latest
+//! messages; the last closed rooms are kept for when they open again.
+
+use crate::{
+    history::HistoryStore,
+    ids::new_epoch,
+    log::{Entry, Log, Placed, Read, Snapshot, StoreError},
+    ring::Ring,
+};
+use shared::chat::Msg;
+use std::collections::{HashMap, VecDeque};
+
+/// Histories of closed rooms a [`MemoryStore`] keeps, the most recently
+/// closed ones (a room that had no members loses its history past this).
+pub const RETIRED_ROOMS: usize = 1_000;
+
+/// The memory store's rooms: those open, and the last closed ones.
+#[derive(Default)]
+struct Rooms {
+    open: HashMap<String, Ring>,
+    retired: HashMap<String, Ring>,
+    /// Retired rooms, oldest closed first.
+    order: VecDeque<String>,
+}
+
+impl Rooms {
+    /// The room's history, brought back from the retired ones or made.
+    fn open(&mut self, room: &str, capacity: usize) -> &mut Ring {
+        if !self.open.contains_key(room) {
+            let history = match self.retired.remove(room) {
+                Some(history) => {
+                    self.order.retain(|r| r != room);
+                    history
+                }
+                None => Ring::new(capacity, new_epoch()),
+            };
+            self.open.insert(room.to_owned(), history);
+        }
+        self.open
+            .get_mut(room)
+            .unwrap_or_else(|| unreachable!("inserted above"))
+    }
+}
+
+/// In-memory histories of at most `capacity` messages each. A closed
+/// room's history is kept for when it opens again (the last
+/// [`RETIRED_ROOMS`] closed).
+#[derive(Clone)]
+pub struct MemoryStore {
+    capacity: usize,
+    rooms: std::sync::Arc<std::sync::Mutex<Rooms>>,
+}
+
+impl MemoryStore {
+    /// Rooms keep their last `capacity` messages.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            rooms: Default::default(),
+        }
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, Rooms> {
+        // Single map operations: a poisoned lock is consistent.
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn ready<T: Send + 'static>(value: Result<T, StoreError>) -> Read<T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl Log for MemoryStore {
+    fn append(
+        &self,
+        room: &str,
+        entry: Entry,
+    ) -> tokio::sync::oneshot::Receiver<Result<Placed, StoreError>> {
+        let capacity = self.capacity;
+        let mut rooms = self.rooms();
+        let placed = place(rooms.open(room, capacity), room, entry);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(Ok(placed));
+        rx
+    }
+
+    fn snapshot_now(&self, room: &str, recent: usize) -> Option<Result<Snapshot, StoreError>> {
+        let capacity = self.capacity;
+        let mut rooms = self.rooms();
+        let history = rooms.open(room, capacity);
+        Some(Ok(Snapshot {
+            epoch: history.epoch().to_owned(),
+            head: history.last_seq(),
+            recent: history.before(u64::MAX, recent),
+            members: HashMap::new(),
+        }))
+    }
+
+    fn snapshot(&self, room: &str, recent: usize) -> Read<Snapshot> {
+        let snapshot = self
+            .snapshot_now(room, recent)
+            .unwrap_or_else(|| unreachable!("memory answers at once"));
+        ready(snapshot)
+    }
+
+    fn range(&self, room: &str, from: u64, to: u64) -> Read<Vec<Msg>> {
+        let capacity = self.capacity;
+        let msgs = {
+            let mut rooms = self.rooms();
+            let history = rooms.open(room, capacity);
+            let limit = usize::try_from(to.saturating_add(1).saturating_sub(from)).unwrap_or(0);
+            history.before(to.saturating_add(1), limit)
+        };
+        ready(Ok(msgs.into_iter().filter(|m| m.seq >= from).collect()))
+    }
+
+    fn before(&self, room: &str, before: u64, limit: usize) -> Read<Vec<Msg>> {
+        let capacity = self.capacity;
+        let msgs = self.rooms().open(room, capacity).before(before, limit);
+        ready(Ok(msgs))
+    }
+
+    fn kept_per_room(&self) -> Option<u64> {
+        Some(self.capacity as u64)
+    }
+
+    fn retire(&self, room: &str) {
+        let mut rooms = self.rooms();
+        let Some(history) = rooms.open.remove(room) else {
+            return;
+        };
+        if history.last_seq() == 0 {
+            return;
+        }
+        rooms.retired.insert(room.to_owned(), history);
+        rooms.order.push_back(room.to_owned());
+        while rooms.order.len() > RETIRED_ROOMS {
+            if let Some(old) = rooms.order.pop_front() {
+                rooms.retired.remove(&old);
+            }
+        }
+    }
+}
+
+impl HistoryStore for MemoryStore {
+    fn exists(&self, room: &str) -> bool {
+        let rooms = self.rooms();
+        rooms
+            .open
+            .get(room)
+            .or_else(|| rooms.retired.get(room))
+            .is_some_and(|h| h.last_seq() > 0)
+    }
+}
+
+/// Places `entry` at the next `seq`, or answers where its `(session,
+/// cid)` was placed before.
+fn place(history: &mut Ring, room: &str, entry: Entry) -> Placed {
+    if let (Some(session), Some(cid)) = (&entry.session, &entry.cid)
+        && let Some(said) = history.find_cid(session, cid)
+    {
+        return Placed {
+            seq: said.seq,
+            ts: said.ts,
+            epoch: history.epoch().to_owned(),
+            fresh: false,
+        };
+    }
+    let seq = history.last_seq() + 1;
+    let msg = Msg {
+        room: room.to_owned(),
+        epoch: history.epoch().to_owned(),
+        seq,
+        from: entry.from,
+        text: entry.text,
+        ts: entry.ts,
+        cid: entry.cid,
+    };
+    let ts = msg.ts;
+    // It follows the last one: cannot fail.
+    let _ = history.push(msg, entry.session.as_deref());
+    Placed {
+        seq,
+        ts,
+        epoch: history.epoch().to_owned(),
+        fresh: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(text: &str, cid: Option<&str>) -> Entry {
+        Entry {
+            from: "a".into(),
+            text: text.into(),
+            ts: 1,
+            cid: cid.map(Into::into),
+            session: Some("s".into()),
+        }
+    }
+
+    #[test]
+    fn the_memory_store_places_entries_and_answers_a_retried_cid() {
+        let mut h = Ring::new(10, "e".into());
+        let first = place(&mut h, "r", entry("one", Some("c1")));
+        assert_eq!((first.seq, first.fresh), (1, true));
+        assert_eq!(place(&mut h, "r", entry("two", None)).seq, 2);
+        let again = place(&mut h, "r", entry("one", Some("c1")));
+        assert_eq!((again.seq, again.fresh), (1, false));
+        assert_eq!(h.last_seq(), 2);
+    }
+
+    #[test]
+    fn a_closed_room_keeps_its_history_for_when_it_opens_again() {
+        let store = MemoryStore::new(10);
+        let placed = store
+            .append("r", entry("hi", None))
+            .try_recv()
+            .expect("at once")
+            .expect("placed");
+        assert_eq!(placed.seq, 1);
+        assert!(store.exists("r"));
+        store.retire("r");
+        assert!(store.exists("r"), "kept when closed");
+        let again = store
+            .snapshot_now("r", 10)
+            .expect("at once")
+            .expect("snapshot");
+        assert_eq!((again.epoch, again.head), (placed.epoch, 1));
+        assert!(!store.exists("never"));
+        store.snapshot_now("empty", 1);
+        store.retire("empty");
+        assert!(!store.exists("empty"), "a room that never had a message");
+    }
+}
