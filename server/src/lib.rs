@@ -12,6 +12,7 @@ pub mod config;
 pub mod directory;
 pub mod history;
 mod http;
+pub mod hub;
 pub mod ids;
 pub mod limits;
 mod listen;

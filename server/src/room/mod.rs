@@ -9,6 +9,8 @@
 mod actor;
 mod gate;
 pub mod registry;
+#[cfg(test)]
+mod tests;
 
 use crate::outbox::Outbox;
 use bytes::Bytes;

@@ -1,0 +1,384 @@
+//! The room pipeline on its own: rooms spawned over the ports, members
+//! whose outboxes the test reads.
+//!
+//! - One room-level suite, written once, runs against each embedded log
+//!   (memory, SQLite) and against the in-memory hub that stands in for
+//!   Redis; `server/tests/cluster.rs` runs the real binary on Redis.
+//! - Multi-process delivery on the hub, without Redis: three processes
+//!   agree on order and `seq`; a dropped publication is read back; a
+//!   process that misses a stretch catches up.
+
+use super::{Member, Post, RoomCounters, RoomHandle, RoomLimits, actor::Ports};
+use crate::{
+    hub::Hub,
+    log::{Bus, LocalBus, Log},
+    memory::MemoryStore,
+    outbox::{Bounds, Kill, Outbox, Receiver},
+    sqlite::{Retention, SqliteStore},
+};
+use shared::{
+    Frame,
+    chat::{Msg, RoomState},
+};
+use std::{sync::Arc, time::Duration};
+
+/// A member whose frames the test reads.
+struct Peer {
+    member: Member,
+    rx: Receiver,
+}
+
+impl Peer {
+    fn new(conn: u64, nick: &str) -> Self {
+        let (outbox, rx) = Outbox::new(
+            Bounds {
+                frames: 100_000,
+                bytes: 64 << 20,
+            },
+            Kill::default(),
+        );
+        Self {
+            member: Member {
+                conn,
+                nick: nick.to_owned(),
+                outbox,
+                rich: true,
+            },
+            rx,
+        }
+    }
+
+    /// The next `msg` this member was sent (other frames are skipped).
+    async fn next_msg(&mut self) -> Msg {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let frame = self.rx.rx.recv().await.expect("the outbox is open");
+                if let Ok(Frame::Notify { name, payload }) = Frame::decode(&frame)
+                    && name == "msg"
+                {
+                    return serde_json::from_slice(&payload).expect("a msg");
+                }
+            }
+        })
+        .await
+        .expect("a msg arrives in time")
+    }
+
+    async fn msgs(&mut self, n: usize) -> Vec<(u64, String)> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let m = self.next_msg().await;
+            out.push((m.seq, m.text));
+        }
+        out
+    }
+}
+
+fn spawn(ports: Ports, room: &str) -> RoomHandle {
+    RoomHandle::spawn(
+        room,
+        ports,
+        100,
+        1_024,
+        (
+            prometheus_client::metrics::histogram::Histogram::new([1.0]),
+            RoomCounters::default(),
+        ),
+        RoomLimits::default(),
+    )
+}
+
+fn post(conn: u64, from: &str, text: &str, cid: &str) -> Post {
+    Post {
+        conn,
+        from: from.to_owned(),
+        text: text.to_owned(),
+        cid: Some(cid.to_owned()),
+        session: Some(format!("session-{conn}")),
+        received: std::time::Instant::now(),
+    }
+}
+
+async fn say(room: &RoomHandle, conn: u64, from: &str, text: &str, cid: &str) -> u64 {
+    room.post(post(conn, from, text, cid))
+        .await
+        .expect("queued")
+        .await
+        .expect("answered")
+        .expect("stored")
+        .seq
+}
+
+async fn join(room: &RoomHandle, peer: &Peer) -> RoomState {
+    room.join(peer.member.clone(), None, 1 << 20)
+        .await
+        .expect("joined")
+}
+
+/// The room-level suite, one body for every backend: order and `seq`,
+/// idempotent retries, history, and recovery from a cursor after a room
+/// retired and came back.
+async fn room_suite(ports: impl Fn() -> Ports) {
+    let room = spawn(ports(), "suite");
+    let mut ann = Peer::new(1, "ann");
+    let mut bob = Peer::new(2, "bob");
+    let state = join(&room, &ann).await;
+    join(&room, &bob).await;
+    assert_eq!(state.seq, 0);
+
+    let mut seqs = Vec::new();
+    for i in 1..=20 {
+        seqs.push(say(&room, 1, "ann", &format!("t{i}"), &format!("c{i}")).await);
+    }
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+    let want: Vec<(u64, String)> = (1..=20).map(|i| (i, format!("t{i}"))).collect();
+    assert_eq!(ann.msgs(20).await, want, "in seq order, each once");
+    assert_eq!(bob.msgs(20).await, want);
+
+    // A retry gets the original seq, and nobody sees it again.
+    assert_eq!(say(&room, 1, "ann", "t5", "c5").await, 5);
+    assert_eq!(say(&room, 1, "ann", "t21", "c21").await, 21);
+    assert_eq!(bob.next_msg().await.seq, 21, "the retry was not delivered");
+
+    // History pages.
+    let page = room.history(11, 3, 1 << 20).await.expect("history");
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [8, 9, 10]);
+
+    // The room retires (everyone leaves, every handle goes) and comes back
+    // with the same epoch and seq; a cursor recovers exactly.
+    let epoch = state.epoch.clone();
+    room.leave(1).await.expect("leave");
+    room.leave(2).await.expect("leave");
+    drop(room);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let again = spawn(ports(), "suite");
+    let carl = Peer::new(3, "carl");
+    let back = again
+        .join(
+            carl.member.clone(),
+            Some(shared::chat::Cursor {
+                room: "suite".into(),
+                epoch: epoch.clone(),
+                seq: 17,
+            }),
+            1 << 20,
+        )
+        .await
+        .expect("joined");
+    assert!(back.recovered, "recovered across the retirement");
+    assert_eq!(back.epoch, epoch);
+    assert_eq!(
+        back.history.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [18, 19, 20, 21]
+    );
+    assert_eq!(say(&again, 3, "carl", "next", "c-next").await, 22);
+}
+
+#[tokio::test]
+async fn the_room_suite_holds_on_the_memory_store() {
+    let store = MemoryStore::new(1_000);
+    room_suite(|| Ports {
+        log: Arc::new(store.clone()),
+        bus: Arc::new(LocalBus),
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_room_suite_holds_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("chat-room-suite-{:x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = SqliteStore::open(
+        &dir,
+        Retention {
+            max_messages: 10_000,
+            max_age: None,
+        },
+    )
+    .expect("store");
+    room_suite(|| Ports {
+        log: Arc::new(store.clone()),
+        bus: Arc::new(LocalBus),
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_room_suite_holds_on_the_hub() {
+    let hub = Hub::new(1_000);
+    room_suite(|| {
+        let node = Arc::new(hub.node("p1"));
+        Ports {
+            log: node.clone(),
+            bus: node,
+        }
+    })
+    .await;
+}
+
+fn hub_ports(hub: &Hub, node: &str) -> Ports {
+    let node = Arc::new(hub.node(node));
+    let log: Arc<dyn Log> = node.clone();
+    let bus: Arc<dyn Bus> = node;
+    Ports { log, bus }
+}
+
+#[tokio::test]
+async fn three_processes_agree_on_order_and_seq() {
+    let hub = Hub::new(1_000);
+    let rooms: Vec<RoomHandle> = ["p1", "p2", "p3"]
+        .iter()
+        .map(|p| spawn(hub_ports(&hub, p), "shared"))
+        .collect();
+    let mut peers: Vec<Peer> = (0..3).map(|i| Peer::new(i + 1, &format!("u{i}"))).collect();
+    for (room, peer) in rooms.iter().zip(&peers) {
+        join(room, peer).await;
+    }
+    // 3 × 30 says, concurrently, one sender per process.
+    let mut senders = Vec::new();
+    for (i, room) in rooms.iter().enumerate() {
+        let room = room.clone();
+        senders.push(tokio::spawn(async move {
+            let conn = i as u64 + 1;
+            let mut mine = Vec::new();
+            for k in 0..30 {
+                let text = format!("p{conn}-{k}");
+                mine.push((say(&room, conn, "u", &text, &text).await, text));
+            }
+            mine
+        }));
+    }
+    let mut acked = Vec::new();
+    for s in senders {
+        acked.extend(s.await.expect("sender"));
+    }
+    acked.sort();
+    assert_eq!(
+        acked.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        (1..=90).collect::<Vec<_>>(),
+        "one seq each, no gap"
+    );
+    let want: Vec<(u64, String)> = acked;
+    for peer in &mut peers {
+        assert_eq!(
+            peer.msgs(90).await,
+            want,
+            "every process delivers the same order"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_publication_is_read_back_from_the_log() {
+    let hub = Hub::new(1_000);
+    let (a, b) = (
+        spawn(hub_ports(&hub, "p1"), "lossy"),
+        spawn(hub_ports(&hub, "p2"), "lossy"),
+    );
+    let writer = Peer::new(1, "w");
+    let mut reader = Peer::new(2, "r");
+    join(&a, &writer).await;
+    join(&b, &reader).await;
+    say(&a, 1, "w", "one", "c1").await;
+    assert_eq!(reader.msgs(1).await, [(1, "one".to_owned())]);
+    // The next publication is lost; the one after shows the gap, which the
+    // reader's process reads back from the log, in order.
+    hub.drop_publications(1);
+    say(&a, 1, "w", "two", "c2").await;
+    say(&a, 1, "w", "three", "c3").await;
+    assert_eq!(
+        reader.msgs(2).await,
+        [(2, "two".to_owned()), (3, "three".to_owned())]
+    );
+    // The last publication is lost and nothing follows: the head, read now
+    // and then, shows it.
+    hub.drop_publications(1);
+    say(&a, 1, "w", "four", "c4").await;
+    hub.announce_heads();
+    assert_eq!(reader.msgs(1).await, [(4, "four".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_process_that_misses_a_stretch_catches_up() {
+    let hub = Hub::new(1_000);
+    let a = spawn(hub_ports(&hub, "p1"), "gap");
+    let writer = Peer::new(1, "w");
+    join(&a, &writer).await;
+    // Another process has the room open while 200 entries go by unseen.
+    let b = spawn(hub_ports(&hub, "p2"), "gap");
+    let mut reader = Peer::new(2, "r");
+    join(&b, &reader).await;
+    hub.drop_publications(200);
+    for i in 1..=200 {
+        say(&a, 1, "w", &format!("m{i}"), &format!("c{i}")).await;
+    }
+    hub.announce_heads();
+    let want: Vec<(u64, String)> = (1..=200).map(|i| (i, format!("m{i}"))).collect();
+    assert_eq!(
+        reader.msgs(200).await,
+        want,
+        "caught up in order, nothing twice"
+    );
+    say(&a, 1, "w", "live", "c-live").await;
+    assert_eq!(reader.msgs(1).await, [(201, "live".to_owned())]);
+}
+
+#[tokio::test]
+async fn posts_are_refused_while_the_log_cannot_be_read() {
+    // A store that refuses everything: the room never gets ready, and a
+    // post says so instead of waiting.
+    struct Broken;
+    impl Log for Broken {
+        fn append(
+            &self,
+            _: &str,
+            _: crate::log::Entry,
+        ) -> tokio::sync::oneshot::Receiver<Result<crate::log::Placed, crate::log::StoreError>>
+        {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = tx.send(Err(crate::log::StoreError("down".into())));
+            rx
+        }
+        fn snapshot_now(
+            &self,
+            _: &str,
+            _: usize,
+        ) -> Option<Result<crate::log::Snapshot, crate::log::StoreError>> {
+            Some(Err(crate::log::StoreError("down".into())))
+        }
+        fn snapshot(&self, _: &str, _: usize) -> crate::log::Read<crate::log::Snapshot> {
+            Box::pin(async { Err(crate::log::StoreError("down".into())) })
+        }
+        fn range(&self, _: &str, _: u64, _: u64) -> crate::log::Read<Vec<Msg>> {
+            Box::pin(async { Err(crate::log::StoreError("down".into())) })
+        }
+        fn before(&self, _: &str, _: u64, _: usize) -> crate::log::Read<Vec<Msg>> {
+            Box::pin(async { Err(crate::log::StoreError("down".into())) })
+        }
+    }
+    let room = spawn(
+        Ports {
+            log: Arc::new(Broken),
+            bus: Arc::new(LocalBus),
+        },
+        "broken",
+    );
+    let peer = Peer::new(1, "p");
+    let refused = room.join(peer.member.clone(), None, 1 << 20).await;
+    assert_eq!(
+        refused.expect_err("no state").code,
+        shared::chat::ErrorCode::Unavailable
+    );
+    room.enter(peer.member.clone()).await.expect("entered");
+    let said = room
+        .post(post(1, "p", "x", "c"))
+        .await
+        .expect("queued")
+        .await
+        .expect("answered");
+    assert_eq!(
+        said.expect_err("refused").code,
+        shared::chat::ErrorCode::Unavailable
+    );
+}
