@@ -1,0 +1,79 @@
+//! The cluster as the room pipeline's ports: its [`Log`] and [`Bus`].
+
+use super::*;
+
+/// The room's reads start as tasks of their own (they hold the cluster).
+impl Cluster {
+    pub(super) fn owned(&self) -> Result<Arc<Cluster>, StoreError> {
+        self.me
+            .upgrade()
+            .ok_or_else(|| StoreError("cluster mode stopped".into()))
+    }
+}
+
+impl Log for Cluster {
+    fn append(&self, room: &str, entry: Entry) -> oneshot::Receiver<Result<Placed, StoreError>> {
+        let key = entry.session.zip(entry.cid);
+        self.append_body(room.into(), &entry.from, &entry.text, entry.ts, key)
+    }
+
+    fn snapshot(&self, room: &str, recent: usize) -> Read<Snapshot> {
+        let (me, room) = (self.owned(), room.to_owned());
+        Box::pin(async move { me?.read_snapshot(&room, recent).await })
+    }
+
+    fn range(&self, room: &str, from: u64, to: u64) -> Read<Vec<Msg>> {
+        let (me, room) = (self.owned(), room.to_owned());
+        Box::pin(async move { me?.read_range(&room, from, to).await })
+    }
+
+    fn before(&self, room: &str, before: u64, limit: usize) -> Read<Vec<Msg>> {
+        let (me, room) = (self.owned(), room.to_owned());
+        Box::pin(async move { me?.read_before(&room, before, limit).await })
+    }
+
+    fn expiry_cutoff(&self) -> Option<i64> {
+        Cluster::expiry_cutoff(self)
+    }
+
+    fn kept_per_room(&self) -> Option<u64> {
+        Some(self.config.retention)
+    }
+}
+
+impl Bus for Cluster {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn subscribe(&self, room: Arc<str>, to: mpsc::WeakSender<BusEvent>) {
+        self.register(room, to);
+    }
+
+    fn unsubscribe(&self, room: &str) {
+        self.unregister(room);
+    }
+
+    fn healthy(&self) -> bool {
+        Cluster::healthy(self)
+    }
+
+    fn presence(
+        &self,
+        room: &str,
+        conn: ConnId,
+        kind: PresenceKind,
+        nick: &str,
+        old: Option<String>,
+    ) {
+        self.publish_presence(room, conn, kind, nick, old);
+    }
+
+    fn forget_member(&self, room: &str, key: String, nick: &str) {
+        self.presence_by_key(room, key, PresenceKind::Leave, nick, None);
+    }
+
+    fn typing(&self, room: &str, nick: &str, on: bool) {
+        self.publish_typing(room, nick, on);
+    }
+}

@@ -1,0 +1,134 @@
+//! Pub/sub: one connection subscribed to every local room's channel and
+//! this node's control channel, routing what arrives to the room actors.
+
+use super::*;
+
+/// A change to what the pub/sub connection listens to.
+pub(super) enum Subscription {
+    Room(Arc<str>),
+    Gone(Arc<str>),
+}
+
+/// Keeps one pub/sub connection subscribed to every local room's channel
+/// and routes what arrives to the room actors. After a reconnect, rooms
+/// resynchronise (what was published meanwhile is lost to pub/sub).
+pub(super) async fn subscriber(
+    cluster: Arc<Cluster>,
+    mut requests: mpsc::UnboundedReceiver<Subscription>,
+) {
+    use futures_util::StreamExt;
+    let mut first = true;
+    loop {
+        if cluster.stop.is_cancelled() {
+            return;
+        }
+        let pubsub =
+            match tokio::time::timeout(CALL_TIMEOUT, cluster.client.get_async_pubsub()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+        let (mut sink, mut stream) = pubsub.split();
+        let mut channels: Vec<String> = cluster.locked().keys().map(|r| keys::channel(r)).collect();
+        channels.push(keys::control(&cluster.node));
+        if sink.subscribe(&channels).await.is_err() {
+            continue;
+        }
+        if !first {
+            info!("redis pub/sub is back: rooms resynchronise");
+            for tx in cluster.room_senders() {
+                let _ = tx.send(BusEvent::Resync).await;
+            }
+        }
+        first = false;
+        loop {
+            tokio::select! {
+                () = cluster.stop.cancelled() => return,
+                request = requests.recv() => {
+                    let done = match request {
+                        None => return,
+                        Some(Subscription::Room(room)) => sink.subscribe(keys::channel(&room)).await,
+                        Some(Subscription::Gone(room)) => sink.unsubscribe(keys::channel(&room)).await,
+                    };
+                    if done.is_err() {
+                        break;
+                    }
+                }
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    if msg.get_channel_name() == keys::control(&cluster.node) {
+                        cluster.control(msg.get_payload_bytes());
+                        continue;
+                    }
+                    let Some(room) = keys::room_of_channel(msg.get_channel_name()) else { continue };
+                    let Some(remote) = parse_remote(room, msg.get_payload_bytes()) else {
+                        debug!(room, "unreadable pub/sub payload");
+                        continue;
+                    };
+                    if let Some(tx) = cluster.room_sender(room) {
+                        // A full mailbox drops the event: messages are read
+                        // back from the stream, presence on the next resync.
+                        let _ = tx.try_send(remote.into_event());
+                    }
+                }
+            }
+        }
+        warn!("redis pub/sub connection lost; reconnecting");
+    }
+}
+
+impl Cluster {
+    pub(super) fn locked(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, mpsc::WeakSender<BusEvent>>> {
+        // Single inserts: a poisoned lock is still consistent.
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn room_senders(&self) -> Vec<mpsc::Sender<BusEvent>> {
+        self.locked().values().filter_map(|w| w.upgrade()).collect()
+    }
+
+    /// The local room with this name, while it runs.
+    pub(super) fn room_sender(&self, room: &str) -> Option<mpsc::Sender<BusEvent>> {
+        self.locked().get(room).and_then(mpsc::WeakSender::upgrade)
+    }
+
+    /// A room actor starts: route its channel to it.
+    pub(super) fn register(&self, room: Arc<str>, tx: mpsc::WeakSender<BusEvent>) {
+        self.locked().insert(room.clone(), tx);
+        let _ = self.subscribe.send(Subscription::Room(room));
+    }
+
+    /// A room actor stopped (its last local member left): stop listening
+    /// to its channel, and take it off the cluster's list of open rooms if
+    /// no process has members in it any more.
+    pub(super) fn unregister(&self, room: &str) {
+        let removed = {
+            let mut rooms = self.locked();
+            match rooms.get(room) {
+                // A new actor for the room may have started meanwhile.
+                Some(tx) if tx.strong_count() == 0 => rooms.remove_entry(room).map(|(r, _)| r),
+                _ => None,
+            }
+        };
+        let Some(room) = removed else { return };
+        let _ = self.subscribe.send(Subscription::Gone(room.clone()));
+        if !self.healthy() {
+            return;
+        }
+        let script = self.forget.clone();
+        let mut conn = self.conn.clone();
+        tokio::spawn(async move {
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(keys::members(&room))
+                .key(keys::ROOMS)
+                .arg(&*room);
+            let _ =
+                tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut conn)).await;
+        });
+    }
+}

@@ -1,0 +1,199 @@
+//! Reads of a room: its snapshot, ranges of its stream, the rooms of the
+//! cluster; presence and typing published to the other nodes.
+
+use super::*;
+
+impl Cluster {
+    /// Whether a room exists in the cluster (has an epoch), without
+    /// creating it.
+    pub(crate) async fn room_exists(&self, room: &str) -> bool {
+        self.call::<bool>(redis::cmd("EXISTS").arg(keys::epoch(room)))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// `{node}:{conn}`: a member's field in a room's member hash.
+    pub(crate) fn member_key(&self, conn: u64) -> String {
+        format!("{}:{conn}", self.node)
+    }
+
+    /// The room's epoch, head, latest `recent` messages and members, read
+    /// atomically (creating the epoch on first use).
+    pub(super) async fn read_snapshot(
+        &self,
+        room: &str,
+        recent: usize,
+    ) -> Result<Snapshot, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .sadd(keys::ROOMS, room)
+            .ignore()
+            .cmd("SET")
+            .arg(keys::epoch(room))
+            .arg(crate::ids::new_epoch())
+            .arg("NX")
+            .ignore()
+            .get(keys::epoch(room))
+            .get(keys::seq(room))
+            .cmd("XREVRANGE")
+            .arg(keys::log(room))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(recent.max(1))
+            .hgetall(keys::members(room));
+        let mut conn = self.conn.clone();
+        let (epoch, head, log, members): (String, Option<u64>, Value, HashMap<String, String>) =
+            self.bounded(CALL_TIMEOUT, pipe.query_async(&mut conn))
+                .await?;
+        let mut recent_msgs = entries(room, log)?;
+        recent_msgs.reverse();
+        if recent == 0 {
+            recent_msgs.clear();
+        }
+        Ok(Snapshot {
+            epoch,
+            head: head.unwrap_or(0),
+            recent: recent_msgs,
+            members,
+        })
+    }
+
+    /// Every room of the cluster with its member count (at most `limit`
+    /// rooms, busiest first).
+    pub async fn rooms(&self, limit: usize) -> Result<Vec<shared::chat::RoomInfo>, StoreError> {
+        let names: Vec<String> = self.call(redis::cmd("SMEMBERS").arg(keys::ROOMS)).await?;
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.hlen(keys::members(name));
+        }
+        let mut conn = self.conn.clone();
+        let counts: Vec<u32> = self
+            .bounded(CALL_TIMEOUT, pipe.query_async(&mut conn))
+            .await?;
+        let mut rooms: Vec<shared::chat::RoomInfo> = names
+            .into_iter()
+            .zip(counts)
+            .map(|(room, members)| shared::chat::RoomInfo { room, members })
+            .collect();
+        rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.room.cmp(&b.room)));
+        rooms.truncate(limit);
+        Ok(rooms)
+    }
+
+    /// Messages `from..=to` of a room's stream (fewer when trimmed).
+    pub(super) async fn read_range(
+        &self,
+        room: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Msg>, StoreError> {
+        self.metrics.stream_reads.inc();
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(keys::log(room))
+            .arg(format!("{from}-0"))
+            .arg(format!("{to}-0"));
+        entries(room, self.call(&cmd).await?)
+    }
+
+    /// Up to `limit` messages with `seq < before`, oldest first.
+    pub(super) async fn read_before(
+        &self,
+        room: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<Msg>, StoreError> {
+        if before <= 1 || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(keys::log(room))
+            .arg(format!("{}-0", before - 1))
+            .arg("-")
+            .arg("COUNT")
+            .arg(limit);
+        let mut msgs = entries(room, self.call(&cmd).await?)?;
+        msgs.reverse();
+        Ok(msgs)
+    }
+
+    /// Publishes a presence change and records it in the member hash.
+    pub(super) fn publish_presence(
+        &self,
+        room: &str,
+        conn: u64,
+        kind: PresenceKind,
+        nick: &str,
+        old: Option<String>,
+    ) {
+        self.presence_by_key(room, self.member_key(conn), kind, nick, old);
+    }
+
+    /// [`Cluster::presence`] for a member hash field.
+    pub(crate) fn presence_by_key(
+        &self,
+        room: &str,
+        key: String,
+        kind: PresenceKind,
+        nick: &str,
+        old: Option<String>,
+    ) {
+        let mut cmds = Vec::with_capacity(3);
+        match kind {
+            PresenceKind::Join | PresenceKind::Rename => {
+                cmds.push(
+                    redis::cmd("HSET")
+                        .arg(keys::members(room))
+                        .arg(&key)
+                        .arg(nick)
+                        .clone(),
+                );
+                cmds.push(
+                    redis::cmd("SADD")
+                        .arg(keys::node_rooms(&self.node))
+                        .arg(room)
+                        .clone(),
+                );
+            }
+            PresenceKind::Leave => {
+                cmds.push(
+                    redis::cmd("HDEL")
+                        .arg(keys::members(room))
+                        .arg(&key)
+                        .clone(),
+                );
+            }
+        }
+        let event = RemotePresence {
+            node: self.node.clone(),
+            key,
+            kind,
+            nick: nick.to_owned(),
+            old,
+        };
+        let payload = format!("p{}", serde_json::to_string(&event).unwrap_or_default());
+        cmds.push(
+            redis::cmd("PUBLISH")
+                .arg(keys::channel(room))
+                .arg(payload)
+                .clone(),
+        );
+        self.fire(cmds);
+    }
+
+    /// Publishes a typing change.
+    pub(super) fn publish_typing(&self, room: &str, nick: &str, on: bool) {
+        let event = RemoteTyping {
+            node: self.node.clone(),
+            nick: nick.to_owned(),
+            on,
+        };
+        let payload = format!("t{}", serde_json::to_string(&event).unwrap_or_default());
+        self.fire(vec![
+            redis::cmd("PUBLISH")
+                .arg(keys::channel(room))
+                .arg(payload)
+                .clone(),
+        ]);
+    }
+}
