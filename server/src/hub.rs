@@ -180,6 +180,10 @@ impl Log for HubNode {
 }
 
 impl Bus for HubNode {
+    fn carries(&self) -> bool {
+        true
+    }
+
     fn node(&self) -> &str {
         &self.node
     }

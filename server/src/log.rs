@@ -149,6 +149,10 @@ pub trait Bus: Send + Sync {
     fn node(&self) -> &str {
         "local"
     }
+    /// Whether anything ever comes from it (a room listens only then).
+    fn carries(&self) -> bool {
+        false
+    }
     /// Starts bringing the room's events to `to`.
     fn subscribe(&self, _room: Arc<str>, _to: mpsc::WeakSender<BusEvent>) {}
     /// Stops (the room retired).

@@ -42,6 +42,10 @@ impl Log for Cluster {
 }
 
 impl Bus for Cluster {
+    fn carries(&self) -> bool {
+        true
+    }
+
     fn node(&self) -> &str {
         &self.node
     }

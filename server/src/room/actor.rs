@@ -16,7 +16,11 @@ use crate::{
     ring::Ring,
 };
 use bytes::Bytes;
-use futures_util::{StreamExt, stream::FuturesOrdered};
+use futures_util::{
+    StreamExt,
+    future::BoxFuture,
+    stream::{FuturesOrdered, FuturesUnordered},
+};
 use prometheus_client::metrics::histogram::Histogram;
 use shared::chat::{Cursor, ErrorBody, Msg, RoomState, Said};
 use std::{
@@ -144,8 +148,9 @@ struct Room {
     posted: HashMap<u64, Instant>,
     /// Joins waiting for the first snapshot.
     parked: Vec<Parked>,
-    /// The room's own reads report here.
-    tasks: mpsc::UnboundedSender<Task>,
+    /// The room's own reads, in flight (polled by the room's loop: a room
+    /// costs no channel for them).
+    tasks: FuturesUnordered<BoxFuture<'static, Task>>,
 }
 
 /// Runs until every handle is dropped.
@@ -160,11 +165,16 @@ pub(super) async fn run(setup: Setup, mut rx: mpsc::Receiver<Command>) {
         limits,
         intake,
     } = setup;
-    let (tasks, mut tasks_rx) = mpsc::unbounded_channel();
     // A bounded queue: a room that falls behind loses bus events, and
     // catches up from the log (entries) or the next snapshot (presence).
-    let (bus_tx, mut bus_rx) = mpsc::channel::<BusEvent>(4_096);
-    ports.bus.subscribe(name.clone(), bus_tx.downgrade());
+    // Only where the bus carries anything (not in one process).
+    let (bus_tx, mut bus_rx) = if ports.bus.carries() {
+        let (tx, rx) = mpsc::channel::<BusEvent>(4_096);
+        ports.bus.subscribe(name.clone(), tx.downgrade());
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
     let mut room = Room {
         cache: Ring::new(capacity, String::new()),
         name,
@@ -196,7 +206,7 @@ pub(super) async fn run(setup: Setup, mut rx: mpsc::Receiver<Command>) {
         appends: FuturesOrdered::new(),
         posted: HashMap::new(),
         parked: Vec::new(),
-        tasks,
+        tasks: FuturesUnordered::new(),
     };
     room.start();
     loop {
@@ -204,8 +214,13 @@ pub(super) async fn run(setup: Setup, mut rx: mpsc::Receiver<Command>) {
             Some(result) = room.appends.next(), if !room.appends.is_empty() => {
                 room.appended(result.unwrap_or_else(|_| Err(StoreError("store stopped".into()))));
             }
-            Some(task) = tasks_rx.recv() => room.task(task),
-            Some(event) = bus_rx.recv() => room.bus_event(event),
+            Some(task) = room.tasks.next(), if !room.tasks.is_empty() => room.task(task),
+            Some(event) = async {
+                match &mut bus_rx {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => room.bus_event(event),
             cmd = rx.recv() => match cmd {
                 Some(cmd) => room.handle(cmd),
                 None => break,
@@ -297,11 +312,8 @@ impl Room {
         }
     }
 
-    /// Runs a read as a task; its result comes back to the room.
+    /// Runs a read beside the room's work; its result comes back to it.
     fn spawn_task(&self, work: impl Future<Output = Task> + Send + 'static) {
-        let tasks = self.tasks.clone();
-        tokio::spawn(async move {
-            let _ = tasks.send(work.await);
-        });
+        self.tasks.push(Box::pin(work));
     }
 }

@@ -78,6 +78,12 @@ impl Cids {
         }
     }
 
+    /// Lets go of a closed room's `cid`s: a retry after it opens again
+    /// asks the database ([`Known::Ask`] for a session not remembered).
+    pub(super) fn forget(&mut self, room: &str) {
+        self.rooms.remove(room);
+    }
+
     /// Remembers a placement (once it is committed).
     pub(super) fn remember(&mut self, room: &Arc<str>, session: &str, cid: &str, said: Said) {
         let restored = &self.restored;

@@ -97,6 +97,9 @@ enum Op {
     Sweep(oneshot::Sender<()>),
     /// Answered once every op queued before it is written.
     Flush(oneshot::Sender<()>),
+    /// A room closed: what the writer holds for it in memory goes (it is
+    /// read again from the database when the room opens again).
+    Retire(Arc<str>),
 }
 
 struct Shared {
@@ -489,5 +492,9 @@ impl Log for SqliteStore {
 
     fn kept_per_room(&self) -> Option<u64> {
         Some(self.shared.max_messages)
+    }
+
+    fn retire(&self, room: &str) {
+        self.shared.send(Op::Retire(room.into()));
     }
 }

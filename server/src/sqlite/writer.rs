@@ -245,6 +245,7 @@ impl Writer {
         // its original in the same group).
         let mut in_group: HashMap<(Arc<str>, String, String), Said> = HashMap::new();
         let mut rooms_recorded = Vec::new();
+        let mut retired = Vec::new();
         let mut bytes = 0;
         let commits = self.commits + 1;
         let result = (|| -> rusqlite::Result<()> {
@@ -332,6 +333,7 @@ impl Writer {
                         // Taken apart in `run`; answer anyway.
                         let _ = done.send(());
                     }
+                    Op::Retire(room) => retired.push(room),
                 }
             }
             tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'commits'")?
@@ -349,6 +351,13 @@ impl Writer {
                 .record(commits)
                 .map_err(|e| format!("cannot record the commit: {e}"))
         });
+        // Rooms that closed: their memory goes once this group is settled
+        // (a room's own writes come before its retirement in the queue).
+        let forget = move |writer: &mut Self| {
+            for room in retired {
+                writer.forget(&room);
+            }
+        };
         match result {
             Ok(()) => {
                 for (room, seq) in next {
@@ -370,6 +379,31 @@ impl Writer {
                     let _ = done.send(Err(StoreError(e.clone())));
                 }
             }
+        }
+        forget(self);
+    }
+
+    /// Lets go of what is held for a closed room: its last `seq`, its
+    /// recorded row, its recent `cid`s (a retry after it opens again asks
+    /// the database), its epoch (read again from the database).
+    fn forget(&mut self, room: &Arc<str>) {
+        self.stored.remove(room);
+        self.touched.remove(room);
+        self.recorded.remove(room);
+        self.cids.forget(room);
+        // A room with a row keeps its epoch there; one without any message
+        // keeps it here (a new one would not match what its room was told).
+        let has_row = self
+            .conn
+            .query_row("SELECT 1 FROM rooms WHERE name = ?1", [&**room], |_| Ok(()))
+            .optional()
+            .is_ok_and(|row| row.is_some());
+        if has_row {
+            // Single map operations: a poisoned lock is consistent.
+            self.epochs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(room);
         }
     }
 
