@@ -107,6 +107,8 @@ async fn older_messages_arrive_above_the_reader_who_stays_put() {
     })
     .await;
     assert!(settled.contains(&251), "{settled:?}");
+    // The app puts the reader back from the next animation frame.
+    frames(2).await;
     assert_eq!(offset_of(&host, 251), before, "the reader's line stays put");
     assert!(
         find(&host, &id("new-messages")).is_none(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Binary, Client, Redis, WAIT};
+use common::{Binary, Client, Partition, Redis, WAIT};
 use serde_json::json;
 use shared::chat::{Msg, Presence, PresenceKind, RoomState, RoomStatus, Said, TypingOut, Welcome};
 use std::{
@@ -794,71 +794,6 @@ async fn processes_share_rooms_through_redis_over_tls() {
         cert.as_os_str(),
     ]);
     assert!(stderr.contains("--redis-key"), "{stderr}");
-}
-
-/// A TCP proxy to Redis that the test can cut (every connection dropped,
-/// new ones refused) and restore: one process partitioned from Redis while
-/// the others still reach it.
-struct Partition {
-    port: u16,
-    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
-    accept: tokio::task::JoinHandle<()>,
-}
-
-impl Partition {
-    async fn to(redis_port: u16) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (is_cut, all) = (cut.clone(), links.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if is_cut.load(std::sync::atomic::Ordering::SeqCst) {
-                    continue; // dropped: the connection is refused
-                }
-                let link = tokio::spawn(async move {
-                    if let Ok(mut outbound) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                all.lock().expect("links").push(link.abort_handle());
-            }
-        });
-        Self {
-            port,
-            cut,
-            links,
-            accept,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    fn cut(&self) {
-        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
-        for link in self.links.lock().expect("links").drain(..) {
-            link.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Drop for Partition {
-    fn drop(&mut self) {
-        self.cut();
-        self.accept.abort();
-    }
 }
 
 /// The next `event` Notify whose JSON payload passes `want`.

@@ -100,6 +100,19 @@ pub async fn until(what: &str, mut check: impl FnMut() -> bool) {
     assert!(check(), "{what}: not true within {UI_MS} ms");
 }
 
+/// Waits for the page to draw `n` frames: what the app does from an
+/// animation frame after a change (scroll restores) has run by then.
+pub async fn frames(n: u32) {
+    for _ in 0..n {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            let _ = web_sys::window()
+                .expect("window")
+                .request_animation_frame(&resolve);
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+}
+
 /// Waits until the text of `selector` contains `wanted`.
 pub async fn until_text(host: &HtmlElement, selector: &str, wanted: &str) {
     for _ in 0..UI_MS / 20 {
