@@ -10,7 +10,8 @@ use std::{net::SocketAddr, time::Duration};
 #[command(
     name = "server",
     version,
-    about = "Real-time chat server (websocket.io-rpc-v0.1)"
+    about = "Real-time chat server (websocket.io-rpc-v0.1)",
+    group(clap::ArgGroup::new("shared").args(["redis", "redis_cluster"]))
 )]
 pub struct Config {
     /// Address to listen on.
@@ -191,14 +192,20 @@ pub struct Config {
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
 
+    /// Cluster mode on a sharded Redis Cluster: its seed nodes,
+    /// comma-separated (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`).
+    /// Everything else as with `--redis` (TLS, passwords, durability).
+    #[arg(long, value_name = "URLS", value_delimiter = ',')]
+    pub redis_cluster: Option<Vec<String>>,
+
     /// Cluster mode over TLS (`rediss://`): PEM file of the authority that
     /// signed Redis's certificate (default: the system's trusted roots).
-    #[arg(long, value_name = "FILE", requires = "redis")]
+    #[arg(long, value_name = "FILE", requires = "shared")]
     pub redis_ca: Option<std::path::PathBuf>,
 
     /// Cluster mode over TLS: this server's certificate (PEM), for a Redis
     /// that checks its clients (`tls-auth-clients`); needs `--redis-key`.
-    #[arg(long, value_name = "FILE", requires_all = ["redis", "redis_key"])]
+    #[arg(long, value_name = "FILE", requires_all = ["shared", "redis_key"])]
     pub redis_cert: Option<std::path::PathBuf>,
 
     /// Cluster mode over TLS: the private key of `--redis-cert` (PEM).
@@ -209,7 +216,7 @@ pub struct Config {
     /// (`appendonly no`, or `appendfsync everysec`/`no`), whose crash can
     /// lose messages it acknowledged. Without this flag such a Redis stops
     /// start-up, and one that turns lossy later is treated as unavailable.
-    #[arg(long, requires = "redis")]
+    #[arg(long, requires = "shared")]
     pub redis_allow_lossy: bool,
 
     /// Tests only: every commit of the history store first waits this many
@@ -253,10 +260,15 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Cluster-mode settings, when `--redis` is given.
+    /// Cluster-mode settings, when `--redis` or `--redis-cluster` is given.
     pub fn cluster(&self) -> Option<ClusterConfig> {
+        let redis = match (&self.redis, &self.redis_cluster) {
+            (Some(url), _) => Redis::One(url.clone()),
+            (None, Some(seeds)) => Redis::Cluster(seeds.clone()),
+            (None, None) => return None,
+        };
         Some(ClusterConfig {
-            url: self.redis.clone()?,
+            redis,
             node_ttl: Duration::from_secs_f64(self.node_ttl_secs.max(0.3)),
             retention: self.retention_messages,
             max_age: self.max_age(),
@@ -318,11 +330,30 @@ impl Config {
     }
 }
 
+/// Which Redis cluster mode uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redis {
+    /// One Redis (with replicas or Sentinel if wanted): `redis://host:port/db`.
+    One(String),
+    /// A sharded Redis Cluster, by its seed nodes.
+    Cluster(Vec<String>),
+}
+
+impl Redis {
+    /// Every URL given: the one Redis, or the seeds.
+    pub fn urls(&self) -> &[String] {
+        match self {
+            Redis::One(url) => std::slice::from_ref(url),
+            Redis::Cluster(seeds) => seeds,
+        }
+    }
+}
+
 /// Cluster-mode settings.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// `redis://host:port/db`.
-    pub url: String,
+    /// Where the Redis is.
+    pub redis: Redis,
     /// A node whose heartbeat is this old is removed from presence.
     pub node_ttl: Duration,
     /// Messages each room's stream keeps.
@@ -372,5 +403,28 @@ mod tests {
             Config::default().cluster().is_none(),
             "one process by default"
         );
+        let sharded = Config::try_parse_from([
+            "server",
+            "--redis-cluster",
+            "redis://a:1,redis://b:2",
+            "--redis-allow-lossy",
+        ])
+        .expect("valid");
+        assert_eq!(
+            sharded.cluster().expect("cluster mode").redis,
+            Redis::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
+        );
+        assert!(
+            Config::try_parse_from([
+                "server",
+                "--redis",
+                "redis://a:1",
+                "--redis-cluster",
+                "redis://b:2"
+            ])
+            .is_err(),
+            "one Redis or a cluster, not both"
+        );
+        assert!(Config::try_parse_from(["server", "--redis-allow-lossy"]).is_err());
     }
 }

@@ -28,6 +28,12 @@ pub mod session;
 pub mod sqlite;
 pub mod web;
 
+/// Real Redis for the crate's own tests (the same file the integration
+/// tests use).
+#[cfg(test)]
+#[path = "../tests/common/redis_server.rs"]
+mod redis_server;
+
 pub use config::Config;
 
 use axum::{Router, routing::get};

@@ -1006,12 +1006,8 @@ async fn after_an_outage_a_process_that_reconnects_late_is_not_reaped() {
 
 /// `redis-cli` against the test's Redis: its output, one item a line.
 fn redis_cli(redis: &Redis, args: &[&str]) -> Vec<String> {
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli runs (Debian's redis-server brings it)");
-    String::from_utf8_lossy(&out.stdout)
+    redis
+        .cli(args)
         .lines()
         .map(str::to_owned)
         .filter(|l| !l.is_empty())
@@ -1032,7 +1028,7 @@ async fn rooms_everyone_left_leave_the_cluster_and_no_token_reaches_redis() {
     say(&mut ann, "brief", "hi", "c1").await;
     let (mut bob, _) = hello(&b, json!({"v": 1, "nick": "bob"})).await;
     assert!(rooms_listed(&mut bob).await.contains(&"brief".to_owned()));
-    assert!(redis_cli(&redis, &["SMEMBERS", "chat:rooms"]).contains(&"brief".to_owned()));
+    assert!(redis_cli(&redis, &["SMEMBERS", "chat:{:global}:rooms"]).contains(&"brief".to_owned()));
 
     // Its last member leaves: it closes, and leaves the cluster's list.
     let _: serde_json::Value = ann
@@ -1044,7 +1040,9 @@ async fn rooms_everyone_left_leave_the_cluster_and_no_token_reaches_redis() {
         assert!(Instant::now() < deadline, "the room stayed listed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(!redis_cli(&redis, &["SMEMBERS", "chat:rooms"]).contains(&"brief".to_owned()));
+    assert!(
+        !redis_cli(&redis, &["SMEMBERS", "chat:{:global}:rooms"]).contains(&"brief".to_owned())
+    );
     // Its history stays: joining again recovers it.
     let state = join(&mut bob, "brief").await;
     assert_eq!(state.seq, 1, "history kept");

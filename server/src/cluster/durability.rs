@@ -8,9 +8,6 @@
 //! and refuses a Redis that does not fsync every write unless the operator
 //! said that is intended (`--redis-allow-lossy`).
 
-use redis::aio::ConnectionManager;
-use std::collections::HashMap;
-
 /// What Redis's persistence settings promise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Durability {
@@ -40,35 +37,46 @@ pub(crate) fn judge(appendonly: Option<&str>, appendfsync: Option<&str>) -> Dura
     }
 }
 
-/// Reads the settings from Redis. `Err` when Redis cannot be reached;
-/// `Ok(Lossy)` also when it answers but refuses `CONFIG` (managed Redis
-/// often renames it): then durability cannot be known.
-pub(crate) async fn read(conn: &mut ConnectionManager) -> redis::RedisResult<Durability> {
-    let mut pipe = redis::pipe();
-    pipe.cmd("CONFIG").arg("GET").arg("appendonly");
-    pipe.cmd("CONFIG").arg("GET").arg("appendfsync");
-    match pipe
-        .query_async::<(HashMap<String, String>, HashMap<String, String>)>(conn)
-        .await
-    {
-        Ok((only, fsync)) => Ok(judge(
-            only.get("appendonly").map(String::as_str),
-            fsync.get("appendfsync").map(String::as_str),
-        )),
-        Err(e)
-            if matches!(
-                e.kind(),
-                redis::ErrorKind::Server(
-                    redis::ServerErrorKind::ResponseError | redis::ServerErrorKind::NoPerm
-                )
-            ) =>
-        {
-            Ok(Durability::Lossy(format!(
+/// Reads the settings from Redis: from every primary of a Redis Cluster,
+/// any of which could lose what it acknowledged. `Err` when Redis cannot
+/// be reached; `Ok(Lossy)` also when it answers but refuses `CONFIG`
+/// (managed Redis often renames it): then durability cannot be known.
+pub(super) async fn read(conn: &mut super::Conn) -> redis::RedisResult<Durability> {
+    let refused = |e: &redis::RedisError| {
+        matches!(
+            e.kind(),
+            redis::ErrorKind::Server(
+                redis::ServerErrorKind::ResponseError | redis::ServerErrorKind::NoPerm
+            )
+        )
+    };
+    let (only, fsync) = match (
+        conn.config_get("appendonly").await,
+        conn.config_get("appendfsync").await,
+    ) {
+        (Ok(only), Ok(fsync)) => (only, fsync),
+        (Err(e), _) | (_, Err(e)) if refused(&e) => {
+            return Ok(Durability::Lossy(format!(
                 "CONFIG GET was refused ({e}), so durability cannot be checked"
-            )))
+            )));
         }
-        Err(e) => Err(e),
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    let nodes = only.len();
+    for (node, only) in &only {
+        let fsync = fsync
+            .iter()
+            .find(|(n, _)| n == node)
+            .and_then(|(_, f)| f.as_deref());
+        if let Durability::Lossy(why) = judge(only.as_deref(), fsync) {
+            return Ok(Durability::Lossy(if nodes > 1 {
+                format!("{node}: {why}")
+            } else {
+                why
+            }));
+        }
     }
+    Ok(Durability::Fsynced)
 }
 
 #[cfg(test)]

@@ -80,7 +80,7 @@ impl Cluster {
         }
         let mut conn = self.conn.clone();
         match self
-            .bounded(CALL_TIMEOUT, durability::read(&mut conn))
+            .bounded(CALL_TIMEOUT * 2, durability::read(&mut conn))
             .await
         {
             Ok(durability::Durability::Fsynced) => Probe::Usable,

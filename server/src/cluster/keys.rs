@@ -1,8 +1,14 @@
 //! Every Redis key and channel cluster mode uses, in one place.
 //!
-//! A room's keys share the hash tag `{room}`. Cluster mode runs against one
-//! Redis server (with replicas or Sentinel if wanted), not Redis Cluster:
-//! the node scripts touch several rooms at once.
+//! Every key names the one hash slot it lives in (its `{tag}`), and no
+//! script or transaction touches two tags, so the same commands run on one
+//! Redis and on a sharded Redis Cluster:
+//!
+//! - a room's keys share the tag `{room}`;
+//! - what concerns the processes as a whole (nodes and their heartbeats,
+//!   nicknames, the lists of rooms) shares the tag `{:global}`, which no
+//!   room can have (room names have no `:`);
+//! - a session's keys have no tag: each hashes (and spreads) on its own.
 
 /// The room's last `seq` (INCR).
 pub(crate) fn seq(room: &str) -> String {
@@ -39,37 +45,44 @@ pub(crate) fn room_of_channel(channel: &str) -> Option<&str> {
     channel.strip_prefix("chat:{")?.strip_suffix('}')
 }
 
+/// The hash tag of everything that concerns the processes as a whole.
+pub(crate) const GLOBAL: &str = ":global";
+
 /// Set of the rooms open on some process (a room leaves it when its last
 /// member anywhere leaves).
-pub(crate) const ROOMS: &str = "chat:rooms";
+pub(crate) const ROOMS: &str = "chat:{:global}:rooms";
 
 /// Set of the rooms that have a stream (for the age sweep).
-pub(crate) const LOGS: &str = "chat:logs";
+pub(crate) const LOGS: &str = "chat:{:global}:logs";
 
 /// Held (briefly) by the node sweeping expired messages this period.
-pub(crate) const EXPIRE_LOCK: &str = "chat:expire-lock";
+pub(crate) const EXPIRE_LOCK: &str = "chat:{:global}:expire-lock";
 
 /// Set of every node that has registered.
-pub(crate) const NODES: &str = "chat:nodes";
+pub(crate) const NODES: &str = "chat:{:global}:nodes";
 
 /// Hash of held nicknames: look-alike key → holder
 /// (`{node}:{conn}:{session}`, or `~{until}:{session}` for a session that
 /// is not connected). Sessions appear only as hashes of their tokens.
-pub(crate) const NICKS: &str = "chat:nicks";
+pub(crate) const NICKS: &str = "chat:{:global}:nicks";
+
+/// What a node's keys start with (the claim script builds its heartbeat's
+/// key from a holder's node id).
+pub(crate) const NODE_PREFIX: &str = "chat:{:global}:node:";
 
 /// A node's heartbeat; expires when the node stops refreshing it.
 pub(crate) fn node(node: &str) -> String {
-    format!("chat:node:{node}")
+    format!("{NODE_PREFIX}{node}")
 }
 
 /// Rooms a node has had members in.
 pub(crate) fn node_rooms(node: &str) -> String {
-    format!("chat:node:{node}:rooms")
+    format!("{NODE_PREFIX}{node}:rooms")
 }
 
 /// Nicknames a node has claimed.
 pub(crate) fn node_nicks(node: &str) -> String {
-    format!("chat:node:{node}:nicks")
+    format!("{NODE_PREFIX}{node}:nicks")
 }
 
 /// Where a session (its token's hash) is live: `{node}:{conn}`.

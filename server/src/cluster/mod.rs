@@ -1,5 +1,7 @@
-//! Cluster mode (`--redis URL`): many server processes share rooms through
-//! one Redis.
+//! Cluster mode (`--redis URL`, or `--redis-cluster SEEDS` for a sharded
+//! Redis Cluster): many server processes share rooms through Redis. The
+//! same commands run on both: every key carries the hash tag of the one
+//! slot it lives in, and no script or transaction spans two (see `keys`).
 //!
 //! - **Order.** A room's next `seq` comes from `INCR` inside one Lua script
 //!   that also appends the message to the room's stream (entry id
@@ -8,12 +10,14 @@
 //!   order: what pub/sub brings out of order waits, and a gap is read back
 //!   from the stream (pub/sub may drop; the stream does not).
 //! - **Catch-up.** Every second each process reads the head `seq` of its
-//!   rooms (one `MGET`); a room behind it reads the gap from the stream. So
+//!   rooms (`MGET`, split by slot on a cluster); a room behind it reads the
+//!   gap from the stream. So
 //!   after any outage every process converges without gaps.
 //! - **Presence.** Members are a hash per room (`{node}:{conn}` → nick);
 //!   changes are published. Each node refreshes a heartbeat key; a node whose
 //!   key expires is reaped by whichever live node sees it first: its members
-//!   leave (published) and its nicknames are freed.
+//!   leave (published, room by room) and its nicknames are freed. A node
+//!   that finds it was reaped while alive puts its members back.
 //! - **Redis down.** A health check (every 500 ms) marks the cluster
 //!   unhealthy: `say` answers `unavailable` at once, rooms tell their
 //!   members `room_status: degraded`, and when Redis is back rooms re-read
@@ -52,7 +56,7 @@ use tasks::*;
 use writer::*;
 
 use crate::{
-    config::ClusterConfig,
+    config::{ClusterConfig, Redis},
     history::SavedSession,
     ids::ConnId,
     log::{Bus, BusEvent, Entry, Log, Placed, Read, Snapshot, StoreError},
@@ -107,8 +111,10 @@ pub struct Cluster {
     me: std::sync::Weak<Cluster>,
     node: String,
     config: ClusterConfig,
-    client: Client,
-    conn: ConnectionManager,
+    /// Where pub/sub connects: the one Redis, or each seed of a cluster in
+    /// turn (a cluster's classic pub/sub reaches every node).
+    subscribers: Vec<Client>,
+    conn: Conn,
     ops: mpsc::Sender<Op>,
     healthy: AtomicBool,
     /// Redis answers but is refused: it does not fsync every write.
@@ -139,9 +145,9 @@ pub struct Cluster {
     claim: Script,
     release: Script,
     hold: Script,
-    forget: Script,
     sweep_holds: Script,
-    reap: Script,
+    reap_room: Script,
+    reap_node: Script,
     expire: Script,
     stop: CancellationToken,
 }
@@ -150,14 +156,13 @@ impl Cluster {
     /// Connects (lazily: the server starts even while Redis is down) and
     /// starts the writer, subscriber, heartbeat and health tasks.
     pub async fn start(config: ClusterConfig) -> Result<Arc<Self>, StoreError> {
-        let client = client(&config)?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(CALL_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager)
-            .map_err(unavailable)?;
+        let conn = Conn::open(&config)?;
+        let subscribers = config
+            .redis
+            .urls()
+            .iter()
+            .map(|url| client(&config, url))
+            .collect::<Result<Vec<_>, _>>()?;
         let (ops, ops_rx) = mpsc::channel(WRITE_QUEUE);
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
         let (takeovers, takeovers_rx) = mpsc::unbounded_channel();
@@ -166,7 +171,7 @@ impl Cluster {
             me: me.clone(),
             node: format!("{:016x}", rand::random::<u64>()),
             config,
-            client,
+            subscribers,
             conn,
             ops,
             healthy: AtomicBool::new(false),
@@ -185,15 +190,15 @@ impl Cluster {
             claim: Script::new(scripts::CLAIM),
             release: Script::new(scripts::RELEASE),
             hold: Script::new(scripts::HOLD),
-            forget: Script::new(scripts::FORGET),
             sweep_holds: Script::new(scripts::SWEEP_HOLDS),
-            reap: Script::new(scripts::REAP),
+            reap_room: Script::new(scripts::REAP_ROOM),
+            reap_node: Script::new(scripts::REAP_NODE),
             expire: Script::new(scripts::EXPIRE),
             stop: CancellationToken::new(),
         });
         match cluster.probe(true).await {
             Probe::Usable => match cluster.heartbeat().await {
-                Ok(()) => {
+                Ok(_) => {
                     cluster.healthy.store(true, Ordering::Relaxed);
                     cluster.metrics.redis_up.set(1);
                 }
@@ -206,14 +211,14 @@ impl Cluster {
                     "refusing the Redis at {}: {why}. Acknowledged messages must survive a \
                      Redis crash: run it with `appendonly yes` and `appendfsync always`, or \
                      pass --redis-allow-lossy if losing them is intended",
-                    redacted(&cluster.config.url)
+                    redacted_all(&cluster.config.redis)
                 )));
             }
             Probe::Unreachable(e) => {
                 warn!(error = %e, "redis is not reachable yet; rooms are degraded until it is")
             }
         }
-        info!(node = %cluster.node, url = %redacted(&cluster.config.url), "cluster mode");
+        info!(node = %cluster.node, redis = %redacted_all(&cluster.config.redis), "cluster mode");
         tokio::spawn(writer(cluster.clone(), ops_rx));
         tokio::spawn(subscriber(cluster.clone(), subscribe_rx));
         tokio::spawn(health(cluster.clone()));
@@ -261,7 +266,7 @@ impl Cluster {
     /// nicknames are freed, now rather than when its heartbeat expires.
     pub async fn shutdown(&self) {
         self.stop.cancel();
-        if let Err(e) = self.reap_node(&self.node, true).await {
+        if let Err(e) = self.reap(&self.node, true).await {
             debug!(error = %e, "could not leave the cluster cleanly; the others will reap this node");
         }
     }

@@ -18,18 +18,21 @@ pub(super) async fn subscriber(
 ) {
     use futures_util::StreamExt;
     let mut first = true;
+    // Which of the URLs is tried next (a cluster's seeds in turn).
+    let mut next = 0;
     loop {
         if cluster.stop.is_cancelled() {
             return;
         }
-        let pubsub =
-            match tokio::time::timeout(CALL_TIMEOUT, cluster.client.get_async_pubsub()).await {
-                Ok(Ok(p)) => p,
-                _ => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
+        let client = &cluster.subscribers[next % cluster.subscribers.len()];
+        next += 1;
+        let pubsub = match tokio::time::timeout(CALL_TIMEOUT, client.get_async_pubsub()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
         let (mut sink, mut stream) = pubsub.split();
         let mut channels: Vec<String> = cluster.locked().keys().map(|r| keys::channel(r)).collect();
         channels.push(keys::control(&cluster.node));
@@ -38,9 +41,7 @@ pub(super) async fn subscriber(
         }
         if !first {
             info!("redis pub/sub is back: rooms resynchronise");
-            for tx in cluster.room_senders() {
-                let _ = tx.send(BusEvent::Resync).await;
-            }
+            cluster.resync_rooms();
         }
         first = false;
         loop {
@@ -91,6 +92,16 @@ impl Cluster {
         self.locked().values().filter_map(|w| w.upgrade()).collect()
     }
 
+    /// Every local room reads its state again (and puts its members back
+    /// where the shared list lost them).
+    pub(super) fn resync_rooms(&self) {
+        for tx in self.room_senders() {
+            tokio::spawn(async move {
+                let _ = tx.send(BusEvent::Resync).await;
+            });
+        }
+    }
+
     /// The local room with this name, while it runs.
     pub(super) fn room_sender(&self, room: &str) -> Option<mpsc::Sender<BusEvent>> {
         self.locked().get(room).and_then(mpsc::WeakSender::upgrade)
@@ -119,16 +130,19 @@ impl Cluster {
         if !self.healthy() {
             return;
         }
-        let script = self.forget.clone();
+        // Off the list of open rooms if no process has members in it (a
+        // process whose members came meanwhile lists it again: `heads`).
         let mut conn = self.conn.clone();
         tokio::spawn(async move {
-            let mut invocation = script.prepare_invoke();
-            invocation
-                .key(keys::members(&room))
-                .key(keys::ROOMS)
-                .arg(&*room);
-            let _ =
-                tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut conn)).await;
+            let members = redis::cmd("HLEN").arg(keys::members(&room)).clone();
+            let empty = tokio::time::timeout(CALL_TIMEOUT, members.query_async::<u64>(&mut conn))
+                .await
+                .is_ok_and(|n| n.is_ok_and(|n| n == 0));
+            if empty {
+                let srem = redis::cmd("SREM").arg(keys::ROOMS).arg(&*room).clone();
+                let _ =
+                    tokio::time::timeout(CALL_TIMEOUT, srem.query_async::<i64>(&mut conn)).await;
+            }
         });
     }
 }

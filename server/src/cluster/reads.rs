@@ -24,10 +24,16 @@ impl Cluster {
         room: &str,
         recent: usize,
     ) -> Result<Snapshot, StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
+        // Listed as open, and swept for age once it has messages (its own
+        // slot: `{:global}`), while the room's own keys are read at once.
+        let mut listed = redis::pipe();
+        listed
             .sadd(keys::ROOMS, room)
             .ignore()
+            .sadd(keys::LOGS, room)
+            .ignore();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("SET")
             .arg(keys::epoch(room))
             .arg(crate::ids::new_epoch())
@@ -42,10 +48,14 @@ impl Cluster {
             .arg("COUNT")
             .arg(recent.max(1))
             .hgetall(keys::members(room));
-        let mut conn = self.conn.clone();
+        let (mut conn, mut listing) = (self.conn.clone(), self.conn.clone());
+        let (read, listed) = tokio::join!(
+            self.bounded(CALL_TIMEOUT, pipe.query_async(&mut conn)),
+            self.bounded(CALL_TIMEOUT, listed.query_async::<()>(&mut listing)),
+        );
+        listed?;
         let (epoch, head, log, members): (String, Option<u64>, Value, HashMap<String, String>) =
-            self.bounded(CALL_TIMEOUT, pipe.query_async(&mut conn))
-                .await?;
+            read?;
         let mut recent_msgs = entries(room, log)?;
         recent_msgs.reverse();
         if recent == 0 {
@@ -63,14 +73,24 @@ impl Cluster {
     /// rooms, busiest first).
     pub async fn rooms(&self, limit: usize) -> Result<Vec<shared::chat::RoomInfo>, StoreError> {
         let names: Vec<String> = self.call(redis::cmd("SMEMBERS").arg(keys::ROOMS)).await?;
-        let mut pipe = redis::pipe();
-        for name in &names {
-            pipe.hlen(keys::members(name));
-        }
         let mut conn = self.conn.clone();
-        let counts: Vec<u32> = self
-            .bounded(CALL_TIMEOUT, pipe.query_async(&mut conn))
-            .await?;
+        let counts = conn
+            .batch(
+                &[],
+                names
+                    .iter()
+                    .map(|name| {
+                        (
+                            name.clone(),
+                            redis::cmd("HLEN").arg(keys::members(name)).clone(),
+                        )
+                    })
+                    .collect(),
+            )
+            .await
+            .into_iter()
+            .map(|count| redis::from_redis_value::<u32>(count?).map_err(unavailable))
+            .collect::<Result<Vec<u32>, StoreError>>()?;
         let mut rooms: Vec<shared::chat::RoomInfo> = names
             .into_iter()
             .zip(counts)
@@ -141,27 +161,30 @@ impl Cluster {
         let mut cmds = Vec::with_capacity(3);
         match kind {
             PresenceKind::Join | PresenceKind::Rename => {
-                cmds.push(
+                cmds.push((
+                    room.to_owned(),
                     redis::cmd("HSET")
                         .arg(keys::members(room))
                         .arg(&key)
                         .arg(nick)
                         .clone(),
-                );
-                cmds.push(
+                ));
+                cmds.push((
+                    keys::GLOBAL.to_owned(),
                     redis::cmd("SADD")
                         .arg(keys::node_rooms(&self.node))
                         .arg(room)
                         .clone(),
-                );
+                ));
             }
             PresenceKind::Leave => {
-                cmds.push(
+                cmds.push((
+                    room.to_owned(),
                     redis::cmd("HDEL")
                         .arg(keys::members(room))
                         .arg(&key)
                         .clone(),
-                );
+                ));
             }
         }
         let event = RemotePresence {
@@ -172,12 +195,13 @@ impl Cluster {
             old,
         };
         let payload = format!("p{}", serde_json::to_string(&event).unwrap_or_default());
-        cmds.push(
+        cmds.push((
+            room.to_owned(),
             redis::cmd("PUBLISH")
                 .arg(keys::channel(room))
                 .arg(payload)
                 .clone(),
-        );
+        ));
         self.fire(cmds);
     }
 
@@ -189,11 +213,12 @@ impl Cluster {
             on,
         };
         let payload = format!("t{}", serde_json::to_string(&event).unwrap_or_default());
-        self.fire(vec![
+        self.fire(vec![(
+            room.to_owned(),
             redis::cmd("PUBLISH")
                 .arg(keys::channel(room))
                 .arg(payload)
                 .clone(),
-        ]);
+        )]);
     }
 }

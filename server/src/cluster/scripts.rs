@@ -1,14 +1,15 @@
 //! The Lua scripts cluster mode runs in Redis. Each is atomic there, which
 //! is what makes `seq`, `cid` deduplication and nickname claims hold across
-//! processes.
+//! processes; each touches the keys of one hash tag only (see `keys`), so
+//! they run on a Redis Cluster too.
 
-/// Appends a message to a room.
+/// Appends a message to a room (every key is the room's).
 ///
-/// KEYS: seq, log, epoch, cid key (any key when there is no cid), the set
-/// of rooms with a stream.
+/// KEYS: seq, log, epoch, cid key (any of the room's keys when there is no
+/// cid).
 /// ARGV: body without its opening `{` (`"from":…,"text":…,"ts":…`),
 /// a new epoch (used if the room has none), stream length to keep,
-/// cid TTL in seconds (`""`: no cid), ts, channel, room.
+/// cid TTL in seconds (`""`: no cid), ts, channel.
 ///
 /// Returns `{1, seq, epoch}` for a new message, or `{0, "seq:ts", epoch}`
 /// when the `(session, cid)` pair was already stored.
@@ -29,15 +30,16 @@ if ARGV[4] ~= '' then
   redis.call('SET', KEYS[4], seq .. ':' .. ARGV[5], 'EX', ARGV[4])
 end
 redis.call('PUBLISH', ARGV[6], 'm' .. seq .. '\n' .. body)
-redis.call('SADD', KEYS[5], ARGV[7])
 return {1, tostring(seq), epoch}
 "#;
 
 /// Claims a nickname.
 ///
-/// KEYS: nicks hash, this node's nick set. ARGV: the nick's look-alike
-/// key, holder (`{node}:{conn}:{session}`), session (`""` when none),
-/// `{node}:{conn}:`, now (ms since the Unix epoch).
+/// KEYS: nicks hash, this node's nick set (both `{:global}`). ARGV: the
+/// nick's look-alike key, holder (`{node}:{conn}:{session}`), session
+/// (`""` when none), `{node}:{conn}:`, now (ms since the Unix epoch), what
+/// a node's heartbeat key starts with (the holder's node's heartbeat is in
+/// the same slot).
 ///
 /// A holder is a live connection (`{node}:{conn}:{session}`) or, once its
 /// connection ended, the session alone until it expires
@@ -57,7 +59,7 @@ if cur and cur ~= ARGV[2] then
       if untilms and untilms > tonumber(ARGV[5]) then return 0 end
     else
       local node, session = string.match(cur, '^([^:]*):[^:]*:(.*)$')
-      if node and (session ~= '' or redis.call('EXISTS', 'chat:node:' .. node) == 1) then
+      if node and (session ~= '' or redis.call('EXISTS', ARGV[6] .. node) == 1) then
         return 0
       end
     end
@@ -80,33 +82,40 @@ end
 return 0
 "#;
 
-/// Removes a node that stopped: its members leave every room (each leave
-/// is published, as a live node would) and its nicknames are freed, or
-/// held for their sessions until `ARGV[3]`. Only one caller wins (`SREM`),
-/// and a node whose heartbeat is back is spared.
+/// Removes the members a stopped node had in one room, publishing each
+/// leave as a live node would. Idempotent: a member is removed (and its
+/// leave published) once, whoever runs it.
 ///
-/// KEYS: nodes set, nicks hash, node's rooms, node's nicks, node's
-/// heartbeat. ARGV: node id, `"force"` to reap a live node (its own
-/// shutdown), when sessions' holds end (ms since the Unix epoch).
-/// Returns 0 when there was nothing to do, else 1 + members removed.
-pub(crate) const REAP: &str = r#"
+/// KEYS: the room's member hash. ARGV: `{node}:`, node id, the room's
+/// channel. Returns how many members were removed.
+pub(crate) const REAP_ROOM: &str = r#"
+local removed = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local field, nick = all[i], all[i + 1]
+  if string.sub(field, 1, #ARGV[1]) == ARGV[1] then
+    redis.call('HDEL', KEYS[1], field)
+    redis.call('PUBLISH', ARGV[3],
+      'p' .. cjson.encode({node = ARGV[2], key = field, kind = 'leave', nick = nick}))
+    removed = removed + 1
+  end
+end
+return removed
+"#;
+
+/// Removes a node that stopped, once its rooms are done
+/// ([`REAP_ROOM`]): its nicknames are freed, or held for their sessions
+/// until `ARGV[3]`, and its keys go. A node whose heartbeat is back is
+/// spared (returns 0).
+///
+/// KEYS (all `{:global}`): nodes set, nicks hash, node's rooms, node's
+/// nicks, node's heartbeat. ARGV: node id, `"force"` to remove a live
+/// node (its own shutdown), when sessions' holds end (ms since the Unix
+/// epoch). Returns 1 when removed.
+pub(crate) const REAP_NODE: &str = r#"
 if ARGV[2] ~= 'force' and redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
 redis.call('SREM', KEYS[1], ARGV[1])
 local prefix = ARGV[1] .. ':'
-local removed = 0
-for _, room in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local mkey = 'chat:{' .. room .. '}:members'
-  local all = redis.call('HGETALL', mkey)
-  for i = 1, #all, 2 do
-    local field, nick = all[i], all[i + 1]
-    if string.sub(field, 1, #prefix) == prefix then
-      redis.call('HDEL', mkey, field)
-      redis.call('PUBLISH', 'chat:{' .. room .. '}',
-        'p' .. cjson.encode({node = ARGV[1], key = field, kind = 'leave', nick = nick}))
-      removed = removed + 1
-    end
-  end
-end
 for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do
   local holder = redis.call('HGET', KEYS[2], n)
   if holder and string.sub(holder, 1, #prefix) == prefix then
@@ -119,7 +128,7 @@ for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do
   end
 end
 redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
-return removed + 1
+return 1
 "#;
 
 /// Removes a room's messages older than a cutoff, oldest first (the
@@ -154,17 +163,6 @@ local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur and string.sub(cur, 1, #ARGV[2]) == ARGV[2] then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
   return 1
-end
-return 0
-"#;
-
-/// A room closed on one process: off the list of open rooms if nobody is
-/// a member on any process.
-///
-/// KEYS: the room's member hash, the open rooms set. ARGV: room.
-pub(crate) const FORGET: &str = r#"
-if redis.call('HLEN', KEYS[1]) == 0 then
-  return redis.call('SREM', KEYS[2], ARGV[1])
 end
 return 0
 "#;

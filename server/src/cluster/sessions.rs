@@ -59,10 +59,16 @@ impl Cluster {
     pub(super) fn control(&self, payload: &[u8]) {
         let text = String::from_utf8_lossy(payload);
         let mut parts = text.split(' ');
-        if let (Some("kill"), Some(conn), Some(token)) = (parts.next(), parts.next(), parts.next())
-            && let Ok(conn) = conn.parse()
-        {
-            let _ = self.takeovers.send((token.to_owned(), conn));
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("kill"), Some(conn), Some(token)) => {
+                if let Ok(conn) = conn.parse() {
+                    let _ = self.takeovers.send((token.to_owned(), conn));
+                }
+            }
+            // A peer reaped this node while it was alive (its heartbeat
+            // came back too late): its members are to be put back.
+            (Some("resync"), None, None) => self.resync_rooms(),
+            _ => debug!(%text, "unknown control message"),
         }
     }
 
@@ -92,12 +98,13 @@ impl Cluster {
             return;
         };
         if node != self.node {
-            self.fire(vec![
+            self.fire(vec![(
+                keys::control(node),
                 redis::cmd("PUBLISH")
                     .arg(keys::control(node))
                     .arg(format!("kill {old_conn} {token}"))
                     .clone(),
-            ]);
+            )]);
         }
     }
 

@@ -44,7 +44,7 @@ pub(super) async fn heads(cluster: Arc<Cluster>) {
             for (room, _) in &rooms {
                 sadd.arg(&**room);
             }
-            cluster.fire(vec![sadd]);
+            cluster.fire(vec![(keys::GLOBAL.to_owned(), sadd)]);
         }
         for chunk in rooms.chunks(1_000) {
             let mut mget = redis::cmd("MGET");
@@ -117,9 +117,18 @@ pub(super) async fn nodes(cluster: Arc<Cluster>) {
         if !cluster.healthy() {
             continue;
         }
-        if let Err(e) = cluster.heartbeat().await {
-            debug!(error = %e, "heartbeat failed");
-            continue;
+        match cluster.heartbeat().await {
+            Ok(true) => {
+                // Listed anew: a peer took this node for dead and reaped it.
+                warn!("this process was taken for stopped by a peer: its members are put back");
+                cluster.resync_rooms();
+                cluster.reclaim_nicks().await;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                debug!(error = %e, "heartbeat failed");
+                continue;
+            }
         }
         match cluster.sweep_holds(holds).await {
             Ok(next) => holds = next,
@@ -148,7 +157,7 @@ pub(super) async fn nodes(cluster: Arc<Cluster>) {
             if alive {
                 continue;
             }
-            match cluster.reap_node(&node, false).await {
+            match cluster.reap(&node, false).await {
                 Ok(0) => {}
                 Ok(n) => info!(%node, members = n - 1, "reaped a node that stopped"),
                 Err(e) => debug!(%node, error = %e, "could not reap a node"),
@@ -158,7 +167,9 @@ pub(super) async fn nodes(cluster: Arc<Cluster>) {
 }
 
 impl Cluster {
-    pub(super) async fn heartbeat(&self) -> Result<(), StoreError> {
+    /// Refreshes this node's heartbeat; `true` when the node was not
+    /// listed (its first heartbeat, or a peer reaped it).
+    pub(super) async fn heartbeat(&self) -> Result<bool, StoreError> {
         let ttl_ms = u64::try_from(self.config.node_ttl.as_millis()).unwrap_or(u64::MAX);
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
@@ -167,11 +178,12 @@ impl Cluster {
             .arg("PX")
             .arg(ttl_ms)
             .ignore()
-            .sadd(keys::NODES, &self.node)
-            .ignore();
+            .sadd(keys::NODES, &self.node);
         let mut conn = self.conn.clone();
-        self.bounded(CALL_TIMEOUT, pipe.query_async::<()>(&mut conn))
-            .await
+        let (added,): (u64,) = self
+            .bounded(CALL_TIMEOUT, pipe.query_async(&mut conn))
+            .await?;
+        Ok(added == 1)
     }
 
     /// When messages older than `--retention-days` are dropped: the cutoff
@@ -205,8 +217,37 @@ impl Cluster {
         }
     }
 
-    pub(super) async fn reap_node(&self, node: &str, force: bool) -> Result<i64, StoreError> {
-        let mut invocation = self.reap.prepare_invoke();
+    /// Removes a node that stopped (or, `force`, this one as it stops):
+    /// its members leave each of its rooms, then its nicknames and keys go.
+    /// Room by room, since a room's keys may live on another shard; done
+    /// again by the next reaper if this one stops half-way (each step is
+    /// idempotent). Returns 0 when there was nothing to do, else 1 +
+    /// members removed.
+    pub(super) async fn reap(&self, node: &str, force: bool) -> Result<i64, StoreError> {
+        let rooms: Vec<String> = self
+            .call(redis::cmd("SMEMBERS").arg(keys::node_rooms(node)))
+            .await?;
+        let mut removed = 0;
+        for chunk in rooms.chunks(500) {
+            let cmds = chunk
+                .iter()
+                .map(|room| {
+                    let mut cmd = redis::cmd("EVALSHA");
+                    cmd.arg(self.reap_room.get_hash())
+                        .arg(1)
+                        .arg(keys::members(room))
+                        .arg(format!("{node}:"))
+                        .arg(node)
+                        .arg(keys::channel(room));
+                    (room.clone(), cmd)
+                })
+                .collect();
+            let mut conn = self.conn.clone();
+            for answer in conn.batch(&[&self.reap_room], cmds).await {
+                removed += redis::from_redis_value::<i64>(answer?).map_err(unavailable)?;
+            }
+        }
+        let mut invocation = self.reap_node.prepare_invoke();
         invocation
             .key(keys::NODES)
             .key(keys::NICKS)
@@ -222,8 +263,24 @@ impl Cluster {
                 ),
             );
         let mut con = self.conn.clone();
-        self.bounded(CALL_TIMEOUT * 5, invocation.invoke_async::<i64>(&mut con))
-            .await
+        let gone = self
+            .bounded(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut con))
+            .await?;
+        if gone == 0 {
+            if removed > 0 {
+                // Its heartbeat came back while its members were being
+                // removed: it puts them back.
+                self.fire(vec![(
+                    keys::control(node),
+                    redis::cmd("PUBLISH")
+                        .arg(keys::control(node))
+                        .arg("resync")
+                        .clone(),
+                )]);
+            }
+            return Ok(0);
+        }
+        Ok(1 + removed)
     }
 
     /// Forgets nicknames held for sessions that expired, a slice of the

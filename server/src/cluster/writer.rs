@@ -16,8 +16,8 @@ pub(super) struct AppendOp {
 
 pub(super) enum Op {
     Append(AppendOp),
-    /// Commands whose results nobody waits for.
-    Fire(Vec<Cmd>),
+    /// Commands whose results nobody waits for, each with its hash tag.
+    Fire(Vec<(String, Cmd)>),
     /// A nickname to give back, or with `hold` (`~{until}:{session}`) to
     /// keep for its session (kept until it is done: a nickname that stayed
     /// claimed would be lost to everybody else).
@@ -36,58 +36,41 @@ pub(super) struct Release {
     pub(super) hold: Option<String>,
 }
 
-/// Runs the queued writes, batched: one pipeline per batch, in queue
-/// order, so one room's messages are stored in the order they were posted.
+/// What a command of a batch answers to.
+enum Waiter {
+    Append(oneshot::Sender<Result<Placed, StoreError>>, i64),
+    Fire,
+    Release(Release),
+    Save(UnsavedSession),
+}
+
+/// Runs the queued writes, batched: one pipeline per batch (per hash tag
+/// on a Redis Cluster), in queue order, so one room's messages are stored
+/// in the order they were posted.
 pub(super) async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Loaded with each batch: after a Redis restart the script cache is
+    // empty.
+    let scripts = [&cluster.append, &cluster.release, &cluster.hold];
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        // Loaded each batch: after a Redis restart the script cache is empty.
-        pipe.load_script(&cluster.append);
-        pipe.load_script(&cluster.release);
-        pipe.load_script(&cluster.hold);
-        let mut waiting = Vec::new();
-        let mut releases = Vec::new();
-        let mut saves = Vec::new();
+        let mut cmds: Vec<(String, Cmd)> = Vec::with_capacity(batch.len());
+        let mut waiting = Vec::with_capacity(batch.len());
         let mut bytes = 0;
         for op in batch.drain(..) {
             match op {
                 Op::Append(op) => {
                     bytes += op.bytes;
-                    let room = &op.room;
-                    let mut invocation = cluster.append.prepare_invoke();
-                    let (cid_key, cid_ttl) = match &op.cid {
-                        Some((session, cid)) => {
-                            (keys::cid(room, session, cid), CID_TTL_SECS.to_string())
-                        }
-                        None => (keys::seq(room), String::new()),
-                    };
-                    let body = op.body.strip_prefix('{').unwrap_or(&op.body);
-                    invocation
-                        .key(keys::seq(room))
-                        .key(keys::log(room))
-                        .key(keys::epoch(room))
-                        .key(cid_key)
-                        .key(keys::LOGS)
-                        .arg(body)
-                        .arg(crate::ids::new_epoch())
-                        .arg(cluster.config.retention.max(1))
-                        .arg(cid_ttl)
-                        .arg(op.ts)
-                        .arg(keys::channel(room))
-                        .arg(&**room);
-                    pipe.invoke_script(&invocation);
-                    waiting.push(Some((op.reply, op.ts)));
+                    cmds.push((op.room.to_string(), cluster.append_cmd(&op)));
+                    waiting.push(Waiter::Append(op.reply, op.ts));
                 }
-                Op::Fire(cmds) => {
-                    for cmd in cmds {
-                        pipe.add_command(cmd);
-                        waiting.push(None);
+                Op::Fire(fired) => {
+                    for cmd in fired {
+                        cmds.push(cmd);
+                        waiting.push(Waiter::Fire);
                     }
                 }
                 Op::Release(release) => {
-                    // EVALSHA: the scripts were loaded at the start of the batch.
+                    // EVALSHA: the scripts are loaded with the batch.
                     let mut cmd = redis::cmd("EVALSHA");
                     let script = match release.hold {
                         Some(_) => &cluster.hold,
@@ -101,53 +84,43 @@ pub(super) async fn writer(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Op>) {
                     if let Some(hold) = &release.hold {
                         cmd.arg(hold);
                     }
-                    pipe.add_command(cmd);
-                    waiting.push(None);
-                    releases.push(release);
+                    cmds.push((keys::GLOBAL.to_owned(), cmd));
+                    waiting.push(Waiter::Release(release));
                 }
                 Op::Save(save) => {
-                    pipe.add_command(cluster.session_set(&save.token, &save.json));
-                    waiting.push(None);
-                    saves.push(save);
+                    cmds.push((
+                        keys::session(&save.token),
+                        cluster.session_set(&save.token, &save.json),
+                    ));
+                    waiting.push(Waiter::Save(save));
                 }
             }
         }
         let mut conn = cluster.conn.clone();
-        let result =
-            tokio::time::timeout(CALL_TIMEOUT, pipe.query_async::<Vec<Value>>(&mut conn)).await;
+        let answers = conn.batch(&scripts, cmds).await;
         cluster.queued.fetch_sub(bytes, Ordering::AcqRel);
-        let result = match result {
-            Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(unavailable("timed out")),
-        };
-        let values = match result {
-            Ok(values) => values,
-            Err(e) => {
-                cluster.metrics.redis_errors.inc();
-                fail_all(waiting, &e);
-                cluster.defer_releases(releases);
-                cluster.defer_saves(saves);
-                continue;
-            }
-        };
-        cluster.settle_saves(&saves);
-        for (value, reply) in values.into_iter().skip(3).zip(waiting) {
-            match (reply, value) {
-                (Some((reply, ts)), value) => {
-                    let _ = reply.send(appended(value, ts));
+        let mut failed = false;
+        let (mut releases, mut saves, mut settled) = (Vec::new(), Vec::new(), Vec::new());
+        for (answer, waiter) in answers.into_iter().zip(waiting) {
+            failed |= answer.is_err();
+            match (waiter, answer) {
+                (Waiter::Append(reply, ts), answer) => {
+                    let _ = reply.send(answer.and_then(|value| appended(value, ts)));
                 }
-                (None, Value::ServerError(e)) => debug!(error = ?e, "a presence write failed"),
-                (None, _) => {}
+                (Waiter::Fire, Err(e)) => debug!(error = %e, "a presence write failed"),
+                (Waiter::Fire, Ok(_)) => {}
+                (Waiter::Release(release), Err(_)) => releases.push(release),
+                (Waiter::Release(_), Ok(_)) => {}
+                (Waiter::Save(save), Err(_)) => saves.push(save),
+                (Waiter::Save(save), Ok(_)) => settled.push(save),
             }
         }
-    }
-}
-
-pub(super) type Waiting = Option<(oneshot::Sender<Result<Placed, StoreError>>, i64)>;
-
-pub(super) fn fail_all(waiting: Vec<Waiting>, e: &StoreError) {
-    for (reply, _) in waiting.into_iter().flatten() {
-        let _ = reply.send(Err(e.clone()));
+        if failed {
+            cluster.metrics.redis_errors.inc();
+        }
+        cluster.settle_saves(&settled);
+        cluster.defer_releases(releases);
+        cluster.defer_saves(saves);
     }
 }
 
@@ -155,13 +128,37 @@ impl Cluster {
     /// Queues commands whose answers nobody waits for (presence, sessions).
     /// While Redis is down they are dropped: rooms re-register their
     /// members when it is back.
-    pub(crate) fn fire(&self, cmds: Vec<Cmd>) {
+    pub(crate) fn fire(&self, cmds: Vec<(String, Cmd)>) {
         if !self.healthy() {
             return;
         }
         if self.ops.try_send(Op::Fire(cmds)).is_err() {
             warn!("redis write queue is full; dropping a presence update");
         }
+    }
+
+    /// The append script's call for `op`.
+    fn append_cmd(&self, op: &AppendOp) -> Cmd {
+        let room = &op.room;
+        let (cid_key, cid_ttl) = match &op.cid {
+            Some((session, cid)) => (keys::cid(room, session, cid), CID_TTL_SECS.to_string()),
+            None => (keys::seq(room), String::new()),
+        };
+        let body = op.body.strip_prefix('{').unwrap_or(&op.body);
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.append.get_hash())
+            .arg(4)
+            .arg(keys::seq(room))
+            .arg(keys::log(room))
+            .arg(keys::epoch(room))
+            .arg(cid_key)
+            .arg(body)
+            .arg(crate::ids::new_epoch())
+            .arg(self.config.retention.max(1))
+            .arg(cid_ttl)
+            .arg(op.ts)
+            .arg(keys::channel(room));
+        cmd
     }
 
     /// Appends a message; resolves once Redis has stored it (or could not).

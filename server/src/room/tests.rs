@@ -1,9 +1,10 @@
 //! The room pipeline on its own: rooms spawned over the ports, members
 //! whose outboxes the test reads.
 //!
-//! - One room-level suite, written once, runs against each embedded log
-//!   (memory, SQLite) and against the in-memory hub that stands in for
-//!   Redis; `server/tests/cluster.rs` runs the real binary on Redis.
+//! - One room-level suite, written once, runs against each backend: the
+//!   memory store, SQLite, a real `redis-server`, a real three-master Redis
+//!   Cluster, and the in-memory hub that stands in for Redis;
+//!   `server/tests/cluster.rs` runs the real binary on Redis.
 //! - Multi-process delivery on the hub, without Redis: three processes
 //!   agree on order and `seq`; a dropped publication is read back; a
 //!   process that misses a stretch catches up.
@@ -215,6 +216,48 @@ async fn the_room_suite_holds_on_the_hub() {
         }
     })
     .await;
+}
+
+/// Cluster mode's ports on the Redis at `redis`.
+async fn redis_ports(redis: crate::config::Redis) -> Arc<crate::cluster::Cluster> {
+    crate::cluster::Cluster::start(crate::config::ClusterConfig {
+        redis,
+        node_ttl: Duration::from_secs(10),
+        retention: 10_000,
+        max_age: None,
+        ca: None,
+        identity: None,
+        session_ttl_secs: 60,
+        queue_bytes: 16 << 20,
+        allow_lossy: false,
+    })
+    .await
+    .expect("cluster mode starts")
+}
+
+#[tokio::test]
+async fn the_room_suite_holds_on_redis() {
+    let redis = crate::redis_server::Redis::start();
+    let cluster = redis_ports(crate::config::Redis::One(redis.url())).await;
+    room_suite(|| Ports {
+        log: cluster.clone(),
+        bus: cluster.clone(),
+    })
+    .await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_room_suite_holds_on_a_redis_cluster() {
+    let redis = crate::redis_server::RedisCluster::start();
+    let seeds = redis.seeds().split(',').map(str::to_owned).collect();
+    let cluster = redis_ports(crate::config::Redis::Cluster(seeds)).await;
+    room_suite(|| Ports {
+        log: cluster.clone(),
+        bus: cluster.clone(),
+    })
+    .await;
+    cluster.shutdown().await;
 }
 
 fn hub_ports(hub: &Hub, node: &str) -> Ports {
