@@ -1,10 +1,18 @@
 //! The load generator: it starts each server as its own process, drives it
 //! through the `shared` codec with many WebSocket clients, and reads the
-//! server's CPU time and memory from `/proc`. See `main.rs` for the matrix.
+//! server's CPU time and memory from `/proc`.
+//!
+//! One job per module: `matrix` (what runs, at which size), `runs` (one run:
+//! start, measure, stop), `scenario` (the scenarios), `client` (the seed and
+//! rich clients), `process` (servers as child processes), `report` (what is
+//! printed and written); `main.rs` reads the command line and goes through
+//! the matrix.
 
 pub mod client;
+pub mod matrix;
 pub mod process;
 pub mod report;
+pub mod runs;
 pub mod scenario;
 
 /// The value after `name` on the command line, if any.

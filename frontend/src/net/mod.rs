@@ -6,7 +6,9 @@
 //!   out calls send a Reset) and a stream per incoming event.
 //! - [`chat::ChatClient`]: the chat layer on top: `hello` on every (re)connect
 //!   with the session and a cursor per room, recovery, and a queue of `say`s
-//!   that survives disconnects (the `cid` makes re-sending safe).
+//!   that survives disconnects (the `cid` makes re-sending safe). What it
+//!   decides (cursors, held messages, the queue) is plain Rust with no
+//!   browser in it (`chat/sync`), tested natively.
 
 pub mod backoff;
 pub mod chat;

@@ -12,14 +12,28 @@
 //! - Day dividers, full dates on hover, a "new" line above what came while
 //!   you were away, text in its own direction, and delivery marks (with
 //!   retry) on your own messages only.
+//!
+//! One job per file: `rows` (what of the room is in the window), `place`
+//! (the reader's place), `time` (times and day labels), `row_view` (one
+//! row on the page); this file holds the list and its scrolling.
+
+mod place;
+mod row_view;
+mod rows;
+mod time;
+
+pub use time::local_time;
 
 use crate::state::{
     Chat,
-    model::{Delivery, Line, RoomView},
+    model::{Delivery, RoomView},
 };
 use leptos::{html, prelude::*};
+use place::{Place, anchor_of, restore};
+use row_view::RowView;
+use rows::{Slice, rows};
 use std::collections::HashMap;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsCast;
 
 /// Lines in the page at most.
 pub const WINDOW: usize = 120;
@@ -29,186 +43,6 @@ const STEP: usize = 40;
 const EDGE_PX: i32 = 600;
 /// How near the bottom counts as at the bottom.
 const BOTTOM_PX: i32 = 40;
-/// Consecutive messages of one author within this long form a group.
-const GROUP_MS: i64 = 5 * 60 * 1000;
-
-fn date(ts: i64) -> js_sys::Date {
-    js_sys::Date::new(&JsValue::from_f64(ts as f64))
-}
-
-/// `HH:MM` in the browser's time zone.
-pub fn local_time(ts: i64) -> String {
-    let d = date(ts);
-    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
-}
-
-/// The local calendar day of `ts`, as a number that orders days.
-fn day_number(ts: i64) -> u32 {
-    let d = date(ts);
-    d.get_full_year() * 512 + d.get_month() * 32 + d.get_date()
-}
-
-fn locale_options(pairs: &[(&str, &str)]) -> JsValue {
-    let options = js_sys::Object::new();
-    for (k, v) in pairs {
-        let _ = js_sys::Reflect::set(&options, &JsValue::from_str(k), &JsValue::from_str(v));
-    }
-    options.into()
-}
-
-fn language() -> String {
-    web_sys::window()
-        .and_then(|w| w.navigator().language())
-        .unwrap_or_else(|| "en".into())
-}
-
-/// "Today", "Yesterday", or the date in words.
-fn day_label(ts: i64, now: i64) -> String {
-    let day = day_number(ts);
-    if day == day_number(now) {
-        return "Today".into();
-    }
-    if day == day_number(now - 86_400_000) {
-        return "Yesterday".into();
-    }
-    let options = locale_options(&[
-        ("weekday", "long"),
-        ("year", "numeric"),
-        ("month", "long"),
-        ("day", "numeric"),
-    ]);
-    String::from(date(ts).to_locale_date_string(&language(), &options))
-}
-
-/// The full date and time, for hovering over a time.
-fn full_date(ts: i64) -> String {
-    let options = locale_options(&[("dateStyle", "full"), ("timeStyle", "medium")]);
-    String::from(date(ts).to_locale_string(&language(), &options))
-}
-
-fn delivery_tag(d: &Delivery) -> &'static str {
-    match d {
-        Delivery::Sending => "sending",
-        Delivery::Sent => "sent",
-        Delivery::Failed(_) => "failed",
-    }
-}
-
-/// One row of the list.
-#[derive(Debug, Clone, PartialEq)]
-enum Row {
-    /// A new day starts.
-    Day { day: u32, label: String },
-    /// What came while the reader was away starts here.
-    New,
-    /// A message or notice; `first` of its group.
-    Line { line: Line, first: bool },
-}
-
-impl Row {
-    fn key(&self) -> String {
-        match self {
-            Row::Day { day, label } => format!("d{day}|{label}"),
-            Row::New => "new".into(),
-            Row::Line { line, first } => format!(
-                "{}|{first}|{}|{}",
-                line.key,
-                delivery_tag(&line.delivery),
-                line.own
-            ),
-        }
-    }
-}
-
-/// What of the room on screen is in the page.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Slice {
-    room: String,
-    rows: Vec<Row>,
-    /// The window starts at the oldest line loaded.
-    at_start: bool,
-    /// The window ends at the newest line.
-    at_end: bool,
-    has_older: bool,
-    /// The newest line's key, and whether this user just sent it.
-    newest: Option<(String, bool)>,
-}
-
-fn rows(room: &RoomView, start: usize, end: usize, now: i64) -> Vec<Row> {
-    let mut out = Vec::with_capacity(end - start + 4);
-    let mut previous = start.checked_sub(1).and_then(|i| room.lines.get(i));
-    for line in room.lines.get(start..end).unwrap_or_default() {
-        let day = day_number(line.ts);
-        let new_day = previous.is_none_or(|p| day_number(p.ts) != day);
-        if new_day {
-            out.push(Row::Day {
-                day,
-                label: day_label(line.ts, now),
-            });
-        }
-        let new_line = room.new_from.is_some() && line.seq == room.new_from;
-        if new_line {
-            out.push(Row::New);
-        }
-        let first = new_day
-            || new_line
-            || previous.is_none_or(|p| {
-                p.system || line.system || p.from != line.from || line.ts - p.ts > GROUP_MS
-            });
-        out.push(Row::Line {
-            line: line.clone(),
-            first,
-        });
-        previous = Some(line);
-    }
-    out
-}
-
-/// Where a reader was in a room: the window's end (`None`: the newest),
-/// and the line at the top of the view with its offset from it.
-#[derive(Debug, Clone, Default)]
-struct Place {
-    end: Option<String>,
-    anchor: Option<(String, i32)>,
-}
-
-/// The line at the top of the view, and how far above it the view starts
-/// (lines only carry `data-key`: a day divider moves as the window does).
-fn anchor_of(list: &web_sys::HtmlElement) -> Option<(String, i32)> {
-    let top = list.scroll_top();
-    let rows = list.query_selector_all("[data-key]").ok()?;
-    for i in 0..rows.length() {
-        let Some(el) = rows
-            .item(i)
-            .and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
-        else {
-            continue;
-        };
-        if el.offset_top() + el.offset_height() > top {
-            let key = el.get_attribute("data-key")?;
-            return Some((key, el.offset_top() - top));
-        }
-    }
-    None
-}
-
-/// Scrolls so that `key`'s line is where [`anchor_of`] found it; `false`
-/// when it is not in the page.
-fn restore(list: &web_sys::HtmlElement, (key, offset): &(String, i32)) -> bool {
-    let selector = format!("[data-key=\"{key}\"]");
-    match list
-        .query_selector(&selector)
-        .ok()
-        .flatten()
-        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-    {
-        Some(el) => {
-            list.set_scroll_top(el.offset_top() - offset);
-            true
-        }
-        None => false,
-    }
-}
 
 /// The messages of the room on screen.
 #[component]
@@ -474,83 +308,4 @@ pub fn MessageList() -> impl IntoView {
         <div class="typing" data-testid="typing" aria-live="polite">{typing}</div>
         <div class="sr-only" aria-live="polite" data-testid="announce">{move || announce.get()}</div>
     }
-}
-
-/// One row: a day divider, the "new" line, or a message.
-#[component]
-fn RowView(row: Row) -> impl IntoView {
-    match row {
-        Row::Day { day, label } => view! {
-            <div class="day" data-testid="day-divider" data-day=day role="separator">
-                <span>{label}</span>
-            </div>
-        }
-        .into_any(),
-        Row::New => view! {
-            <div class="new-line" data-testid="new-line" role="separator">
-                <span>"New"</span>
-            </div>
-        }
-        .into_any(),
-        Row::Line { line, first } => view! { <MessageRow line=line first=first /> }.into_any(),
-    }
-}
-
-/// One message (or notice). Text is always shown as text, never as HTML.
-#[component]
-fn MessageRow(line: Line, first: bool) -> impl IntoView {
-    let chat = expect_context::<Chat>();
-    let key = line.key.clone();
-    if line.system {
-        return view! {
-            <div class="notice" data-testid="notice" data-key=key dir="auto">{line.text}</div>
-        }
-        .into_any();
-    }
-    let tag = delivery_tag(&line.delivery);
-    let failed = match &line.delivery {
-        Delivery::Failed(why) => Some(why.clone()),
-        _ => None,
-    };
-    let retry = {
-        let room = chat.model.with_untracked(|m| m.current.clone());
-        let (cid, text) = (line.cid.clone().unwrap_or_default(), line.text.clone());
-        move |_| chat.retry(room.clone(), cid.clone(), text.clone())
-    };
-    let mark = match (line.own, tag) {
-        (true, "sending") => Some(("…", "sending")),
-        (true, "sent") => Some(("✓", "delivered")),
-        _ => None,
-    };
-    let iso = String::from(date(line.ts).to_iso_string());
-    view! {
-        <div
-            class="message"
-            class:first=first
-            class:mine=line.own
-            data-testid="message"
-            data-delivery=tag
-            data-key=key
-        >
-            <Show when=move || first>
-                <div class="meta">
-                    <span class="author" data-testid="author">{line.from.clone()}</span>
-                    <time class="time" datetime=iso.clone() title=full_date(line.ts)>{local_time(line.ts)}</time>
-                </div>
-            </Show>
-            <div class="body">
-                <span class="text" data-testid="message-text" dir="auto">{line.text.clone()}</span>
-                {mark.map(|(glyph, name)| view! {
-                    <span class="state" data-testid="delivery-mark" role="img" aria-label=name title=name>{glyph}</span>
-                })}
-            </div>
-            {failed.map(|why| view! {
-                <div class="failed" role="alert" data-testid="failed">
-                    "Not sent: " {why} " "
-                    <button type="button" class="link" data-testid="retry" on:click=retry.clone()>"Retry"</button>
-                </div>
-            })}
-        </div>
-    }
-    .into_any()
 }

@@ -1,0 +1,75 @@
+//! Numbers, target verdicts and charts.
+
+use super::*;
+use serde_json::json;
+
+fn row(scenario: &'static str, server: &'static str, profile: &'static str, data: Value) -> Row {
+    Row {
+        scenario,
+        server,
+        label: server,
+        profile,
+        data,
+    }
+}
+
+#[test]
+fn numbers_get_thousands_separators() {
+    assert_eq!(num(Some(3_087_632.4), 0), "3,087,632");
+    assert_eq!(num(Some(999.0), 0), "999");
+    assert_eq!(num(Some(-1234.0), 0), "-1,234");
+    assert_eq!(num(Some(7.56), 1), "7.6");
+    assert_eq!(num(None, 1), "–");
+}
+
+#[test]
+fn targets_are_judged_from_same_run_ratios() {
+    let clean = json!({"per_sec": 600.0, "lost": 0, "duplicates": 0, "reordered": 0});
+    let rows = vec![
+        row("fanout", "ours", "seed", clean),
+        row("fanout", "ours", "rich", json!({"per_sec": 200.0})),
+        row("fanout", "original", "seed", json!({"per_sec": 100.0})),
+        row("fanout", "broadcast", "seed", json!({"per_sec": 700.0})),
+        row(
+            "idle",
+            "ours",
+            "seed",
+            json!({"kib_per_conn": 9.5, "cpu_after_close_pct": 0.0}),
+        ),
+        row("latency", "ours", "seed", json!({"error": "boom"})),
+    ];
+    let md = markdown(&rows, "## test");
+    let line = |what: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {what}")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line("fan-out ≥ 5× the original").ends_with("| met |"),
+        "{md}"
+    );
+    assert!(line("fan-out ≥ 1.0× plain").contains("not met"), "{md}");
+    assert!(line("idle memory").contains("not met"), "{md}");
+    assert!(line("latency p99").contains("not measured"), "{md}");
+    assert!(
+        line("rich profile").contains("not met"),
+        "0.33× is outside 2×: {md}"
+    );
+    assert!(md.contains("error: boom"), "{md}");
+}
+
+#[test]
+fn charts_are_svg_with_one_bar_per_run() {
+    let rows = vec![
+        row("fanout", "ours", "seed", json!({"per_sec": 600.0})),
+        row("fanout", "original", "seed", json!({"per_sec": 100.0})),
+    ];
+    let charts = charts(&rows);
+    let (_, fanout) = charts
+        .iter()
+        .find(|(name, _)| *name == "fanout.svg")
+        .expect("fan-out chart");
+    assert!(fanout.starts_with("<svg"));
+    assert_eq!(fanout.matches("<rect x=").count(), 2);
+}
