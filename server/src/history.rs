@@ -21,15 +21,6 @@ pub trait HistoryStore: Log {
     }
     /// Saves a session's nickname and rooms (best effort).
     fn save_session(&self, _token: &str, _session: &SavedSession) {}
-    /// Bytes of messages waiting to be stored.
-    fn queued_bytes(&self) -> usize {
-        0
-    }
-    /// Whether a room has a history here (a `resume` cursor for a room
-    /// that does not exist must not create it).
-    fn exists(&self, _room: &str) -> bool {
-        false
-    }
     /// Sessions saved by earlier runs that have not expired: each token's
     /// hash and nickname, so their nicknames stay theirs (start-up).
     fn held_nicks(&self) -> Vec<(String, String, std::time::Duration)> {

@@ -188,7 +188,7 @@ pub(crate) async fn socket(
         }
     };
     let id = app.next_conn_id();
-    let tracker = app.sessions.clone();
+    let tracker = app.connections.clone();
     let peer = session::Peer { addr, ip, hold };
     ws.on_upgrade(move |socket| tracker.track_future(session::serve(socket, app, id, peer)))
 }

@@ -4,15 +4,15 @@
 //! - [`app`] builds the router; [`run`] serves it until a shutdown future
 //!   resolves, then closes every socket with 1001. Both are what tests use.
 //! - `session/`: one task per connection plus its writer; `room/`: the room
-//!   actors; `history`: stored messages; `directory`: nicknames and sessions.
+//!   actors; `history`: stored messages; `identity`: nicknames and sessions.
 
 pub mod addr;
 pub mod cluster;
 pub mod config;
-pub mod directory;
 pub mod history;
 mod http;
 pub mod hub;
+pub mod identity;
 pub mod ids;
 pub mod limits;
 mod listen;
@@ -37,8 +37,8 @@ mod redis_server;
 pub use config::Config;
 
 use axum::{Router, routing::get};
-use directory::Directory;
 use history::HistoryStore;
+use identity::{Book, Nicks, Sessions};
 use memory::MemoryStore;
 use room::Rooms;
 use std::{
@@ -67,8 +67,14 @@ pub struct AppState {
     pub config: Config,
     /// Every room.
     pub rooms: Rooms,
-    /// Nicknames and sessions.
-    pub directory: Directory,
+    /// This process's nicknames and sessions (which connection uses which).
+    pub book: Arc<Book>,
+    /// Nicknames among everyone this process shares rooms with.
+    pub nicks: Arc<dyn Nicks>,
+    /// Saved sessions, for clients that come back (here or elsewhere).
+    pub sessions: Arc<dyn Sessions>,
+    /// The rooms' log.
+    log: Arc<dyn log::Log>,
     /// Counters.
     pub stats: Stats,
     /// What `/metrics` reports.
@@ -84,7 +90,7 @@ pub struct AppState {
     origins: OnceLock<origin::Origins>,
     next_conn: AtomicU64,
     shutdown: CancellationToken,
-    sessions: TaskTracker,
+    connections: TaskTracker,
 }
 
 impl AppState {
@@ -131,7 +137,7 @@ impl AppState {
             tokio::spawn(async move {
                 while let Some((token, conn)) = takeovers.recv().await {
                     let Some(state) = weak.upgrade() else { return };
-                    if state.directory.moved_away(&token, conn) {
+                    if state.book.moved_away(&token, conn) {
                         tracing::info!(
                             conn_id = conn,
                             "session resumed on another process: closing"
@@ -153,19 +159,35 @@ impl AppState {
             metrics = metrics.with_cluster(&cluster.metrics);
         }
         let metrics = Arc::new(metrics);
-        let rooms_store = store.clone();
-        // One pipeline: the rooms' log and bus are the cluster's in cluster
-        // mode, else the embedded store's with nobody else to hear from.
-        let ports = match &cluster {
-            Some(cluster) => room::Ports {
-                log: cluster.clone(),
-                bus: cluster.clone(),
-            },
-            None => room::Ports {
-                log: store.clone(),
-                bus: Arc::new(log::LocalBus),
-            },
-        };
+        let book = Arc::new(held_nicks(store.as_ref()));
+        // The ports, chosen once: the cluster's in cluster mode, else the
+        // embedded store's, with nobody else to hear from.
+        let (ports, nicks, sessions): (room::Ports, Arc<dyn Nicks>, Arc<dyn Sessions>) =
+            match &cluster {
+                Some(cluster) => (
+                    room::Ports {
+                        log: cluster.clone(),
+                        bus: cluster.clone(),
+                    },
+                    cluster.clone(),
+                    cluster.clone(),
+                ),
+                None => {
+                    let here = Arc::new(identity::Here {
+                        book: book.clone(),
+                        store: store.clone(),
+                    });
+                    (
+                        room::Ports {
+                            log: store.clone(),
+                            bus: Arc::new(log::LocalBus),
+                        },
+                        here.clone(),
+                        here,
+                    )
+                }
+            };
+        let log = ports.log.clone();
         // A room keeps at hand at most `--history` messages, and never more
         // than its log keeps.
         let kept = ports
@@ -174,7 +196,6 @@ impl AppState {
             .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
         let cache = config.history.min(kept);
         let rooms = Rooms::new(
-            store.clone(),
             ports,
             cache,
             config.max_rooms,
@@ -208,13 +229,16 @@ impl AppState {
             metrics,
             store,
             cluster,
-            directory: held_nicks(rooms_store.as_ref()),
+            book,
+            nicks,
+            sessions,
+            log,
             stats: Stats::default(),
             next_conn: AtomicU64::new(1),
             limits,
             origins: OnceLock::new(),
             shutdown: CancellationToken::new(),
-            sessions: TaskTracker::new(),
+            connections: TaskTracker::new(),
             config,
         })
     }
@@ -233,10 +257,7 @@ impl AppState {
 
     /// Bytes of messages waiting for the store (SQLite's writer, or Redis).
     pub fn store_queue_bytes(&self) -> usize {
-        match &self.cluster {
-            Some(c) => c.queued_bytes(),
-            None => self.store.queued_bytes(),
-        }
+        self.log.queued_bytes()
     }
 
     /// Per-address connection counts and budgets.
@@ -248,95 +269,39 @@ impl AppState {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Takes `wanted` or a suffixed form of it; across the cluster in
-    /// cluster mode. `None` when the cluster cannot be asked.
+    /// Takes `wanted` or a suffixed form of it. `None` when the nicknames
+    /// cannot be asked (Redis away).
     async fn claim_free(
         &self,
         wanted: &str,
         conn: room::ConnId,
         session: Option<&str>,
     ) -> Option<String> {
-        match &self.cluster {
-            Some(c) => match c.claim_free(wanted, conn, session).await {
-                Ok(nick) => Some(nick),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot claim a nickname");
-                    None
-                }
-            },
-            None => Some(self.directory.claim_free(wanted, conn, session)),
-        }
-    }
-
-    /// Takes exactly `wanted`: `Ok(false)` when somebody else holds it.
-    async fn claim_exact(
-        &self,
-        wanted: &str,
-        conn: room::ConnId,
-        session: Option<&str>,
-    ) -> Result<bool, log::StoreError> {
-        match &self.cluster {
-            Some(c) => c.claim_exact(wanted, conn, session).await,
-            None => Ok(self.directory.claim_exact(wanted, conn, session)),
-        }
-    }
-
-    /// Gives a nickname back.
-    fn release_nick(&self, nick: &str, conn: room::ConnId) {
-        match &self.cluster {
-            Some(c) => c.release(nick, conn),
-            None => self.directory.release(nick, conn),
-        }
-    }
-
-    /// A connection with a session (`session`: its token's hash) ended:
-    /// the nickname stays the session's until the session expires.
-    fn detach_nick(&self, nick: &str, conn: room::ConnId, session: &str) {
-        match &self.cluster {
-            Some(c) => c.detach(nick, conn, session),
-            None => self.directory.detach(nick, conn),
+        match self.nicks.claim_free(wanted, conn, session).await {
+            Ok(nick) => Some(nick),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim a nickname");
+                None
+            }
         }
     }
 
     /// Whether a room exists (open, or with a stored history) without
     /// creating it.
     async fn room_exists(&self, name: &str) -> bool {
-        if self.rooms.get(name).is_some() {
-            return true;
-        }
-        match &self.cluster {
-            Some(c) => c.room_exists(name).await,
-            None => self.rooms.stored(name),
-        }
+        self.rooms.is_open(name) || self.log.exists(name).await.unwrap_or(false)
     }
 
-    /// The open rooms, busiest first, at most `max`: this process's, or in
-    /// cluster mode every process's (this process's when Redis cannot be
-    /// asked).
+    /// The open rooms, busiest first, at most `max`: every process's when
+    /// the bus knows them, else (or when it cannot be asked) this one's.
     async fn list_rooms(&self, max: usize) -> Vec<shared::chat::RoomInfo> {
-        if let Some(cluster) = &self.cluster {
-            match cluster.rooms(max).await {
+        if let Some(everywhere) = self.rooms.bus().rooms(max) {
+            match everywhere.await {
                 Ok(rooms) => return rooms,
-                Err(e) => tracing::debug!(error = %e, "cannot list the cluster's rooms"),
+                Err(e) => tracing::debug!(error = %e, "cannot list every process's rooms"),
             }
         }
         self.rooms.list(max)
-    }
-
-    /// A session saved by an earlier run (or, in cluster mode, any process).
-    async fn load_session(&self, token: &str) -> Option<history::SavedSession> {
-        match &self.cluster {
-            Some(c) => c.load_session(token).await,
-            None => self.store.load_session(token),
-        }
-    }
-
-    /// Saves a session for a client that comes back later (or elsewhere).
-    fn save_session(&self, token: &str, saved: &history::SavedSession) {
-        match &self.cluster {
-            Some(c) => c.save_session(token, saved),
-            None => self.store.save_session(token, saved),
-        }
     }
 }
 
@@ -412,13 +377,13 @@ pub async fn run(
     let deadline = tokio::time::Instant::now() + grace;
     token.cancel();
     let _ = serving.await;
-    state.sessions.close();
-    if tokio::time::timeout_at(deadline, state.sessions.wait())
+    state.connections.close();
+    if tokio::time::timeout_at(deadline, state.connections.wait())
         .await
         .is_err()
     {
         tracing::warn!(
-            open = state.sessions.len(),
+            open = state.connections.len(),
             "some sockets did not close by the shutdown deadline"
         );
     }
@@ -440,15 +405,15 @@ pub async fn run(
     Ok(())
 }
 
-/// A directory that holds the nicknames of stored sessions which have not
+/// A book that holds the nicknames of stored sessions which have not
 /// expired, so nobody takes them while their owners are away.
-fn held_nicks(store: &dyn HistoryStore) -> Directory {
-    let directory = Directory::default();
+fn held_nicks(store: &dyn HistoryStore) -> Book {
+    let book = Book::default();
     let now = std::time::Instant::now();
     for (session, nick, left) in store.held_nicks() {
-        directory.hold(&nick, &session, now + left);
+        book.hold(&nick, &session, now + left);
     }
-    directory
+    book
 }
 
 /// Forgets sessions that nobody resumed within the configured time, and
@@ -460,7 +425,7 @@ async fn sweep_sessions(state: Arc<AppState>) {
     let mut every = tokio::time::interval(every);
     loop {
         every.tick().await;
-        let gone = state.directory.sweep(ttl);
+        let gone = state.book.sweep(ttl);
         if gone > 0 {
             tracing::debug!(sessions = gone, "forgot expired sessions");
         }

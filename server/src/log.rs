@@ -100,6 +100,15 @@ pub trait Log: Send + Sync {
     /// The room closed (no members, nothing in flight): what the store
     /// holds for it in memory may go (its entries stay).
     fn retire(&self, _room: &str) {}
+    /// Whether the room has a history here, without creating it (a
+    /// `resume` cursor for a room that does not exist must not create it).
+    fn exists(&self, _room: &str) -> Read<bool> {
+        Box::pin(async { Ok(false) })
+    }
+    /// Bytes of entries waiting to be stored.
+    fn queued_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// A presence change as other processes see it.
@@ -176,6 +185,11 @@ pub trait Bus: Send + Sync {
     fn forget_member(&self, _room: &str, _key: String, _nick: &str) {}
     /// Tells the other processes someone here is (not) typing.
     fn typing(&self, _room: &str, _nick: &str, _on: bool) {}
+    /// The rooms open on every process, busiest first, at most `max`,
+    /// when the bus knows them (`None`: only this process's are known).
+    fn rooms(&self, _max: usize) -> Option<Read<Vec<shared::chat::RoomInfo>>> {
+        None
+    }
 }
 
 /// One process: nobody else to hear from.

@@ -930,7 +930,7 @@ async fn a_session_changed_while_redis_is_away_resumes_as_it_was_left() {
     // session is as bob left it.
     let key = format!(
         "chat:session:{}",
-        server::directory::token_hash(&welcome.session)
+        server::identity::token_hash(&welcome.session)
     );
     let deadline = Instant::now() + WAIT;
     loop {

@@ -22,7 +22,7 @@ const LAYERS: &[(&str, usize, &[&str])] = &[
     ),
     ("room core", 1, &["room"]),
     ("stores", 1, &["memory", "hub", "sqlite", "cluster"]),
-    ("ports", 2, &["log", "history", "directory"]),
+    ("ports", 2, &["log", "history", "identity"]),
     (
         "leaves",
         3,

@@ -58,6 +58,7 @@ use writer::*;
 use crate::{
     config::{ClusterConfig, Redis},
     history::SavedSession,
+    identity::{Nicks, Sessions},
     ids::ConnId,
     log::{Bus, BusEvent, Entry, Log, Placed, Read, Snapshot, StoreError},
     metrics::ClusterMetrics,

@@ -1,4 +1,5 @@
-//! The cluster as the room pipeline's ports: its [`Log`] and [`Bus`].
+//! The cluster as ports: the rooms' [`Log`] and [`Bus`], and [`Nicks`] and
+//! [`Sessions`] shared by every process.
 
 use super::*;
 
@@ -38,6 +39,15 @@ impl Log for Cluster {
 
     fn kept_per_room(&self) -> Option<u64> {
         Some(self.config.retention)
+    }
+
+    fn exists(&self, room: &str) -> Read<bool> {
+        let (me, room) = (self.owned(), room.to_owned());
+        Box::pin(async move { Ok(me?.room_exists(&room).await) })
+    }
+
+    fn queued_bytes(&self) -> usize {
+        Cluster::queued_bytes(self)
     }
 }
 
@@ -79,5 +89,49 @@ impl Bus for Cluster {
 
     fn typing(&self, room: &str, nick: &str, on: bool) {
         self.publish_typing(room, nick, on);
+    }
+
+    fn rooms(&self, max: usize) -> Option<Read<Vec<shared::chat::RoomInfo>>> {
+        let me = self.owned();
+        Some(Box::pin(async move { me?.rooms(max).await }))
+    }
+}
+
+impl Nicks for Cluster {
+    fn claim_free(&self, wanted: &str, conn: ConnId, session: Option<&str>) -> Read<String> {
+        let (me, wanted, session) = (self.owned(), wanted.to_owned(), session.map(str::to_owned));
+        Box::pin(async move { me?.claim_free(&wanted, conn, session.as_deref()).await })
+    }
+
+    fn claim_exact(&self, wanted: &str, conn: ConnId, session: Option<&str>) -> Read<bool> {
+        let (me, wanted, session) = (self.owned(), wanted.to_owned(), session.map(str::to_owned));
+        Box::pin(async move { me?.claim_exact(&wanted, conn, session.as_deref()).await })
+    }
+
+    fn release(&self, nick: &str, conn: ConnId) {
+        Cluster::release(self, nick, conn);
+    }
+
+    fn detach(&self, nick: &str, conn: ConnId, session: &str) {
+        Cluster::detach(self, nick, conn, session);
+    }
+}
+
+impl Sessions for Cluster {
+    fn load(&self, token: &str) -> Read<Option<SavedSession>> {
+        let (me, token) = (self.owned(), token.to_owned());
+        Box::pin(async move { Ok(me?.load_session(&token).await) })
+    }
+
+    fn save(&self, token: &str, saved: &SavedSession) {
+        self.save_session(token, saved);
+    }
+
+    fn went_live(&self, token: &str, conn: ConnId) -> Read<()> {
+        let (me, token) = (self.owned(), token.to_owned());
+        Box::pin(async move {
+            me?.went_live(&token, conn).await;
+            Ok(())
+        })
     }
 }

@@ -13,13 +13,10 @@
 
 use super::Ports;
 use super::{RoomCounters, RoomHandle, RoomLimits};
-use crate::{history::HistoryStore, names};
+use crate::names;
 use prometheus_client::metrics::histogram::Histogram;
 use shared::chat::{ErrorBody, ErrorCode, RoomInfo};
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::{collections::HashMap, sync::Mutex};
 
 /// Mailbox size of each room actor.
 const ROOM_MAILBOX: usize = 4_096;
@@ -44,7 +41,6 @@ impl Open {
 /// All rooms of this server.
 pub struct Rooms {
     open: Mutex<Open>,
-    store: Arc<dyn HistoryStore>,
     max_rooms: usize,
     fanout: Histogram,
     counters: RoomCounters,
@@ -56,18 +52,11 @@ pub struct Rooms {
 }
 
 impl Rooms {
-    /// No rooms yet; histories come from `store`; rooms record their
-    /// fan-out latency in `fanout`.
-    pub(crate) fn new(
-        store: Arc<dyn HistoryStore>,
-        ports: Ports,
-        cache: usize,
-        max_rooms: usize,
-        fanout: Histogram,
-    ) -> Self {
+    /// No rooms yet; rooms store and hear through `ports` and record
+    /// their fan-out latency in `fanout`.
+    pub(crate) fn new(ports: Ports, cache: usize, max_rooms: usize, fanout: Histogram) -> Self {
         Self {
             open: Mutex::new(Open::default()),
-            store,
             max_rooms,
             fanout,
             counters: RoomCounters::default(),
@@ -169,9 +158,14 @@ impl Rooms {
         unused.len()
     }
 
-    /// Whether a room has a history to come back to, when it is not open.
-    pub fn stored(&self, name: &str) -> bool {
-        self.store.exists(name)
+    /// Whether the room is open here now.
+    pub fn is_open(&self, name: &str) -> bool {
+        self.locked().rooms.contains_key(name)
+    }
+
+    /// The bus the rooms hear other processes on.
+    pub fn bus(&self) -> &dyn crate::log::Bus {
+        self.ports.bus.as_ref()
     }
 
     /// Every open room with its member count, busiest first, at most `max`.

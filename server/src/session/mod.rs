@@ -485,17 +485,17 @@ impl Conn {
         let rooms: Vec<String> = self.rooms.keys().cloned().collect();
         if let Some(token) = &self.session {
             self.app
-                .directory
+                .book
                 .close_session(token, self.id, &self.nick, rooms.clone());
             let saved = crate::history::SavedSession {
                 nick: self.nick.clone(),
                 rooms: rooms.clone(),
             };
             // Saved as it ends, so its TTL counts from now after a restart.
-            self.app.save_session(token, &saved);
-            self.app.detach_nick(&self.nick, self.id, token);
+            self.app.sessions.save(token, &saved);
+            self.app.nicks.detach(&self.nick, self.id, token);
         } else {
-            self.app.release_nick(&self.nick, self.id);
+            self.app.nicks.release(&self.nick, self.id);
         }
         for (name, room) in std::mem::take(&mut self.rooms) {
             self.drop_room(&name, room);
@@ -508,13 +508,13 @@ impl Conn {
         if let Some(token) = &self.session {
             let rooms: Vec<String> = self.rooms.keys().cloned().collect();
             self.app
-                .directory
+                .book
                 .update_session(token, self.id, &self.nick, rooms.clone());
             let saved = crate::history::SavedSession {
                 nick: self.nick.clone(),
                 rooms,
             };
-            self.app.save_session(token, &saved);
+            self.app.sessions.save(token, &saved);
         }
     }
 }

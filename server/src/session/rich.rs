@@ -112,10 +112,10 @@ impl Conn {
         let mut known = None;
         if let Some(token) = req.session.as_deref() {
             let hash = token_hash(token);
-            if self.app.directory.knows(&hash) {
+            if self.app.book.knows(&hash) {
                 known = Some((token.to_owned(), hash));
-            } else if let Some(saved) = self.app.load_session(&hash).await {
-                self.app.directory.restore(&hash, saved.nick, saved.rooms);
+            } else if let Some(saved) = self.app.sessions.load(&hash).await.ok().flatten() {
+                self.app.book.restore(&hash, saved.nick, saved.rooms);
                 known = Some((token.to_owned(), hash));
             }
         }
@@ -135,13 +135,13 @@ impl Conn {
         };
         let (record, previous) = self
             .app
-            .directory
+            .book
             .open_session(&hash, self.id, self.kill.clone());
         if let Some(previous) = previous {
             previous.close(close::POLICY, "session resumed on another connection");
         }
-        if let Some(cluster) = &self.app.cluster {
-            cluster.went_live(&hash, self.id).await;
+        if let Err(e) = self.app.sessions.went_live(&hash, self.id).await {
+            tracing::debug!(error = %e, "cannot tell other processes where the session is");
         }
         let wanted = wanted
             .or_else(|| {
@@ -158,7 +158,7 @@ impl Conn {
             // Cluster mode with Redis away: keep the name it has.
             .unwrap_or_else(|| self.nick.clone());
         if names::nick_key(&granted) != names::nick_key(&self.nick) {
-            self.app.release_nick(&self.nick, self.id);
+            self.app.nicks.release(&self.nick, self.id);
         }
         self.nick = granted;
         self.session = Some(hash.clone());
@@ -199,7 +199,7 @@ impl Conn {
                     // hello did not happen, and the client may say it again.
                     let entered = self.rooms.keys().cloned().collect();
                     self.app
-                        .directory
+                        .book
                         .close_session(&hash, self.id, &self.nick, entered);
                     self.session = None;
                     return Err(e);
@@ -296,6 +296,7 @@ impl Conn {
         let nick = names::nick(&req.nick)?;
         let claimed = self
             .app
+            .nicks
             .claim_exact(&nick, self.id, self.session.as_deref())
             .await
             .map_err(|_| {
@@ -311,7 +312,7 @@ impl Conn {
             ));
         }
         if names::nick_key(&nick) != names::nick_key(&self.nick) {
-            self.app.release_nick(&self.nick, self.id);
+            self.app.nicks.release(&self.nick, self.id);
         }
         self.nick = nick.clone();
         for room in self.rooms.values() {

@@ -245,21 +245,6 @@ impl HistoryStore for SqliteStore {
         self.shared.send(Op::Flush(done)).then_some(flushed)
     }
 
-    fn queued_bytes(&self) -> usize {
-        self.shared.queued.load(Ordering::Acquire)
-    }
-
-    fn exists(&self, room: &str) -> bool {
-        self.shared
-            .read(|c| {
-                c.query_row("SELECT 1 FROM rooms WHERE name = ?1", [room], |_| Ok(()))
-                    .optional()
-            })
-            .ok()
-            .flatten()
-            .is_some()
-    }
-
     fn load_session(&self, token: &str) -> Option<SavedSession> {
         let since = now_ms() - ms(self.shared.session_ttl);
         self.shared
@@ -440,6 +425,21 @@ fn blocking<T: Send + 'static>(
 }
 
 impl Log for SqliteStore {
+    fn queued_bytes(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    fn exists(&self, room: &str) -> Read<bool> {
+        let found = self
+            .shared
+            .read(|c| {
+                c.query_row("SELECT 1 FROM rooms WHERE name = ?1", [room], |_| Ok(()))
+                    .optional()
+            })
+            .map(|row| row.is_some());
+        Box::pin(async move { found })
+    }
+
     fn append(&self, room: &str, entry: Entry) -> oneshot::Receiver<Result<Placed, StoreError>> {
         let (done, placed) = oneshot::channel();
         self.shared

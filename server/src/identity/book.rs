@@ -1,4 +1,5 @@
-//! Who is who: nicknames (unique by look-alike key) and sessions.
+//! This process's book of who is who: nicknames (unique by look-alike
+//! key) and sessions.
 //!
 //! A session outlives its connection so a reconnecting client keeps its
 //! nickname and rooms; its nickname stays reserved for it for the whole
@@ -90,9 +91,11 @@ struct Inner {
 /// are forgotten early (each address's budget bounds how fast they come).
 const MAX_SESSIONS: usize = 200_000;
 
-/// Nicknames and sessions of the whole server.
+/// Nicknames and sessions of this process (of the whole server when it
+/// runs alone; in cluster mode Redis decides nicknames and keeps sessions,
+/// and the book knows which local connection uses which session).
 #[derive(Default)]
-pub struct Directory {
+pub struct Book {
     inner: Mutex<Inner>,
 }
 
@@ -104,7 +107,7 @@ pub use crate::ids::{new_token, token_hash};
 
 pub use crate::names::suffixed;
 
-impl Directory {
+impl Book {
     fn locked(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Every update is a single map operation; a poisoned lock is consistent.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -350,7 +353,7 @@ mod tests {
 
     #[test]
     fn taken_nicks_get_a_suffix_and_look_alikes_do_not_matter() {
-        let d = Directory::default();
+        let d = Book::default();
         assert_eq!(d.claim_free("ann", 1, None), "ann");
         assert_eq!(d.claim_free("Ann", 2, None), "Ann-2");
         assert_eq!(d.claim_free("аnn", 3, None), "аnn-3", "Cyrillic а");
@@ -362,7 +365,7 @@ mod tests {
 
     #[test]
     fn suffixed_nicks_stay_within_the_limit() {
-        let d = Directory::default();
+        let d = Book::default();
         let long = "x".repeat(32);
         d.claim_free(&long, 1, None);
         let second = d.claim_free(&long, 2, None);
@@ -372,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_session_keeps_its_nick_while_disconnected_until_it_expires() {
-        let d = Directory::default();
+        let d = Book::default();
         let s = token_hash("token");
         d.open_session(&s, 1, Kill::default());
         assert_eq!(d.claim_free("alice", 1, Some(&s)), "alice");
@@ -399,7 +402,7 @@ mod tests {
 
     #[test]
     fn stored_sessions_hold_their_nicks_until_their_time_is_up() {
-        let d = Directory::default();
+        let d = Book::default();
         d.hold("bob", "h1", Instant::now() + Duration::from_secs(60));
         d.hold("carol", "h2", Instant::now());
         assert!(!d.claim_exact("bob", 1, None));
@@ -410,7 +413,7 @@ mod tests {
 
     #[test]
     fn sessions_resume_and_report_takeover() {
-        let d = Directory::default();
+        let d = Book::default();
         let first = Kill::default();
         let s = token_hash(&new_token());
         assert_eq!(s.len(), 32);
