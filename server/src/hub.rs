@@ -120,9 +120,7 @@ impl Log for HubNode {
     fn append(&self, room: &str, entry: Entry) -> oneshot::Receiver<Result<Placed, StoreError>> {
         let (from, text, cid) = (entry.from.clone(), entry.text.clone(), entry.cid.clone());
         let mut placed = self.hub.store.append(room, entry);
-        let result = placed
-            .try_recv()
-            .unwrap_or_else(|_| Err(StoreError("the memory store answers at once".into())));
+        let result = placed.try_recv().unwrap_or(Err(StoreError::Stopped));
         if let Ok(p) = &result
             && p.fresh
         {

@@ -14,10 +14,25 @@ use shared::chat::{Msg, PresenceKind};
 use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
 use tokio::sync::{mpsc, oneshot};
 
-/// A store failed.
+/// A store failed: the store's own error (`sqlite::Error`,
+/// `cluster::Error`), opaque above the ports, or the store is gone.
+/// Cheap to clone: one failed commit answers every append it held.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("history store: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The store's task has stopped (the server is shutting down).
+    #[error("history store stopped")]
+    Stopped,
+    /// The store could not do it.
+    #[error("history store: {0}")]
+    Failed(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// A store's own error.
+    pub fn failed(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Failed(Arc::new(e))
+    }
+}
 
 /// A boxed future of a store read.
 pub type Read<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;

@@ -16,17 +16,14 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    let cluster = match config.cluster() {
-        Some(settings) => Some(
+    // Opened before listening: a store that cannot be used stops start-up.
+    let backend = match config.cluster() {
+        Some(settings) => Backend::Cluster(
             server::cluster::Cluster::start(settings)
                 .await
                 .with_context(|| "cannot start cluster mode (--redis redis://host:port/db, or rediss:// for TLS)")?,
         ),
-        None => None,
-    };
-    let store = match &cluster {
-        Some(_) => None,
-        None => Some(AppState::open_store(&config).with_context(|| {
+        None => Backend::Store(AppState::open_store(&config).with_context(|| {
             format!(
                 "cannot open the history store in {} (use --data-dir to choose another place, or --in-memory)",
                 config.data_dir.display()
@@ -44,14 +41,19 @@ async fn main() -> anyhow::Result<()> {
     drop(out);
     tracing::info!(%addr, "listening");
 
-    let state = match (cluster, store) {
-        (Some(cluster), _) => AppState::with_cluster(config, cluster),
-        (None, Some(store)) => AppState::with_store(config, store),
-        (None, None) => unreachable!("a store is opened when there is no cluster"),
+    let state = match backend {
+        Backend::Cluster(cluster) => AppState::with_cluster(config, cluster),
+        Backend::Store(store) => AppState::with_store(config, store),
     };
     server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where history lives: this process's store, or Redis shared with others.
+enum Backend {
+    Store(std::sync::Arc<dyn server::history::HistoryStore>),
+    Cluster(std::sync::Arc<server::cluster::Cluster>),
 }
 
 /// Resolves on SIGINT or SIGTERM.

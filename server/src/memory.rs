@@ -26,19 +26,19 @@ struct Rooms {
 impl Rooms {
     /// The room's history, brought back from the retired ones or made.
     fn open(&mut self, room: &str, capacity: usize) -> &mut Ring {
-        if !self.open.contains_key(room) {
-            let history = match self.retired.remove(room) {
+        let Self {
+            open,
+            retired,
+            order,
+        } = self;
+        open.entry(room.to_owned())
+            .or_insert_with(|| match retired.remove(room) {
                 Some(history) => {
-                    self.order.retain(|r| r != room);
+                    order.retain(|r| r != room);
                     history
                 }
                 None => Ring::new(capacity, new_epoch()),
-            };
-            self.open.insert(room.to_owned(), history);
-        }
-        self.open
-            .get_mut(room)
-            .unwrap_or_else(|| unreachable!("inserted above"))
+            })
     }
 }
 
@@ -63,6 +63,20 @@ impl MemoryStore {
     fn rooms(&self) -> std::sync::MutexGuard<'_, Rooms> {
         // Single map operations: a poisoned lock is consistent.
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The room's epoch, last `seq` and latest `recent` entries (it opens
+    /// if it was not).
+    fn snapshot_of(&self, room: &str, recent: usize) -> Snapshot {
+        let capacity = self.capacity;
+        let mut rooms = self.rooms();
+        let history = rooms.open(room, capacity);
+        Snapshot {
+            epoch: history.epoch().to_owned(),
+            head: history.last_seq(),
+            recent: history.before(u64::MAX, recent),
+            members: HashMap::new(),
+        }
     }
 }
 
@@ -97,22 +111,11 @@ impl Log for MemoryStore {
     }
 
     fn snapshot_now(&self, room: &str, recent: usize) -> Option<Result<Snapshot, StoreError>> {
-        let capacity = self.capacity;
-        let mut rooms = self.rooms();
-        let history = rooms.open(room, capacity);
-        Some(Ok(Snapshot {
-            epoch: history.epoch().to_owned(),
-            head: history.last_seq(),
-            recent: history.before(u64::MAX, recent),
-            members: HashMap::new(),
-        }))
+        Some(Ok(self.snapshot_of(room, recent)))
     }
 
     fn snapshot(&self, room: &str, recent: usize) -> Read<Snapshot> {
-        let snapshot = self
-            .snapshot_now(room, recent)
-            .unwrap_or_else(|| unreachable!("memory answers at once"));
-        ready(snapshot)
+        ready(Ok(self.snapshot_of(room, recent)))
     }
 
     fn range(&self, room: &str, from: u64, to: u64) -> Read<Vec<Msg>> {

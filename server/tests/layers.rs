@@ -18,7 +18,7 @@ const LAYERS: &[(&str, usize, &[&str])] = &[
     (
         "edges",
         0,
-        &["main", "lib", "http", "web", "listen", "session"],
+        &["main", "lib", "state", "http", "web", "listen", "session"],
     ),
     ("room core", 1, &["room"]),
     ("stores", 1, &["memory", "hub", "sqlite", "cluster"]),
@@ -133,6 +133,36 @@ fn imports(code: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// `code` without its `#[cfg(test)]` items (a `mod tests;` line, or an
+/// inline module up to its closing brace): what follows them still counts.
+fn without_test_items(code: &str) -> String {
+    let mut out = String::new();
+    let mut lines = code.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "#[cfg(test)]" {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        // The item: further attributes, then a line ending in `;`, or a
+        // block skipped until its braces balance.
+        let mut depth = 0i32;
+        let mut opened = false;
+        for line in lines.by_ref() {
+            let trimmed = line.trim();
+            if !opened && trimmed.starts_with("#[") {
+                continue;
+            }
+            depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
+            opened |= line.contains('{');
+            if (!opened && trimmed.ends_with(';')) || (opened && depth <= 0) {
+                break;
+            }
+        }
+    }
+    out
+}
+
 fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read src") {
         let path = entry.expect("entry").path();
@@ -152,15 +182,20 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
         // Tests may reach into any layer: what the layering is about is
-        // the code that runs (test modules sit at the end of their file).
-        if file.file_name().is_some_and(|n| n == "tests.rs") {
+        // the code that runs (test modules sit at the end of their file, or
+        // in `tests.rs` / `tests/` beside it).
+        let rel = file.strip_prefix(&src).expect("under src");
+        if rel
+            .components()
+            .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "tests.rs")
+        {
             continue;
         }
         let module = module_of(&src, &file);
         let code = std::fs::read_to_string(&file).expect("read");
-        let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+        let code = without_test_items(&code);
         let deps = graph.entry(module.clone()).or_default();
-        for import in imports(code) {
+        for import in imports(&code) {
             if import != module {
                 deps.insert(import);
             }

@@ -98,7 +98,7 @@ pub(super) fn entries(room: &str, value: Value) -> Result<Vec<Msg>, StoreError> 
     let Value::Array(items) = value else {
         return match value {
             Value::Nil => Ok(Vec::new()),
-            other => Err(StoreError(format!("unexpected stream reply: {other:?}"))),
+            other => Err(Error::StreamReply(other).into()),
         };
     };
     let mut msgs = Vec::with_capacity(items.len());
@@ -162,7 +162,7 @@ pub(super) fn parse_remote(room: &str, payload: &[u8]) -> Option<Remote> {
 /// The script's answer; `ts` is the one sent (a duplicate carries its own).
 pub(super) fn appended(value: Value, ts: i64) -> Result<Placed, StoreError> {
     let Value::Array(parts) = value else {
-        return Err(StoreError(format!("append failed: {value:?}")));
+        return Err(Error::AppendReply(value).into());
     };
     let fresh = matches!(parts.first(), Some(Value::Int(1)));
     let at = parts.get(1).and_then(text).unwrap_or_default();
@@ -178,6 +178,6 @@ pub(super) fn appended(value: Value, ts: i64) -> Result<Placed, StoreError> {
             epoch,
             fresh,
         }),
-        _ => Err(StoreError(format!("append returned {at:?}"))),
+        _ => Err(Error::Position(at).into()),
     }
 }

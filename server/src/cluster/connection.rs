@@ -41,9 +41,12 @@ pub(super) fn redacted_all(redis: &Redis) -> String {
 
 /// TLS material for a `rediss://` URL, read from the configured files.
 fn certificates(config: &ClusterConfig) -> Result<redis::TlsCertificates, StoreError> {
-    let read = |flag: &str, path: &std::path::Path| {
-        std::fs::read(path)
-            .map_err(|e| StoreError(format!("cannot read {flag} {}: {e}", path.display())))
+    let read = |flag: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| Error::ReadFile {
+            flag,
+            path: path.to_owned(),
+            source,
+        })
     };
     let root_cert = match &config.ca {
         Some(path) => Some(read("--redis-ca", path)?),
@@ -67,14 +70,10 @@ fn tls(config: &ClusterConfig) -> Result<bool, StoreError> {
     let urls = config.redis.urls();
     let tls = urls.iter().filter(|u| u.starts_with("rediss://")).count();
     if tls != 0 && tls != urls.len() {
-        return Err(StoreError(
-            "mixed redis:// and rediss:// seed URLs: use one scheme".into(),
-        ));
+        return Err(Error::MixedSchemes.into());
     }
     if tls == 0 && (config.ca.is_some() || config.identity.is_some()) {
-        return Err(StoreError(
-            "--redis-ca, --redis-cert and --redis-key need a rediss:// URL".into(),
-        ));
+        return Err(Error::TlsWithoutRediss.into());
     }
     Ok(tls != 0)
 }
@@ -87,8 +86,7 @@ pub(super) fn client(config: &ClusterConfig, url: &str) -> Result<Client, StoreE
     }
     // One crypto provider for the process (a second install is a no-op).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::build_with_tls(url, certificates(config)?)
-        .map_err(|e| StoreError(format!("TLS set-up: {e}")))
+    Client::build_with_tls(url, certificates(config)?).map_err(|e| Error::Tls(e).into())
 }
 
 /// The commands' connection: to one Redis, or to a Redis Cluster.
@@ -142,9 +140,7 @@ impl Conn {
                     let _ = rustls::crypto::ring::default_provider().install_default();
                     builder = builder.certs(certificates(config)?);
                 }
-                let client = builder
-                    .build()
-                    .map_err(|e| StoreError(format!("redis cluster: {e}")))?;
+                let client = builder.build().map_err(Error::ClusterClient)?;
                 Ok(Conn::Sharded(Arc::new(Sharded {
                     client,
                     conn: tokio::sync::Mutex::new(None),
@@ -181,12 +177,12 @@ impl Conn {
                     .into_iter()
                     .skip(scripts.len())
                     .map(|v| match v {
-                        Value::ServerError(e) => Err(unavailable(format!("{e:?}"))),
+                        Value::ServerError(e) => Err(Error::Server(e).into()),
                         v => Ok(v),
                     })
                     .collect(),
                 Ok(Err(e)) => vec![Err(unavailable(e)); n],
-                Err(_) => vec![Err(unavailable("timed out")); n],
+                Err(_) => vec![Err(Error::TimedOut.into()); n],
             }
         };
         if cmds.is_empty() {
@@ -222,7 +218,7 @@ impl Conn {
                     }
                 }
                 out.into_iter()
-                    .map(|v| v.unwrap_or_else(|| Err(unavailable("no answer"))))
+                    .map(|v| v.unwrap_or_else(|| Err(Error::NoAnswer.into())))
                     .collect()
             }
         }
@@ -304,6 +300,6 @@ impl redis::aio::ConnectionLike for Conn {
     }
 }
 
-pub(super) fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("redis: {e}"))
+pub(super) fn unavailable(e: redis::RedisError) -> StoreError {
+    Error::Redis(e).into()
 }

@@ -36,6 +36,7 @@
 mod codec;
 mod connection;
 mod durability;
+mod error;
 mod health;
 mod keys;
 mod nicks;
@@ -46,6 +47,8 @@ mod scripts;
 mod sessions;
 mod tasks;
 mod writer;
+
+pub use error::Error;
 
 use codec::*;
 use connection::*;
@@ -208,12 +211,11 @@ impl Cluster {
                 }
             },
             Probe::Lossy(why) => {
-                return Err(StoreError(format!(
-                    "refusing the Redis at {}: {why}. Acknowledged messages must survive a \
-                     Redis crash: run it with `appendonly yes` and `appendfsync always`, or \
-                     pass --redis-allow-lossy if losing them is intended",
-                    redacted_all(&cluster.config.redis)
-                )));
+                return Err(Error::Lossy {
+                    redis: redacted_all(&cluster.config.redis),
+                    why,
+                }
+                .into());
             }
             Probe::Unreachable(e) => {
                 warn!(error = %e, "redis is not reachable yet; rooms are degraded until it is")
@@ -249,7 +251,7 @@ impl Cluster {
     ) -> Result<T, StoreError> {
         let result = match tokio::time::timeout(limit, call).await {
             Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(unavailable("timed out")),
+            Err(_) => Err(Error::TimedOut.into()),
         };
         if result.is_err() {
             self.metrics.redis_errors.inc();

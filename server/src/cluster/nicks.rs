@@ -74,13 +74,12 @@ impl Cluster {
         session: Option<&str>,
     ) -> Result<String, StoreError> {
         let mut candidate = wanted.to_owned();
-        for n in 2u64.. {
-            if self.claim_exact(&candidate, conn, session).await? {
-                return Ok(candidate);
-            }
+        let mut n = 1u64;
+        while !self.claim_exact(&candidate, conn, session).await? {
+            n += 1;
             candidate = crate::names::suffixed(wanted, n);
         }
-        unreachable!("the loop returns")
+        Ok(candidate)
     }
 
     /// Gives a nickname back if this connection holds it.

@@ -6,9 +6,7 @@ use super::*;
 /// The room's reads start as tasks of their own (they hold the cluster).
 impl Cluster {
     pub(super) fn owned(&self) -> Result<Arc<Cluster>, StoreError> {
-        self.me
-            .upgrade()
-            .ok_or_else(|| StoreError("cluster mode stopped".into()))
+        self.me.upgrade().ok_or(StoreError::Stopped)
     }
 }
 

@@ -89,7 +89,7 @@ impl Cluster {
             )
             .await
             .into_iter()
-            .map(|count| redis::from_redis_value::<u32>(count?).map_err(unavailable))
+            .map(|count| redis::from_redis_value::<u32>(count?).map_err(|e| Error::Parse(e).into()))
             .collect::<Result<Vec<u32>, StoreError>>()?;
         let mut rooms: Vec<shared::chat::RoomInfo> = names
             .into_iter()

@@ -244,7 +244,7 @@ impl Cluster {
                 .collect();
             let mut conn = self.conn.clone();
             for answer in conn.batch(&[&self.reap_room], cmds).await {
-                removed += redis::from_redis_value::<i64>(answer?).map_err(unavailable)?;
+                removed += redis::from_redis_value::<i64>(answer?).map_err(Error::Parse)?;
             }
         }
         let mut invocation = self.reap_node.prepare_invoke();

@@ -172,14 +172,14 @@ impl Cluster {
     ) -> oneshot::Receiver<Result<Placed, StoreError>> {
         let (reply, rx) = oneshot::channel();
         if !self.healthy() {
-            let _ = reply.send(Err(unavailable("not reachable")));
+            let _ = reply.send(Err(Error::NotReachable.into()));
             return rx;
         }
         let bytes = text.len() + from.len() + 128;
         let queued = self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes;
         if queued > self.config.queue_bytes {
             self.queued.fetch_sub(bytes, Ordering::AcqRel);
-            let _ = reply.send(Err(unavailable("the write queue is full")));
+            let _ = reply.send(Err(Error::QueueFull.into()));
             return rx;
         }
         let body = serde_json::to_string(&Body {
@@ -204,7 +204,7 @@ impl Cluster {
         ) = self.ops.try_send(op)
         {
             self.queued.fetch_sub(op.bytes, Ordering::AcqRel);
-            let _ = op.reply.send(Err(unavailable("write queue is full")));
+            let _ = op.reply.send(Err(Error::QueueFull.into()));
         }
         rx
     }

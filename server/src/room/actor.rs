@@ -212,7 +212,7 @@ pub(super) async fn run(setup: Setup, mut rx: mpsc::Receiver<Command>) {
     loop {
         tokio::select! {
             Some(result) = room.appends.next(), if !room.appends.is_empty() => {
-                room.appended(result.unwrap_or_else(|_| Err(StoreError("store stopped".into()))));
+                room.appended(result.unwrap_or_else(|_| Err(StoreError::Stopped)));
             }
             Some(task) = room.tasks.next(), if !room.tasks.is_empty() => room.task(task),
             Some(event) = async {
@@ -229,7 +229,7 @@ pub(super) async fn run(setup: Setup, mut rx: mpsc::Receiver<Command>) {
     }
     // Handles are gone; still settle what was handed to the store.
     while let Some(result) = room.appends.next().await {
-        room.appended(result.unwrap_or_else(|_| Err(StoreError("store stopped".into()))));
+        room.appended(result.unwrap_or_else(|_| Err(StoreError::Stopped)));
     }
     drop(bus_tx);
     room.bus.unsubscribe(&room.name);

@@ -2,7 +2,7 @@
 //! history; everybody else talks to it through a cloneable [`RoomHandle`].
 //!
 //! The actor never waits on a member: a message is stored, encoded once per
-//! flavour (`msg` for chat clients, `message` for seed clients), and the same
+//! flavour (`msg` for chat clients, `message` for demo clients), and the same
 //! bytes are pushed into each member's bounded outbox. A member whose outbox
 //! is full is being disconnected (4008) and is removed here at once.
 
@@ -39,8 +39,8 @@ pub struct Member {
     pub nick: String,
     /// Where to push its frames.
     pub outbox: Outbox,
-    /// Said `hello`: gets `msg`/`presence`/`typing`, not the seed `message`.
-    pub rich: bool,
+    /// Said `hello`: gets `msg`/`presence`/`typing`, not the demo's `message`.
+    pub chat_client: bool,
 }
 
 /// A message to post.
@@ -96,7 +96,7 @@ pub(crate) enum Command {
         since: Option<Cursor>,
         /// Bytes the state's history may take.
         budget: usize,
-        /// `None`: nobody needs the room's state (a seed connection entering
+        /// `None`: nobody needs the room's state (a demo connection entering
         /// the lobby), so it is not built.
         reply: Option<oneshot::Sender<Result<RoomState, ErrorBody>>>,
     },
@@ -113,7 +113,7 @@ pub(crate) enum Command {
         permit: Option<OwnedSemaphorePermit>,
         reply: Option<oneshot::Sender<Result<Said, ErrorBody>>>,
     },
-    /// Bytes of a seed `broadcast` that are not UTF-8: relayed to seed
+    /// Bytes of a demo `broadcast` that are not UTF-8: relayed to demo
     /// members as they are (not stored, no `seq`), as the original does.
     Relay {
         payload: Bytes,
@@ -291,7 +291,7 @@ impl RoomHandle {
         Ok(rx)
     }
 
-    /// Posts without wanting an acknowledgement (seed `broadcast`); waits
+    /// Posts without wanting an acknowledgement (the demo's `broadcast`); waits
     /// like [`RoomHandle::post`].
     pub async fn post_unacked(&self, post: Post) {
         let permit = self.intake.admit(post.text.len()).await;
@@ -305,7 +305,7 @@ impl RoomHandle {
             .await;
     }
 
-    /// Relays bytes that are not text to the room's seed members (the
+    /// Relays bytes that are not text to the room's demo clients (the
     /// original demo's `broadcast` of binary data); waits like a post.
     pub async fn relay(&self, payload: Bytes) {
         let permit = self.intake.admit(payload.len()).await;

@@ -4,26 +4,24 @@
 //! Every Request gets exactly one Response unless the client resets it; work
 //! that takes time runs as a task in `tasks`, and a Reset aborts that task.
 
-mod rich;
-mod seed;
+mod chat;
+mod demo;
+mod dispatch;
+mod rooms;
 mod writer;
 
 use crate::outbox::{self, Bounds, Ending, Kill, Outbox};
 use crate::{
     AppState,
     addr::AddrToken,
-    limits::{RateLimiter, Verdict},
-    room::{ConnId, Member, RoomHandle},
+    limits::RateLimiter,
+    room::{ConnId, RoomHandle},
 };
 use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
-use shared::{
-    Frame, Name,
-    chat::{Envelope, ErrorBody, ErrorCode},
-    event,
-};
+use shared::chat::{Envelope, ErrorBody};
 use std::{
     collections::HashMap,
     future::Future,
@@ -268,255 +266,9 @@ fn read_error_ending(e: axum::Error) -> Ending {
     }
 }
 
-/// The JSON payload of a rich Response.
+/// The JSON payload of a chat event's Response.
 fn envelope<T: Serialize>(result: Result<T, ErrorBody>) -> Bytes {
     Bytes::from(Envelope::from(result).to_bytes())
-}
-
-impl Conn {
-    /// The room named, opened if needed; a room that does not exist yet
-    /// spends the client address's budget for new rooms.
-    async fn open_room(&self, name: &str) -> Result<RoomHandle, ErrorBody> {
-        if let Some(room) = self.app.rooms.get(name) {
-            return Ok(room);
-        }
-        let exists = self.app.room_exists(name).await;
-        let addresses = self.app.addresses();
-        let ip = self.ip;
-        self.app
-            .rooms
-            .get_or_create(name, || exists || addresses.create_room(ip))
-    }
-
-    /// Lets go of a room's handle; the room closes if nobody else uses it.
-    fn drop_room(&self, name: &str, room: RoomHandle) {
-        drop(room);
-        self.app.rooms.retire(name);
-    }
-
-    fn member(&self) -> Member {
-        Member {
-            conn: self.id,
-            nick: self.nick.clone(),
-            outbox: self.outbox.clone(),
-            rich: self.session.is_some(),
-        }
-    }
-
-    fn notify(&self, name: Name, payload: impl Into<Bytes>) {
-        self.outbox.push(Frame::notify(name, payload).encode());
-    }
-
-    fn respond(&self, id: u32, payload: Bytes) {
-        self.outbox.push(Frame::response(id, payload).encode());
-    }
-
-    /// Whether another request may wait for its answer (a `say` for its
-    /// commit, a `long_runing_task`): at most `--max-inflight` at once.
-    fn may_wait(&self, id: u32) -> bool {
-        if self.tasks.len() < self.app.config.max_inflight {
-            return true;
-        }
-        self.app.metrics.rate_limited.inc();
-        self.respond(
-            id,
-            envelope::<()>(Err(ErrorBody::new(
-                ErrorCode::RateLimited,
-                "too many requests waiting for an answer; wait for some first",
-            ))),
-        );
-        false
-    }
-
-    /// Runs `work` as the answer to Request `id`; a Reset aborts it.
-    fn spawn_answer(&mut self, id: u32, work: impl Future<Output = Bytes> + Send + 'static) {
-        let outbox = self.outbox.clone();
-        let handle = self.tasks.spawn(async move {
-            let payload = work.await;
-            outbox.push(Frame::response(id, payload).encode());
-            id
-        });
-        if let Some((_, older)) = self.inflight.insert(id, (handle.id(), handle)) {
-            // The client reused an id still in flight: both calls still get
-            // their answer; only the newer one can be reset.
-            drop(older);
-        }
-    }
-
-    fn finished(&mut self, task: tokio::task::Id, id: u32) {
-        if self.inflight.get(&id).is_some_and(|(t, _)| *t == task) {
-            self.inflight.remove(&id);
-        }
-    }
-
-    fn reset(&mut self, id: u32) {
-        if let Some((_, handle)) = self.inflight.remove(&id) {
-            debug!(request_id = id, "reset: aborting");
-            handle.abort();
-        }
-    }
-
-    async fn on_message(&mut self, bytes: Bytes) {
-        let frame = match Frame::decode(&bytes) {
-            Ok(frame) => frame,
-            Err(e) => {
-                debug!(error = %e, "undecodable frame");
-                self.kill.close(close::PROTOCOL, "malformed frame");
-                return;
-            }
-        };
-        match frame {
-            Frame::Notify { name, payload } => {
-                if self.admit() {
-                    self.on_notify(&name, payload).await;
-                }
-            }
-            Frame::Request { id, name, payload } => {
-                if self.admit() {
-                    self.on_request(id, &name, payload).await;
-                } else if !self.kill.is_fired() {
-                    self.respond(
-                        id,
-                        envelope::<()>(Err(ErrorBody::new(
-                            ErrorCode::RateLimited,
-                            "too many messages; slow down",
-                        ))),
-                    );
-                }
-            }
-            Frame::Reset { id } => {
-                if self.admit() {
-                    self.reset(id);
-                }
-            }
-            Frame::Response { .. } => {
-                self.kill
-                    .close(close::PROTOCOL, "clients do not send responses");
-            }
-        }
-    }
-
-    /// Applies the rate limit; closes the connection on sustained abuse.
-    fn admit(&mut self) -> bool {
-        match self.limiter.check(Instant::now()) {
-            Verdict::Allow => true,
-            Verdict::Refuse => {
-                self.app.metrics.rate_limited.inc();
-                false
-            }
-            Verdict::Abuse => {
-                self.app.metrics.rate_limited.inc();
-                self.kill.close(close::POLICY, "too many messages");
-                false
-            }
-        }
-    }
-
-    async fn on_notify(&mut self, name: &str, payload: Bytes) {
-        match name {
-            event::PING => self.notify(event::name::PONG, payload),
-            event::BROADCAST => self.broadcast(payload).await,
-            event::TYPING => self.typing(payload).await,
-            other => debug!(event = other, "ignoring unknown notify"),
-        }
-    }
-
-    async fn on_request(&mut self, id: u32, name: &str, payload: Bytes) {
-        let answer = match name {
-            event::MYIP => Bytes::from(self.addr.to_string()),
-            event::UPPERCASE => seed::uppercase(&payload),
-            event::LONG_RUNNING_TASK => {
-                if self.may_wait(id) {
-                    let work = seed::long_running_task(self.app.clone());
-                    self.spawn_answer(id, work);
-                }
-                return;
-            }
-            event::SAY => {
-                if !self.may_wait(id) {
-                    return;
-                }
-                match self.say(payload).await {
-                    Ok(ack) => self.spawn_answer(id, ack),
-                    Err(e) => self.respond(id, envelope::<()>(Err(e))),
-                }
-                return;
-            }
-            event::HELLO => envelope(self.hello(payload).await),
-            event::JOIN => envelope(self.join(payload).await),
-            event::LEAVE => envelope(self.leave(payload).await),
-            event::HISTORY => envelope(self.history(payload).await),
-            event::ROOMS => envelope(Ok(self
-                .app
-                .list_rooms(crate::limits::MAX_ROOMS_LISTED)
-                .await)),
-            event::NICK => envelope(self.rename(payload).await),
-            other => envelope::<()>(Err(ErrorBody::new(
-                ErrorCode::UnknownEvent,
-                format!("no such request: '{other}'"),
-            ))),
-        };
-        self.respond(id, answer);
-    }
-
-    /// Every connection is in `lobby` from the start.
-    async fn enter_lobby(&mut self) {
-        match self.app.rooms.get_or_create(event::LOBBY, || true) {
-            Ok(lobby) => {
-                if lobby.enter(self.member()).await.is_ok() {
-                    self.rooms.insert(event::LOBBY.to_owned(), lobby);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot enter the lobby"),
-        }
-    }
-
-    /// Leaves every room (closing those nobody else is in), saves the
-    /// session, and gives the nickname back, unless a session keeps it.
-    async fn teardown(&mut self) {
-        self.tasks.abort_all();
-        // Shutting down, everyone here is being closed: nobody is told of
-        // the others leaving (their lists stay as they were, and they come
-        // back as they were when the server does).
-        let quiet = self.app.shutdown.is_cancelled();
-        for room in self.rooms.values() {
-            room.forget(self.id, quiet).await;
-        }
-        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
-        if let Some(token) = &self.session {
-            self.app
-                .book
-                .close_session(token, self.id, &self.nick, rooms.clone());
-            let saved = crate::history::SavedSession {
-                nick: self.nick.clone(),
-                rooms: rooms.clone(),
-            };
-            // Saved as it ends, so its TTL counts from now after a restart.
-            self.app.sessions.save(token, &saved);
-            self.app.nicks.detach(&self.nick, self.id, token);
-        } else {
-            self.app.nicks.release(&self.nick, self.id);
-        }
-        for (name, room) in std::mem::take(&mut self.rooms) {
-            self.drop_room(&name, room);
-        }
-    }
-
-    /// Records the session's nickname and rooms (in the store too, so a
-    /// client can resume after a restart).
-    fn remember(&self) {
-        if let Some(token) = &self.session {
-            let rooms: Vec<String> = self.rooms.keys().cloned().collect();
-            self.app
-                .book
-                .update_session(token, self.id, &self.nick, rooms.clone());
-            let saved = crate::history::SavedSession {
-                nick: self.nick.clone(),
-                rooms,
-            };
-            self.app.sessions.save(token, &saved);
-        }
-    }
 }
 
 /// Idle time after which a peer counts as gone.

@@ -16,31 +16,29 @@
 //! `schema`, which also detects a database that lost acknowledged writes).
 
 mod cids;
+mod error;
+mod ports;
+mod reads;
 mod schema;
 mod writer;
 
 pub use cids::DEDUP_WINDOW;
+pub use error::Error;
 
 use crate::{
-    history::{HistoryStore, SavedSession},
-    ids::new_epoch,
-    log::{Entry, Log, Placed, Read, Snapshot, StoreError},
+    history::SavedSession,
+    log::{Entry, Placed, StoreError},
 };
-use rusqlite::{Connection, OptionalExtension, params};
-use shared::chat::Msg;
+use rusqlite::Connection;
 use std::{
     collections::{HashMap, HashSet},
     path::Path,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-        mpsc,
-    },
+    sync::{Arc, Mutex, atomic::AtomicUsize, mpsc},
     thread,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::info;
 
 /// How long messages are kept.
 #[derive(Debug, Clone, Copy)]
@@ -128,11 +126,8 @@ impl Shared {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        let conn = self
-            .read
-            .lock()
-            .map_err(|_| StoreError("read lock poisoned".into()))?;
-        f(&conn).map_err(|e| StoreError(e.to_string()))
+        let conn = self.read.lock().map_err(|_| Error::Poisoned)?;
+        f(&conn).map_err(StoreError::from)
     }
 }
 
@@ -140,10 +135,6 @@ impl Shared {
 #[derive(Clone)]
 pub struct SqliteStore {
     shared: Arc<Shared>,
-}
-
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
 }
 
 fn now_ms() -> i64 {
@@ -167,16 +158,15 @@ impl SqliteStore {
     pub fn open_with(dir: &Path, options: Options) -> Result<Self, StoreError> {
         let path = dir.join("chat.db");
         schema::private_files(dir, &path)?;
-        let write = schema::connect(&path)
-            .map_err(|e| StoreError(format!("{}: {}", path.display(), e.0)))?;
+        let write = schema::connect(&path)?;
         let check: String = write
             .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
-            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+            .map_err(|source| Error::Database {
+                path: path.clone(),
+                source,
+            })?;
         if check != "ok" {
-            return Err(StoreError(format!(
-                "{} is damaged: {check}. Restore it from a backup, or move it away to start with an empty history",
-                path.display()
-            )));
+            return Err(Error::Damaged { path, check }.into());
         }
         schema::migrate(&write, &path)?;
         let (witness, commits) = schema::Witness::open(&write, &path)?;
@@ -200,7 +190,7 @@ impl SqliteStore {
         thread::Builder::new()
             .name("history-writer".into())
             .spawn(move || writer.run(rx))
-            .map_err(err)?;
+            .map_err(Error::Thread)?;
         info!(path = %path.display(), "history store open");
         Ok(Self {
             shared: Arc::new(Shared {
@@ -236,265 +226,5 @@ impl SqliteStore {
     /// slow disk); `Duration::ZERO` turns it off.
     pub fn delay_writes(&self, delay: Duration) {
         self.shared.send(Op::Delay(delay));
-    }
-}
-
-impl HistoryStore for SqliteStore {
-    fn flushed(&self) -> Option<oneshot::Receiver<()>> {
-        let (done, flushed) = oneshot::channel();
-        self.shared.send(Op::Flush(done)).then_some(flushed)
-    }
-
-    fn load_session(&self, token: &str) -> Option<SavedSession> {
-        let since = now_ms() - ms(self.shared.session_ttl);
-        self.shared
-            .read(|c| {
-                c.query_row(
-                    "SELECT nick, rooms FROM sessions WHERE token = ?1 AND seen >= ?2",
-                    params![token, since],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-                )
-                .optional()
-            })
-            .ok()
-            .flatten()
-            .map(|(nick, rooms)| SavedSession {
-                nick,
-                rooms: rooms
-                    .split(',')
-                    .filter(|r| !r.is_empty())
-                    .map(Into::into)
-                    .collect(),
-            })
-            .inspect(|_| {
-                if let Ok(mut restored) = self.shared.restored.lock() {
-                    restored.insert(token.to_owned());
-                }
-            })
-    }
-
-    fn save_session(&self, token: &str, session: &SavedSession) {
-        self.shared.send(Op::Session {
-            token: token.to_owned(),
-            session: session.clone(),
-        });
-    }
-
-    fn held_nicks(&self) -> Vec<(String, String, Duration)> {
-        let now = now_ms();
-        let ttl = ms(self.shared.session_ttl);
-        self.shared
-            .read(|c| {
-                let mut stmt =
-                    c.prepare("SELECT token, nick, seen FROM sessions WHERE seen >= ?1")?;
-                let rows = stmt.query_map([now - ttl], |r| {
-                    let seen: i64 = r.get(2)?;
-                    let left = (seen + ttl - now).max(0);
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        Duration::from_millis(u64::try_from(left).unwrap_or(0)),
-                    ))
-                })?;
-                rows.collect()
-            })
-            .unwrap_or_else(|e| {
-                warn!(error = %e, "cannot read the stored sessions' nicknames");
-                Vec::new()
-            })
-    }
-}
-
-fn row_to_msg(room: &str, epoch: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Msg> {
-    Ok(Msg {
-        room: room.to_owned(),
-        epoch: epoch.to_owned(),
-        seq: r.get(0)?,
-        from: r.get(1)?,
-        text: r.get(2)?,
-        ts: r.get(3)?,
-        cid: r.get(4)?,
-    })
-}
-
-/// A room's epoch: the one recorded with its messages, or one made now
-/// for a new room (and kept, so the writer records the same).
-fn epoch_of(
-    epochs: &Mutex<HashMap<Arc<str>, String>>,
-    conn: &Connection,
-    room: &str,
-) -> rusqlite::Result<String> {
-    // Single map operations: a poisoned lock is consistent.
-    let mut epochs = epochs.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(epoch) = epochs.get(room) {
-        return Ok(epoch.clone());
-    }
-    let stored: Option<String> = conn
-        .query_row("SELECT epoch FROM rooms WHERE name = ?1", [room], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let epoch = stored.unwrap_or_else(new_epoch);
-    epochs.insert(room.into(), epoch.clone());
-    Ok(epoch)
-}
-
-impl Shared {
-    /// The room's entries `from..=to`, oldest first.
-    fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<Msg>, StoreError> {
-        let to = to.min(i64::MAX as u64);
-        let conn = self
-            .read
-            .lock()
-            .map_err(|_| StoreError("read lock poisoned".into()))?;
-        let epoch = epoch_of(&self.epochs, &conn, room).map_err(err)?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(params![room, from, to], |r| row_to_msg(room, &epoch, r))
-            .map_err(err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
-    /// Up to `limit` entries before `before`, oldest first.
-    fn before(&self, room: &str, before: u64, limit: usize) -> Result<Vec<Msg>, StoreError> {
-        let before = before.min(i64::MAX as u64);
-        let conn = self
-            .read
-            .lock()
-            .map_err(|_| StoreError("read lock poisoned".into()))?;
-        let epoch = epoch_of(&self.epochs, &conn, room).map_err(err)?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(params![room, before, limit as u64], |r| {
-                row_to_msg(room, &epoch, r)
-            })
-            .map_err(err)?;
-        let mut msgs: Vec<Msg> = rows.collect::<Result<_, _>>().map_err(err)?;
-        msgs.reverse();
-        Ok(msgs)
-    }
-
-    /// Epoch, last `seq` and the latest `recent` entries. Retention never
-    /// deletes a room's newest message, so its `seq` continues.
-    fn snapshot(&self, room: &str, recent: usize) -> Result<Snapshot, StoreError> {
-        let head: Option<u64> = {
-            let conn = self
-                .read
-                .lock()
-                .map_err(|_| StoreError("read lock poisoned".into()))?;
-            conn.query_row(
-                "SELECT max(seq) FROM messages WHERE room = ?1",
-                [room],
-                |r| r.get(0),
-            )
-            .map_err(err)?
-        };
-        let recent = self.before(room, u64::MAX, recent)?;
-        let conn = self
-            .read
-            .lock()
-            .map_err(|_| StoreError("read lock poisoned".into()))?;
-        Ok(Snapshot {
-            epoch: epoch_of(&self.epochs, &conn, room).map_err(err)?,
-            head: head.unwrap_or(0),
-            recent,
-            members: HashMap::new(),
-        })
-    }
-}
-
-/// Runs a read on a blocking thread.
-fn blocking<T: Send + 'static>(
-    shared: &Arc<Shared>,
-    read: impl FnOnce(&Shared) -> Result<T, StoreError> + Send + 'static,
-) -> Read<T> {
-    let shared = shared.clone();
-    Box::pin(async move {
-        tokio::task::spawn_blocking(move || read(&shared))
-            .await
-            .map_err(|e| StoreError(format!("read task: {e}")))?
-    })
-}
-
-impl Log for SqliteStore {
-    fn queued_bytes(&self) -> usize {
-        self.shared.queued.load(Ordering::Acquire)
-    }
-
-    fn exists(&self, room: &str) -> Read<bool> {
-        let found = self
-            .shared
-            .read(|c| {
-                c.query_row("SELECT 1 FROM rooms WHERE name = ?1", [room], |_| Ok(()))
-                    .optional()
-            })
-            .map(|row| row.is_some());
-        Box::pin(async move { found })
-    }
-
-    fn append(&self, room: &str, entry: Entry) -> oneshot::Receiver<Result<Placed, StoreError>> {
-        let (done, placed) = oneshot::channel();
-        self.shared
-            .queued
-            .fetch_add(queued_bytes(&entry), Ordering::AcqRel);
-        let op = Op::Append {
-            room: room.into(),
-            entry,
-            done,
-        };
-        let sent = match self.shared.writer.lock() {
-            Ok(writer) => writer.send(op).map_err(|mpsc::SendError(op)| op),
-            Err(_) => Err(op),
-        };
-        if let Err(Op::Append { entry, done, .. }) = sent {
-            self.shared
-                .queued
-                .fetch_sub(queued_bytes(&entry), Ordering::AcqRel);
-            let _ = done.send(Err(StoreError("history writer stopped".into())));
-        }
-        placed
-    }
-
-    fn has_room(&self, bytes: usize) -> bool {
-        self.shared.queued.load(Ordering::Acquire) + bytes + 64 <= self.shared.queue_limit
-    }
-
-    fn snapshot_now(&self, room: &str, recent: usize) -> Option<Result<Snapshot, StoreError>> {
-        Some(self.shared.snapshot(room, recent))
-    }
-
-    fn snapshot(&self, room: &str, recent: usize) -> Read<Snapshot> {
-        let room = room.to_owned();
-        blocking(&self.shared, move |s| s.snapshot(&room, recent))
-    }
-
-    fn range(&self, room: &str, from: u64, to: u64) -> Read<Vec<Msg>> {
-        let room = room.to_owned();
-        blocking(&self.shared, move |s| s.range(&room, from, to))
-    }
-
-    fn before(&self, room: &str, before: u64, limit: usize) -> Read<Vec<Msg>> {
-        let room = room.to_owned();
-        blocking(&self.shared, move |s| s.before(&room, before, limit))
-    }
-
-    fn expiry_cutoff(&self) -> Option<i64> {
-        self.shared.max_age.map(|age| now_ms() - ms(age))
-    }
-
-    fn kept_per_room(&self) -> Option<u64> {
-        Some(self.shared.max_messages)
-    }
-
-    fn retire(&self, room: &str) {
-        self.shared.send(Op::Retire(room.into()));
     }
 }

@@ -15,8 +15,7 @@
 //! second): a process crash cannot lose it, and a power loss that loses
 //! it cannot have lost the log, which is synced before it.
 
-use super::err;
-use crate::log::StoreError;
+use super::Error;
 use rusqlite::{Connection, OptionalExtension};
 use std::{
     fs::{File, OpenOptions},
@@ -61,38 +60,50 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('commits', 0);
 ";
 
 /// A connection in WAL mode with `synchronous=FULL`.
-pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(err)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+pub(super) fn connect(path: &Path) -> Result<Connection, Error> {
+    let fail = |source| Error::Database {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(fail)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
     // journal_mode answers with a row; read it.
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(err)?;
+        .map_err(fail)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError(format!(
-            "cannot use write-ahead logging (journal mode {mode})"
-        )));
+        return Err(Error::NoWal {
+            path: path.to_owned(),
+            mode,
+        });
     }
     conn.execute_batch(
         "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192;",
     )
-    .map_err(err)?;
+    .map_err(fail)?;
     Ok(conn)
 }
 
 /// The data directory and database files, readable by their owner only
 /// (created so; tightened if an earlier version left them open).
-pub(super) fn private_files(dir: &Path, db: &Path) -> Result<(), StoreError> {
+pub(super) fn private_files(dir: &Path, db: &Path) -> Result<(), Error> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
-    let tighten = |path: &Path, mode: u32| -> Result<(), StoreError> {
+        .map_err(|source| Error::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    let tighten = |path: &Path, mode: u32| -> Result<(), Error> {
         match std::fs::metadata(path) {
             Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-                    .map_err(|e| StoreError(format!("cannot restrict {}: {e}", path.display())))
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(
+                    |source| Error::Restrict {
+                        path: path.to_owned(),
+                        source,
+                    },
+                )
             }
             _ => Ok(()),
         }
@@ -104,7 +115,10 @@ pub(super) fn private_files(dir: &Path, db: &Path) -> Result<(), StoreError> {
         .append(true)
         .mode(0o600)
         .open(db)
-        .map_err(|e| StoreError(format!("cannot open {}: {e}", db.display())))?;
+        .map_err(|source| Error::OpenFile {
+            path: db.to_owned(),
+            source,
+        })?;
     for suffix in ["", "-wal", "-shm", "-commits"] {
         tighten(&with_suffix(db, suffix), 0o600)?;
     }
@@ -119,8 +133,11 @@ pub(super) fn with_suffix(db: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Creates the schema, or brings an older one up to [`VERSION`].
-pub(super) fn migrate(conn: &Connection, db: &Path) -> Result<(), StoreError> {
-    let fail = |e: rusqlite::Error| StoreError(format!("{}: {e}", db.display()));
+pub(super) fn migrate(conn: &Connection, db: &Path) -> Result<(), Error> {
+    let fail = |source| Error::Database {
+        path: db.to_owned(),
+        source,
+    };
     let existed: bool = conn
         .query_row(
             "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'messages'",
@@ -132,10 +149,11 @@ pub(super) fn migrate(conn: &Connection, db: &Path) -> Result<(), StoreError> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(fail)?;
     if version > VERSION {
-        return Err(StoreError(format!(
-            "{} was written by a newer version of this server (schema {version}; this one knows {VERSION})",
-            db.display()
-        )));
+        return Err(Error::NewerSchema {
+            path: db.to_owned(),
+            found: version,
+            known: VERSION,
+        });
     }
     conn.execute_batch(SCHEMA).map_err(fail)?;
     if existed && version < 1 {
@@ -176,9 +194,12 @@ const MAGIC: &[u8; 8] = b"chatack1";
 impl Witness {
     /// Opens `chat.db-commits` and compares it with the database. If the
     /// database lost acknowledged commits, every room gets a new epoch.
-    pub(super) fn open(conn: &Connection, db: &Path) -> Result<(Self, u64), StoreError> {
+    pub(super) fn open(conn: &Connection, db: &Path) -> Result<(Self, u64), Error> {
         let path = with_suffix(db, "-commits");
-        let fail = |e: rusqlite::Error| StoreError(format!("{}: {e}", db.display()));
+        let fail = |source| Error::Database {
+            path: db.to_owned(),
+            source,
+        };
         let stored: u64 = conn
             .query_row("SELECT value FROM meta WHERE key = 'commits'", [], |r| {
                 r.get(0)
@@ -194,10 +215,7 @@ impl Witness {
                 Some(u64::from_le_bytes(n))
             }
             Some(_) => {
-                return Err(StoreError(format!(
-                    "{} is damaged (it records how many writes were acknowledged). If the database is intact, delete it and start again: every room will start a new epoch",
-                    path.display()
-                )));
+                return Err(Error::DamagedWitness { path });
             }
             None => None,
         };
@@ -229,12 +247,15 @@ impl Witness {
             .write(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|source| Error::OpenFile {
+                path: path.clone(),
+                source,
+            })?;
         let mut witness = Self { file, dirty: false };
         witness
             .record(stored)
             .and_then(|()| witness.sync())
-            .map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|source| Error::WriteFile { path, source })?;
         Ok((witness, stored))
     }
 

@@ -4,10 +4,13 @@
 //! (group commit), records each acknowledging commit in the witness file
 //! before answering, and applies retention between groups.
 
+mod retention;
+
 use super::{
-    Op, Retention, StoreError,
+    Error, Op, Retention, StoreError,
     cids::{Cids, DEDUP_WINDOW, Known},
-    epoch_of, ms, now_ms, queued_bytes,
+    now_ms, queued_bytes,
+    reads::epoch_of,
     schema::Witness,
 };
 use crate::log::Placed;
@@ -22,7 +25,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
-use tracing::{error, warn};
+use tracing::error;
 
 /// How long things are kept.
 pub(super) struct Settings {
@@ -136,53 +139,6 @@ impl Writer {
                 }
             }
             self.maintain();
-        }
-    }
-
-    /// Runs the retention that is due: a full sweep first thing and then
-    /// every [`FULL_SWEEP_EVERY`], and in between a trim of the rooms
-    /// written lately every [`TRIM_EVERY`].
-    fn maintain(&mut self) {
-        if let Err(e) = self.witness.sync() {
-            warn!(error = %e, "cannot sync the record of acknowledged commits");
-        }
-        if self
-            .last_full_sweep
-            .is_none_or(|at| at.elapsed() >= FULL_SWEEP_EVERY)
-        {
-            self.apply_retention();
-        } else if self.last_trim.elapsed() >= TRIM_EVERY && !self.touched.is_empty() {
-            self.trim_touched();
-        }
-    }
-
-    /// Cuts each room written since the last trim to the newest
-    /// `max_messages`, in one transaction.
-    fn trim_touched(&mut self) {
-        self.last_trim = Instant::now();
-        let keep = self.retention.max_messages.max(1);
-        let rooms: Vec<(Arc<str>, u64)> = self
-            .touched
-            .drain()
-            .filter_map(|room| {
-                let last = *self.stored.get(&room)?;
-                (last > keep).then(|| (room, last - keep))
-            })
-            .collect();
-        if rooms.is_empty() {
-            return;
-        }
-        let result = (|| -> rusqlite::Result<()> {
-            let tx = self.conn.unchecked_transaction()?;
-            for (room, upto) in &rooms {
-                tx.prepare_cached("DELETE FROM messages WHERE room = ?1 AND seq <= ?2")?
-                    .execute(params![&**room, upto])?;
-            }
-            tx.commit()
-        })();
-        if let Err(e) = result {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            warn!(error = %e, "retention trim failed");
         }
     }
 
@@ -344,12 +300,12 @@ impl Writer {
         for (done, answer) in known {
             let _ = done.send(Ok(answer));
         }
-        let result = result.map_err(|e| e.to_string()).and_then(|()| {
+        let result = result.map_err(StoreError::from).and_then(|()| {
             // On disk: record it before anybody is told (see `schema`).
             self.commits = commits;
             self.witness
                 .record(commits)
-                .map_err(|e| format!("cannot record the commit: {e}"))
+                .map_err(|e| Error::Witness(e).into())
         });
         // Rooms that closed: their memory goes once this group is settled
         // (a room's own writes come before its retirement in the queue).
@@ -376,7 +332,7 @@ impl Writer {
                 error!(error = %e, "history write failed; messages refused until it works again");
                 let _ = self.conn.execute_batch("ROLLBACK");
                 for (done, _) in placed {
-                    let _ = done.send(Err(StoreError(e.clone())));
+                    let _ = done.send(Err(e.clone()));
                 }
             }
         }
@@ -404,36 +360,6 @@ impl Writer {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(room);
-        }
-    }
-
-    /// Deletes what retention no longer keeps (never a room's newest message,
-    /// so `seq` always continues), and sessions unseen for the session TTL.
-    fn apply_retention(&mut self) {
-        self.last_full_sweep = Some(Instant::now());
-        self.last_trim = Instant::now();
-        self.touched.clear();
-        let keep = self.retention.max_messages.max(1);
-        let by_count = self.conn.execute(
-            "DELETE FROM messages WHERE seq <= (SELECT max(m.seq) FROM messages m WHERE m.room = messages.room) - ?1",
-            [keep],
-        );
-        let by_age = match self.retention.max_age {
-            Some(age) => {
-                let cutoff = now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
-                self.conn.execute(
-                    "DELETE FROM messages WHERE ts < ?1 AND seq < (SELECT max(m.seq) FROM messages m WHERE m.room = messages.room)",
-                    [cutoff],
-                )
-            }
-            None => Ok(0),
-        };
-        let sessions = self.conn.execute(
-            "DELETE FROM sessions WHERE seen < ?1",
-            [now_ms() - ms(self.session_ttl)],
-        );
-        if let Err(e) = by_count.and(by_age).and(sessions) {
-            warn!(error = %e, "retention sweep failed");
         }
     }
 }

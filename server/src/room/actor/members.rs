@@ -88,7 +88,7 @@ impl Room {
         )
         .encode();
         self.bus.typing(&self.name, &member.nick, on);
-        self.deliver(Some(conn), |m| m.rich.then(|| frame.clone()));
+        self.deliver(Some(conn), |m| m.chat_client.then(|| frame.clone()));
     }
 
     pub(super) fn rename(&mut self, conn: ConnId, nick: String) {
@@ -103,7 +103,7 @@ impl Room {
         self.publish_presence(conn, PresenceKind::Rename, &nick, Some(old));
     }
 
-    /// Tells rich members (but `except`) about a presence change.
+    /// Tells chat clients (but `except`) about a presence change.
     pub(super) fn presence(
         &mut self,
         nick: &str,
@@ -112,11 +112,11 @@ impl Room {
         except: Option<ConnId>,
     ) {
         if let Some(frame) = self.presence_frame(nick, what, old, except) {
-            self.deliver(except, |m| m.rich.then(|| frame.clone()));
+            self.deliver(except, |m| m.chat_client.then(|| frame.clone()));
         }
     }
 
-    /// The presence frame for a change, unless nobody would get it: seed
+    /// The presence frame for a change, unless nobody would get it: demo
     /// connections get no presence (a lobby full of them encodes nothing),
     /// and rooms past the presence limit send none.
     pub(super) fn presence_frame(
@@ -130,7 +130,7 @@ impl Room {
             || !self
                 .members
                 .iter()
-                .any(|(c, m)| m.rich && Some(*c) != except)
+                .any(|(c, m)| m.chat_client && Some(*c) != except)
         {
             return None;
         }
@@ -168,7 +168,7 @@ impl Room {
             self.publish_presence(conn, PresenceKind::Leave, &member.nick, None);
             if let Some(frame) = self.presence_frame(&member.nick, PresenceKind::Leave, None, None)
             {
-                dropped.extend(self.push_all(None, |m| m.rich.then(|| frame.clone())));
+                dropped.extend(self.push_all(None, |m| m.chat_client.then(|| frame.clone())));
             }
         }
     }
@@ -264,6 +264,6 @@ impl Room {
             }),
         )
         .encode();
-        self.deliver(None, |m| m.rich.then(|| frame.clone()));
+        self.deliver(None, |m| m.chat_client.then(|| frame.clone()));
     }
 }

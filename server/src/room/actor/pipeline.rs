@@ -15,6 +15,7 @@ use shared::{
     event::name,
 };
 use std::time::Instant;
+use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 /// Entries read back from the log at a time.
@@ -74,7 +75,7 @@ impl Room {
                 Err(unavailable("the store is busy; try again in a moment")),
             );
         }
-        let placed = self.log.append(
+        let mut placed = self.log.append(
             &self.name,
             Entry {
                 from: post.from.clone(),
@@ -93,15 +94,26 @@ impl Room {
             replies: reply.into_iter().collect(),
             relays: Vec::new(),
         });
+        // A store that answers at once (memory) is settled now, when
+        // nothing older is in flight: no trip through the actor's loop.
+        if self.appends.is_empty() {
+            match placed.try_recv() {
+                Ok(result) => return self.appended(result),
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    return self.appended(Err(StoreError::Stopped));
+                }
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+        }
         self.appends.push_back(placed);
     }
 
-    /// Seed members get the bytes as a `message`, exactly as sent, in the
+    /// Demo clients get the bytes as a `message`, exactly as sent, in the
     /// order posted: after the messages still being stored (the original
     /// server keeps one sender's broadcasts in order, text or not). They
     /// are not stored, so they reach this process's members only.
     pub(super) fn relay(&mut self, payload: &[u8]) {
-        if self.members.values().all(|m| m.rich) {
+        if self.members.values().all(|m| m.chat_client) {
             return;
         }
         let frame = Frame::notify(name::MESSAGE, Bytes::copy_from_slice(payload)).encode();
@@ -109,12 +121,12 @@ impl Room {
             last.relays.push(frame);
             return;
         }
-        self.deliver(None, |m| (!m.rich).then(|| frame.clone()));
+        self.deliver(None, |m| (!m.chat_client).then(|| frame.clone()));
     }
 
     fn deliver_relays(&mut self, relays: Vec<Bytes>) {
         for frame in relays {
-            self.deliver(None, |m| (!m.rich).then(|| frame.clone()));
+            self.deliver(None, |m| (!m.chat_client).then(|| frame.clone()));
         }
     }
 
@@ -215,29 +227,29 @@ impl Room {
         }
     }
 
-    /// A message's frames: `msg` for chat clients and, only if a seed client
+    /// A message's frames: `msg` for chat clients and, only if a demo client
     /// is here to get it, `message` with the raw text.
     fn msg_frames(&self, msg: &Msg) -> (Bytes, Option<Bytes>) {
-        let rich = Frame::notify(name::MSG, json(msg)).encode();
-        let seed = self
+        let chat = Frame::notify(name::MSG, json(msg)).encode();
+        let demo = self
             .members
             .values()
-            .any(|m| !m.rich)
+            .any(|m| !m.chat_client)
             .then(|| Frame::notify(name::MESSAGE, Bytes::from(msg.text.clone())).encode());
-        (rich, seed)
+        (chat, demo)
     }
 
     fn deliver_msg(&mut self, msg: Msg, received: Option<Instant>) {
         let seq = msg.seq;
-        let (rich, seed) = self.msg_frames(&msg);
+        let (chat, demo) = self.msg_frames(&msg);
         // The cache takes every message in order; it cannot fail.
         let _ = self.cache.push(msg, None);
         self.delivered = seq;
         self.deliver(None, |m| {
-            if m.rich {
-                Some(rich.clone())
+            if m.chat_client {
+                Some(chat.clone())
             } else {
-                seed.clone()
+                demo.clone()
             }
         });
         if let Some(at) = received {

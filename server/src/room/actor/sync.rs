@@ -269,7 +269,7 @@ impl Room {
             }),
         )
         .encode();
-        self.deliver(None, |m| m.rich.then(|| frame.clone()));
+        self.deliver(None, |m| m.chat_client.then(|| frame.clone()));
         if ok {
             self.read_snapshot();
         }

@@ -1,4 +1,4 @@
-//! The rich events (JSON payloads): `hello`, `join`, `leave`, `say`,
+//! The chat protocol's events (JSON payloads): `hello`, `join`, `leave`, `say`,
 //! `history`, `nick`, `typing`.
 
 use super::{Conn, close, envelope};
@@ -232,7 +232,7 @@ impl Conn {
         let req: RoomRef = parse(&payload, event::LEAVE)?;
         let (name, room) = self.joined(&req.room)?;
         if name == event::LOBBY {
-            // Every connection is in the lobby (seed clients rely on it).
+            // Every connection is in the lobby (demo clients rely on it).
             return Err(ErrorBody::new(
                 ErrorCode::BadRequest,
                 "everyone stays in 'lobby'; it cannot be left",

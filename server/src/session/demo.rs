@@ -1,4 +1,4 @@
-//! The seed events of the original broadcasting example: `broadcast`,
+//! The original broadcasting demo's events: `broadcast`,
 //! `ping`, `myip`, `uppercase`, `long_runing_task`.
 
 use super::{Conn, envelope};
@@ -50,7 +50,7 @@ pub(super) fn long_running_task(app: Arc<AppState>) -> impl Future<Output = Byte
 
 impl Conn {
     /// `broadcast`: posts the text to `lobby` as this connection; bytes
-    /// that are not UTF-8 are relayed to the lobby's seed clients as they
+    /// that are not UTF-8 are relayed to the lobby's demo clients as they
     /// are, as the original server does (chat clients do not get them).
     pub(super) async fn broadcast(&mut self, payload: Bytes) {
         let Some(lobby) = self.rooms.get(event::LOBBY) else {
