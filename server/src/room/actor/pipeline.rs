@@ -206,13 +206,11 @@ impl Room {
                 self.deliver_relays(relays);
             }
         }
-        let done: Vec<u64> = self
-            .acks
-            .range(..=self.delivered)
-            .map(|(s, _)| *s)
-            .collect();
-        for seq in done {
-            for (reply, said) in self.acks.remove(&seq).unwrap_or_default() {
+        while let Some(entry) = self.acks.first_entry() {
+            if *entry.key() > self.delivered {
+                break;
+            }
+            for (reply, said) in entry.remove() {
                 let _ = reply.send(Ok(said));
             }
         }
