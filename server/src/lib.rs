@@ -9,6 +9,7 @@
 pub mod addr;
 pub mod cluster;
 pub mod config;
+pub mod credentials;
 pub mod history;
 mod http;
 pub mod hub;

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, usize, &[&str])] = &[
         3,
         &[
             "config",
+            "credentials",
             "metrics",
             "addr",
             "origin",
