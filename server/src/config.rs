@@ -186,6 +186,30 @@ pub struct Config {
     #[arg(long, default_value_t = 3_600)]
     pub session_ttl_secs: u64,
 
+    /// Who may sign up: `open` (anyone) or `closed` (nobody; accounts
+    /// already made still sign in).
+    #[arg(long, value_enum, default_value_t = Registration::Open)]
+    pub registration: Registration,
+
+    /// Password hashes (sign-up, sign-in) computed at once at most; more
+    /// wait their turn. Each takes 19 MiB and tens of milliseconds of a core.
+    #[arg(long, default_value_t = 2)]
+    pub password_hashes: usize,
+
+    /// Seconds a sign-in session lives unused (default 7 days).
+    #[arg(long, default_value_t = 7 * 86_400)]
+    pub signin_idle_secs: u64,
+
+    /// Seconds a sign-in session lives at most, however used (default 30
+    /// days).
+    #[arg(long, default_value_t = 30 * 86_400)]
+    pub signin_max_secs: u64,
+
+    /// The session cookie is `Secure` and named `__Host-chat_session`: set
+    /// it when a proxy in front serves the chat over HTTPS.
+    #[arg(long)]
+    pub secure_cookies: bool,
+
     /// Cluster mode: share rooms with every server process using this
     /// Redis (`redis://127.0.0.1:6379/0`). History lives in Redis then
     /// (`--retention-messages` per room); `--data-dir` is not used.
@@ -370,6 +394,15 @@ pub struct ClusterConfig {
     pub queue_bytes: usize,
     /// Accept a Redis that does not fsync every write (`--redis-allow-lossy`).
     pub allow_lossy: bool,
+}
+
+/// Who may sign up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Registration {
+    /// Anyone.
+    Open,
+    /// Nobody.
+    Closed,
 }
 
 #[cfg(test)]

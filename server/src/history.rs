@@ -1,7 +1,7 @@
 //! The port of the embedded stores (memory, SQLite): a [`Log`] that also
 //! keeps sessions across restarts.
 
-use crate::log::Log;
+use crate::{accounts::Accounts, log::Log};
 
 /// What a session left behind, for a client that comes back after a restart.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +30,10 @@ pub trait HistoryStore: Log {
     /// saves) is written; `None` when nothing waits (shutdown uses it, so
     /// a session saved just before a restart is not lost).
     fn flushed(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        None
+    }
+    /// Where this store keeps accounts, if it does.
+    fn accounts(&self) -> Option<std::sync::Arc<dyn Accounts>> {
         None
     }
 }

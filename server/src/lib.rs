@@ -6,7 +6,9 @@
 //! - `session/`: one task per connection plus its writer; `room/`: the room
 //!   actors; `history`: stored messages; `identity`: nicknames and sessions.
 
+pub mod accounts;
 pub mod addr;
+pub mod api;
 pub mod cluster;
 pub mod config;
 pub mod credentials;
@@ -39,16 +41,27 @@ mod redis_server;
 pub use config::Config;
 pub use state::{AppState, Stats};
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
 /// The router: the WebSocket at `/socket`, the embedded app everywhere
 /// else, and `/metrics` unless it has an address of its own.
 pub fn app(state: Arc<AppState>) -> Router {
+    let accounts = Router::new()
+        .route("/api/signup", post(api::signup))
+        .route("/api/signin", post(api::signin))
+        .route("/api/signout", post(api::signout))
+        .route("/api/me", get(api::me))
+        .layer(DefaultBodyLimit::max(api::MAX_BODY));
     let mut router = Router::new()
         .route("/socket", get(http::socket))
-        .route("/healthz", get(http::healthz));
+        .route("/healthz", get(http::healthz))
+        .merge(accounts);
     if state.config.metrics_addr.is_none() {
         router = router.route("/metrics", get(http::metrics));
     }

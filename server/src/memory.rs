@@ -2,6 +2,7 @@
 //! messages; the last closed rooms are kept for when they open again.
 
 use crate::{
+    accounts::MemoryAccounts,
     history::HistoryStore,
     ids::new_epoch,
     log::{Entry, Log, Placed, Read, Snapshot, StoreError},
@@ -49,6 +50,7 @@ impl Rooms {
 pub struct MemoryStore {
     capacity: usize,
     rooms: std::sync::Arc<std::sync::Mutex<Rooms>>,
+    accounts: std::sync::Arc<MemoryAccounts>,
 }
 
 impl MemoryStore {
@@ -57,6 +59,7 @@ impl MemoryStore {
         Self {
             capacity,
             rooms: Default::default(),
+            accounts: Default::default(),
         }
     }
 
@@ -157,7 +160,11 @@ impl Log for MemoryStore {
     }
 }
 
-impl HistoryStore for MemoryStore {}
+impl HistoryStore for MemoryStore {
+    fn accounts(&self) -> Option<std::sync::Arc<dyn crate::accounts::Accounts>> {
+        Some(self.accounts.clone())
+    }
+}
 
 /// Places `entry` at the next `seq`, or answers where its `(session,
 /// cid)` was placed before.

@@ -3,8 +3,13 @@
 //! sessions, the store), and the questions connections ask of it.
 
 use crate::{
+    accounts::Accounts,
     addr, cluster,
     config::Config,
+    credentials::{
+        password::Hasher,
+        throttle::{Rules as ThrottleRules, Throttle},
+    },
     history::HistoryStore,
     identity::{self, Book, Nicks, Sessions},
     listen, log,
@@ -53,6 +58,13 @@ pub struct AppState {
     pub store: Arc<dyn HistoryStore>,
     /// Cluster mode: rooms, nicknames and sessions shared through Redis.
     pub cluster: Option<Arc<cluster::Cluster>>,
+    /// Accounts and sign-in sessions, where the store keeps them (not yet
+    /// in cluster mode: the API answers 503 there).
+    pub accounts: Option<Arc<dyn Accounts>>,
+    /// Password hashing, `--password-hashes` at once.
+    pub passwords: Hasher,
+    /// Sign-in failures, by name and by address.
+    pub signin_throttle: Throttle,
     /// Connection limits, per address and in all.
     pub(crate) limits: Arc<listen::Limits>,
     /// The origins that may open the socket (set by [`run`] from the
@@ -158,6 +170,10 @@ impl AppState {
                 }
             };
         let log = ports.log.clone();
+        let accounts = match &cluster {
+            Some(_) => None,
+            None => store.accounts(),
+        };
         // A room keeps at hand at most `--history` messages, and never more
         // than its log keeps.
         let kept = ports
@@ -199,6 +215,9 @@ impl AppState {
             metrics,
             store,
             cluster,
+            accounts,
+            passwords: Hasher::new(config.password_hashes),
+            signin_throttle: Throttle::new(ThrottleRules::default()),
             book,
             nicks,
             sessions,

@@ -18,11 +18,13 @@ const LAYERS: &[(&str, usize, &[&str])] = &[
     (
         "edges",
         0,
-        &["main", "lib", "state", "http", "web", "listen", "session"],
+        &[
+            "main", "lib", "state", "api", "http", "web", "listen", "session",
+        ],
     ),
     ("room core", 1, &["room"]),
     ("stores", 1, &["memory", "hub", "sqlite", "cluster"]),
-    ("ports", 2, &["log", "history", "identity"]),
+    ("ports", 2, &["log", "history", "identity", "accounts"]),
     (
         "leaves",
         3,

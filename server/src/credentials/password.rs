@@ -42,7 +42,7 @@ pub enum Weak {
     /// On the list of common passwords.
     #[error("that password is one of the most common ones; choose another")]
     Common,
-    /// The username, or the username with a little around it.
+    /// The username, or the username with a few digits or signs around it.
     #[error("a password cannot be the username")]
     Username,
 }
@@ -59,7 +59,10 @@ pub fn check(password: &str, username: &str) -> Result<(), Weak> {
     }
     let lower = password.to_lowercase();
     let name = username.to_lowercase();
-    if !name.is_empty() && lower.contains(&name) && lower.chars().count() < name.chars().count() + 4
+    // The name with a few digits or signs around it is the name.
+    if !name.is_empty()
+        && let Some(rest) = lower.split_once(&name).map(|(a, b)| format!("{a}{b}"))
+        && (rest.chars().count() < 5 || !rest.chars().any(char::is_alphabetic))
     {
         return Err(Weak::Username);
     }

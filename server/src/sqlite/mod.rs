@@ -15,6 +15,7 @@
 //! only as hashes, and the files are readable by their owner only (see
 //! `schema`, which also detects a database that lost acknowledged writes).
 
+mod accounts;
 mod cids;
 mod error;
 mod ports;
@@ -102,6 +103,10 @@ enum Op {
 
 struct Shared {
     read: Mutex<Connection>,
+    /// Accounts and sign-in sessions: rare, small writes on a connection
+    /// of their own (they wait for the message writer's commit, at most
+    /// its busy timeout).
+    accounts: Arc<Mutex<Connection>>,
     writer: Mutex<mpsc::Sender<Op>>,
     /// Sessions brought back from an earlier run: what they said then is
     /// only in the database (the writer's `cid` memory asks there).
@@ -171,6 +176,7 @@ impl SqliteStore {
         schema::migrate(&write, &path)?;
         let (witness, commits) = schema::Witness::open(&write, &path)?;
         let read = schema::connect(&path)?;
+        let accounts = schema::connect(&path)?;
         let (tx, rx) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let restored: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -195,6 +201,7 @@ impl SqliteStore {
         Ok(Self {
             shared: Arc::new(Shared {
                 read: Mutex::new(read),
+                accounts: Arc::new(Mutex::new(accounts)),
                 writer: Mutex::new(tx),
                 restored,
                 epochs,

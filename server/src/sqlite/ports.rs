@@ -16,6 +16,10 @@ use tokio::sync::oneshot;
 use tracing::warn;
 
 impl HistoryStore for SqliteStore {
+    fn accounts(&self) -> Option<std::sync::Arc<dyn crate::accounts::Accounts>> {
+        Some(std::sync::Arc::new(self.clone()))
+    }
+
     fn flushed(&self) -> Option<oneshot::Receiver<()>> {
         let (done, flushed) = oneshot::channel();
         self.shared.send(Op::Flush(done)).then_some(flushed)

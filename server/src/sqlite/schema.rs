@@ -57,6 +57,20 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('commits', 0);
+CREATE TABLE IF NOT EXISTS accounts (
+    key      TEXT PRIMARY KEY,
+    name     TEXT NOT NULL,
+    hash     TEXT NOT NULL,
+    admin    INTEGER NOT NULL DEFAULT 0,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS account_sessions (
+    token  TEXT PRIMARY KEY,
+    key    TEXT NOT NULL,
+    opened INTEGER NOT NULL,
+    seen   INTEGER NOT NULL
+);
 ";
 
 /// A connection in WAL mode with `synchronous=FULL`.

@@ -13,6 +13,7 @@ fn the_rules_refuse_short_long_common_and_username_passwords() {
     assert_eq!(check("iloveyou2", "alice"), Err(Weak::Common));
     assert_eq!(check("Alice123", "alice"), Err(Weak::Username));
     assert_eq!(check("xalice12", "alice"), Err(Weak::Username));
+    assert_eq!(check("bob12345", "bob"), Err(Weak::Username));
     // The name inside a longer phrase is not the name.
     assert_eq!(check("alice drinks tea", "alice"), Ok(()));
     // Eight characters, none of the above.

@@ -1,0 +1,107 @@
+//! Accounts and sign-in sessions in the database, on a connection of
+//! their own, each call on the blocking pool.
+
+use super::{Error, SqliteStore};
+use crate::{
+    accounts::{Account, Accounts, Lifetime, live},
+    log::{Read, StoreError},
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::{Arc, Mutex};
+
+fn on_blocking<T: Send + 'static>(
+    conn: &Arc<Mutex<Connection>>,
+    work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Read<T> {
+    let conn = conn.clone();
+    Box::pin(async move {
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().map_err(|_| Error::Poisoned)?;
+            work(&conn).map_err(StoreError::from)
+        })
+        .await
+        .map_err(Error::ReadTask)?
+    })
+}
+
+fn account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        key: r.get(0)?,
+        name: r.get(1)?,
+        hash: r.get(2)?,
+        admin: r.get(3)?,
+        disabled: r.get(4)?,
+    })
+}
+
+const ACCOUNT: &str = "SELECT key, name, hash, admin, disabled FROM accounts";
+
+impl Accounts for SqliteStore {
+    fn create(&self, a: Account) -> Read<bool> {
+        on_blocking(&self.shared.accounts, move |c| {
+            let created = super::now_ms();
+            let rows = c.execute(
+                "INSERT OR IGNORE INTO accounts (key, name, hash, admin, disabled, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![a.key, a.name, a.hash, a.admin, a.disabled, created],
+            )?;
+            Ok(rows == 1)
+        })
+    }
+
+    fn find(&self, key: &str) -> Read<Option<Account>> {
+        let key = key.to_owned();
+        on_blocking(&self.shared.accounts, move |c| {
+            c.query_row(&format!("{ACCOUNT} WHERE key = ?1"), [key], account)
+                .optional()
+        })
+    }
+
+    fn open_session(&self, token: &str, key: &str, now_ms: i64) -> Read<()> {
+        let (token, key) = (token.to_owned(), key.to_owned());
+        on_blocking(&self.shared.accounts, move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO account_sessions (token, key, opened, seen) VALUES (?1, ?2, ?3, ?3)",
+                params![token, key, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, token: &str, now_ms: i64, life: Lifetime) -> Read<Option<Account>> {
+        let token = token.to_owned();
+        on_blocking(&self.shared.accounts, move |c| {
+            let held: Option<(String, i64, i64)> = c
+                .query_row(
+                    "SELECT key, opened, seen FROM account_sessions WHERE token = ?1",
+                    [&token],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((key, opened, seen)) = held else {
+                return Ok(None);
+            };
+            if !live(opened, seen, now_ms, life) {
+                c.execute("DELETE FROM account_sessions WHERE token = ?1", [&token])?;
+                return Ok(None);
+            }
+            // Marked used at most once a minute (or a quarter of the idle
+            // time): a page load is not a write each time.
+            if now_ms - seen >= (life.idle_ms / 4).min(60_000) {
+                c.execute(
+                    "UPDATE account_sessions SET seen = ?2 WHERE token = ?1",
+                    params![token, now_ms],
+                )?;
+            }
+            c.query_row(&format!("{ACCOUNT} WHERE key = ?1"), [key], account)
+                .optional()
+        })
+    }
+
+    fn close_session(&self, token: &str) -> Read<()> {
+        let token = token.to_owned();
+        on_blocking(&self.shared.accounts, move |c| {
+            c.execute("DELETE FROM account_sessions WHERE token = ?1", [token])?;
+            Ok(())
+        })
+    }
+}

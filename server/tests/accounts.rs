@@ -1,0 +1,446 @@
+//! The accounts API over HTTP: sign up, sign in, sign out, who am I; the
+//! cookie's attributes; names and passwords refused; foreign origins
+//! refused; sign-in throttling that answers unknown names exactly as wrong
+//! passwords; sessions that expire; accounts kept across a restart.
+
+mod common;
+
+use common::{TestServer, config, temp_dir};
+use server::{Config, sqlite::SqliteStore};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Reply {
+    status: u16,
+    /// Header lines, names lower-cased.
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The session token the reply's `Set-Cookie` gives.
+    fn token(&self) -> String {
+        let cookie = self.header("set-cookie").expect("a cookie");
+        let value = cookie
+            .strip_prefix("chat_session=")
+            .and_then(|rest| rest.split(';').next())
+            .expect("chat_session=…");
+        value.to_owned()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("JSON body")
+    }
+}
+
+/// One HTTP/1.1 request; `origin` and `cookie` when given.
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in extra {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method == "POST" {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    tcp.write_all(req.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut raw))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    let raw = String::from_utf8(raw).expect("utf-8");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("head and body");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+fn creds(username: &str, password: &str) -> String {
+    serde_json::json!({ "username": username, "password": password }).to_string()
+}
+
+struct Api {
+    addr: SocketAddr,
+    origin: String,
+}
+
+impl Api {
+    fn of(server: &TestServer) -> Self {
+        Self {
+            addr: server.addr,
+            origin: format!("http://{}", server.addr),
+        }
+    }
+
+    async fn post(&self, path: &str, body: &str, extra: &[(&str, &str)]) -> Reply {
+        let mut headers = vec![("Origin", self.origin.as_str())];
+        headers.extend_from_slice(extra);
+        call(self.addr, "POST", path, &headers, body).await
+    }
+
+    async fn signup(&self, username: &str, password: &str) -> Reply {
+        self.post("/api/signup", &creds(username, password), &[])
+            .await
+    }
+
+    async fn signin_from(&self, username: &str, password: &str, ip: &str) -> Reply {
+        self.post(
+            "/api/signin",
+            &creds(username, password),
+            &[("X-Forwarded-For", ip)],
+        )
+        .await
+    }
+
+    async fn signin(&self, username: &str, password: &str) -> Reply {
+        self.signin_from(username, password, "192.0.2.1").await
+    }
+
+    async fn me(&self, token: &str) -> Reply {
+        let cookie = format!("chat_session={token}");
+        call(self.addr, "GET", "/api/me", &[("Cookie", &cookie)], "").await
+    }
+
+    async fn signout(&self, token: &str) -> Reply {
+        let cookie = format!("chat_session={token}");
+        self.post("/api/signout", "", &[("Cookie", &cookie)]).await
+    }
+}
+
+/// Test clients are all 127.0.0.1: the throttle's addresses come from
+/// `X-Forwarded-For`, believed from there.
+fn api_config() -> Config {
+    Config {
+        trusted_proxies: vec![server::addr::parse_net("127.0.0.1").expect("net")],
+        ..config()
+    }
+}
+
+const PASSWORD: &str = "tq7-vexa-plum";
+
+#[tokio::test]
+async fn sign_up_sign_in_who_am_i_and_sign_out() {
+    let server = TestServer::start(api_config()).await;
+    let api = Api::of(&server);
+
+    let up = api.signup("Alice", PASSWORD).await;
+    assert_eq!(up.status, 201, "{}", up.body);
+    assert_eq!(up.json(), serde_json::json!({ "username": "Alice" }));
+    let first = up.token();
+    assert_eq!(first.len(), 32, "128 bits in hex");
+    assert!(first.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(
+        up.header("set-cookie"),
+        Some(
+            format!("chat_session={first}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000")
+                .as_str()
+        ),
+        "the cookie's attributes"
+    );
+    assert_eq!(up.header("cache-control"), Some("no-store"));
+
+    let me = api.me(&first).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(
+        me.json(),
+        serde_json::json!({ "username": "Alice", "admin": false })
+    );
+    let nobody = call(server.addr, "GET", "/api/me", &[], "").await;
+    assert_eq!(nobody.status, 401);
+    let forged = api.me(&"0".repeat(32)).await;
+    assert_eq!(forged.status, 401);
+
+    // Signing in by another spelling of the name gives a second session.
+    let signin = api.signin("ALICE", PASSWORD).await;
+    assert_eq!(signin.status, 200, "{}", signin.body);
+    assert_eq!(signin.json(), serde_json::json!({ "username": "Alice" }));
+    let second = signin.token();
+    assert_ne!(first, second, "a fresh token each sign-in");
+
+    let out = api.signout(&first).await;
+    assert_eq!(out.status, 204);
+    assert_eq!(
+        out.header("set-cookie"),
+        Some("chat_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+    );
+    assert_eq!(
+        api.me(&first).await.status,
+        401,
+        "the old cookie opens nothing"
+    );
+    assert_eq!(api.me(&second).await.status, 200, "the other session lives");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn names_and_passwords_that_are_refused() {
+    let server = TestServer::start(api_config()).await;
+    let api = Api::of(&server);
+    assert_eq!(api.signup("alice", PASSWORD).await.status, 201);
+    // The same name in another case, in Cyrillic look-alikes, or full width.
+    for taken in ["ALICE", "\u{430}\u{4cf}\u{456}\u{441}\u{435}", "ａｌｉｃｅ"] {
+        let r = api.signup(taken, PASSWORD).await;
+        assert_eq!(r.status, 409, "{taken}: {}", r.body);
+        assert_eq!(r.json()["error"], "that name is taken");
+    }
+    let reasons = [
+        (
+            "bob",
+            "password1",
+            "that password is one of the most common ones; choose another",
+        ),
+        ("bob", "short1!", "passwords are at least 8 characters"),
+        ("bob", "bob12345", "a password cannot be the username"),
+    ];
+    for (name, password, reason) in reasons {
+        let r = api.signup(name, password).await;
+        assert_eq!(r.status, 400, "{password}: {}", r.body);
+        assert_eq!(r.json()["error"], reason);
+    }
+    // One Cyrillic letter among Latin ones is refused outright.
+    let mixed = api.signup("\u{430}lice", PASSWORD).await;
+    assert_eq!(mixed.status, 400, "{}", mixed.body);
+    let guest = api.signup("guest-7", PASSWORD).await;
+    assert_eq!(guest.status, 400);
+    let invisible = api.signup("bo\u{200b}b", PASSWORD).await;
+    assert_eq!(invisible.status, 400, "{}", invisible.body);
+    let not_json = api.post("/api/signup", "username=bob", &[]).await;
+    assert_eq!(not_json.status, 400);
+    let huge = api
+        .post("/api/signup", &creds("bob", &"x".repeat(8 * 1024)), &[])
+        .await;
+    assert_eq!(huge.status, 413, "the body is bounded");
+    // None of these made an account.
+    assert_eq!(api.signin("bob", PASSWORD).await.status, 401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn requests_from_a_foreign_origin_are_refused() {
+    let server = TestServer::start(api_config()).await;
+    let api = Api::of(&server);
+    assert_eq!(api.signup("carol", PASSWORD).await.status, 201);
+    let evil = [("Origin", "http://evil.example")];
+    let signin = call(
+        server.addr,
+        "POST",
+        "/api/signin",
+        &evil,
+        &creds("carol", PASSWORD),
+    )
+    .await;
+    assert_eq!(signin.status, 403);
+    assert!(signin.header("set-cookie").is_none());
+    let signup = call(
+        server.addr,
+        "POST",
+        "/api/signup",
+        &evil,
+        &creds("dave", PASSWORD),
+    )
+    .await;
+    assert_eq!(signup.status, 403);
+    // A POST that names no origin is refused too (browsers always name it).
+    let bare = call(
+        server.addr,
+        "POST",
+        "/api/signin",
+        &[],
+        &creds("carol", PASSWORD),
+    )
+    .await;
+    assert_eq!(bare.status, 403);
+    // A cross-origin read of who is signed in, with a valid cookie.
+    let token = api.signin("carol", PASSWORD).await.token();
+    let cookie = format!("chat_session={token}");
+    let me = call(
+        server.addr,
+        "GET",
+        "/api/me",
+        &[("Origin", "http://evil.example"), ("Cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert_eq!(me.status, 403);
+    assert_eq!(api.me(&token).await.status, 200);
+    // Nothing of it counted as a failed sign-in, and dave was not made.
+    for _ in 0..3 {
+        assert_eq!(api.signin("dave", PASSWORD).await.status, 401);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn failures_are_throttled_and_unknown_names_look_the_same() {
+    let server = TestServer::start(api_config()).await;
+    let api = Api::of(&server);
+    assert_eq!(api.signup("erin", PASSWORD).await.status, 201);
+
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..4 {
+        known.push(
+            api.signin_from("erin", "wrong-pass-1", "198.51.100.1")
+                .await,
+        );
+        unknown.push(
+            api.signin_from("nobody-here", "wrong-pass-1", "198.51.100.2")
+                .await,
+        );
+    }
+    for (k, u) in known.iter().zip(&unknown) {
+        assert_eq!((k.status, &k.body), (u.status, &u.body), "the same answer");
+        assert_eq!(k.header("retry-after"), u.header("retry-after"));
+    }
+    for r in &known[..3] {
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.json(),
+            serde_json::json!({ "error": "wrong username or password" })
+        );
+    }
+    let throttled = &known[3];
+    assert_eq!(throttled.status, 429, "{}", throttled.body);
+    let wait: u64 = throttled
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=5).contains(&wait), "Retry-After: {wait}");
+
+    // While throttled, even the right password waits, from any address.
+    let right = api.signin_from("erin", PASSWORD, "203.0.113.9").await;
+    assert_eq!(right.status, 429);
+    // An address that failed on several names waits for any name.
+    for name in ["n1", "n2", "n3"] {
+        assert_eq!(
+            api.signin_from(name, "wrong-pass-1", "198.51.100.3")
+                .await
+                .status,
+            401
+        );
+    }
+    assert_eq!(
+        api.signin_from("erin", PASSWORD, "198.51.100.3")
+            .await
+            .status,
+        429
+    );
+    // After the wait, the right password works.
+    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(200)).await;
+    let after = api.signin_from("erin", PASSWORD, "203.0.113.9").await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn registration_can_be_closed() {
+    let server = TestServer::start(Config {
+        registration: server::config::Registration::Closed,
+        ..api_config()
+    })
+    .await;
+    let api = Api::of(&server);
+    let r = api.signup("frank", PASSWORD).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"], "registration is closed on this server");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_expire_when_unused_and_at_their_age_limit() {
+    let server = TestServer::start(Config {
+        signin_idle_secs: 1,
+        ..api_config()
+    })
+    .await;
+    let api = Api::of(&server);
+    let token = api.signup("gina", PASSWORD).await.token();
+    assert_eq!(api.me(&token).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(api.me(&token).await.status, 401, "unused for over a second");
+    server.stop().await;
+
+    let server = TestServer::start(Config {
+        signin_max_secs: 2,
+        ..api_config()
+    })
+    .await;
+    let api = Api::of(&server);
+    let up = api.signup("hank", PASSWORD).await;
+    assert!(
+        up.header("set-cookie")
+            .is_some_and(|c| c.ends_with("; Max-Age=2"))
+    );
+    let token = up.token();
+    // Used every half second, it still ends two seconds after sign-in.
+    for _ in 0..3 {
+        assert_eq!(api.me(&token).await.status, 200);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(api.me(&token).await.status, 401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn accounts_and_sessions_outlive_a_restart_on_disk() {
+    let dir = temp_dir("accounts-restart");
+    let store = || {
+        Arc::new(
+            SqliteStore::open(
+                &dir,
+                server::sqlite::Retention {
+                    max_messages: 100,
+                    max_age: None,
+                },
+            )
+            .expect("store"),
+        )
+    };
+    let server = TestServer::start_with_store(api_config(), store()).await;
+    let api = Api::of(&server);
+    let token = api.signup("ivy", PASSWORD).await.token();
+    server.stop().await;
+
+    let server = TestServer::start_with_store(api_config(), store()).await;
+    let api = Api::of(&server);
+    let me = api.me(&token).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.json()["username"], "ivy");
+    assert_eq!(api.signup("IVY", PASSWORD).await.status, 409);
+    assert_eq!(api.signin("ivy", PASSWORD).await.status, 200);
+    assert_eq!(api.signin("ivy", "wrong-pass-1").await.status, 401);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
