@@ -521,6 +521,21 @@ async fn a_session_resumed_on_another_process_closes_the_old_connection() {
     let redis = Redis::start();
     let (a, b) = (node(&redis), node(&redis));
     let (mut first, welcome) = hello(&a, json!({"v": 1, "nick": "tab"})).await;
+    // The session reaches Redis just after the welcome (its save is
+    // queued): resume on the other process once it is there, as a person
+    // reloading onto another process would (a busy machine made this race).
+    let key = format!(
+        "chat:session:{}",
+        server::identity::token_hash(&welcome.session)
+    );
+    let deadline = Instant::now() + WAIT;
+    while redis_cli(&redis, &["GET", &key])
+        .first()
+        .is_none_or(|saved| saved.is_empty())
+    {
+        assert!(Instant::now() < deadline, "the session was never saved");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (_second, again) = hello(&b, json!({"v": 1, "session": welcome.session})).await;
     assert_eq!(
         (again.session.as_str(), again.nick.as_str()),
