@@ -227,6 +227,10 @@ test('two people on two server processes chat through redis', { timeout: 120000 
     redis.kill('SIGKILL');
     await carol.page.getByTestId('notice').filter({ hasText: 'degraded' }).waitFor({ timeout: 10000 });
     await carol.page.getByTestId('banner-text').filter({ hasText: 'Online · degraded' }).waitFor();
+    // Both processes see the outage before Redis comes back (else, on a
+    // busy machine, dave's process may never have seen it, and has no
+    // "back" to tell).
+    await dave.page.getByTestId('notice').filter({ hasText: 'degraded' }).waitFor({ timeout: 10000 });
     await send(carol.page, 'sent while degraded');
     await carol.page.locator('[data-testid=message][data-delivery=sending]', { hasText: 'sent while degraded' }).waitFor();
     await shot(carol.page, 'cluster-degraded-message-waits');

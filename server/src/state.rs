@@ -36,6 +36,9 @@ pub struct Stats {
     pub long_tasks: AtomicU64,
 }
 
+/// Suffixes tried for a nickname (`name-2` … ) before giving up.
+const MAX_SUFFIX: u64 = 100;
+
 /// Everything the server shares between connections.
 pub struct AppState {
     /// The configuration it runs with.
@@ -266,13 +269,40 @@ impl AppState {
         conn: room::ConnId,
         session: Option<&str>,
     ) -> Option<String> {
-        match self.nicks.claim_free(wanted, conn, session).await {
-            Ok(nick) => Some(nick),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot claim a nickname");
-                None
+        // A registered name is never a guest's: the first of `wanted`,
+        // `wanted-2`, … that no account has and nobody holds.
+        let mut candidate = wanted.to_owned();
+        for n in 2..=MAX_SUFFIX {
+            if !self.registered(&candidate).await.unwrap_or(true) {
+                match self.nicks.claim_free(&candidate, conn, session).await {
+                    Ok(granted) if !self.registered(&granted).await.unwrap_or(true) => {
+                        return Some(granted);
+                    }
+                    Ok(granted) => self.nicks.release(&granted, conn),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot claim a nickname");
+                        return None;
+                    }
+                }
             }
+            candidate = crate::names::suffixed(wanted, n);
         }
+        None
+    }
+
+    /// Whether `nick` is an account's name (or a look-alike of one). Guest
+    /// names (`guest-…`) never are, and cost no look-up.
+    pub(crate) async fn registered(&self, nick: &str) -> Result<bool, log::StoreError> {
+        let Some(accounts) = &self.accounts else {
+            return Ok(false);
+        };
+        if nick.to_ascii_lowercase().starts_with("guest-") {
+            return Ok(false);
+        }
+        Ok(accounts
+            .find(&crate::names::nick_key(nick))
+            .await?
+            .is_some())
     }
 
     /// Whether a room exists (open, or with a stored history) without

@@ -444,3 +444,55 @@ async fn accounts_and_sessions_outlive_a_restart_on_disk() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_registered_name_is_never_a_guests() {
+    let server = TestServer::start(api_config()).await;
+    let api = Api::of(&server);
+    assert_eq!(api.signup("Alice", PASSWORD).await.status, 201);
+    // A guest asking for it, in any spelling, gets another name.
+    for wanted in [
+        "alice",
+        "ALICE",
+        "\u{430}\u{4cf}\u{456}\u{441}\u{435}",
+        "ａｌｉｃｅ",
+    ] {
+        let mut guest = server.client().await;
+        let welcome: shared::chat::Welcome = guest
+            .rich("hello", &serde_json::json!({"v": 1, "nick": wanted}))
+            .await
+            .expect("hello");
+        assert!(
+            welcome
+                .nick
+                .starts_with(&format!("{}-", server_nick(wanted))),
+            "asked for {wanted}, got {}",
+            welcome.nick
+        );
+        assert_ne!(
+            server::names::nick_key(&welcome.nick),
+            server::names::nick_key("alice")
+        );
+        let refused = guest
+            .rich::<shared::chat::Nick>("nick", &serde_json::json!({"nick": wanted}))
+            .await
+            .expect_err("registered");
+        assert_eq!(refused.code, shared::chat::ErrorCode::NickTaken);
+        assert_eq!(
+            refused.message,
+            format!(
+                "'{}' is a registered name; sign in to use it",
+                server_nick(wanted)
+            )
+        );
+    }
+    // Other names are as before.
+    let (_bob, welcome) = common::rich_client(&server, "bob").await;
+    assert_eq!(welcome.nick, "bob");
+    server.stop().await;
+}
+
+/// The nickname the server makes of `raw` (NFKC, as the rules do).
+fn server_nick(raw: &str) -> String {
+    server::names::nick(raw).expect("a valid nickname")
+}

@@ -294,6 +294,18 @@ impl Conn {
         self.require_hello()?;
         let req: Nick = parse(&payload, event::NICK)?;
         let nick = names::nick(&req.nick)?;
+        let registered = self.app.registered(&nick).await.map_err(|_| {
+            ErrorBody::new(
+                ErrorCode::Unavailable,
+                "nicknames cannot be checked right now; try again",
+            )
+        })?;
+        if registered {
+            return Err(ErrorBody::new(
+                ErrorCode::NickTaken,
+                format!("'{nick}' is a registered name; sign in to use it"),
+            ));
+        }
         let claimed = self
             .app
             .nicks
