@@ -329,7 +329,7 @@ impl Outbox {
     }
 
     /// Whether the connection is still there to receive.
-    pub fn is_open(&self) -> bool {
+    fn is_open(&self) -> bool {
         !self.tx.is_closed() && !self.kill.is_fired()
     }
 
