@@ -29,13 +29,18 @@ pub struct Lifetime {
     pub max_ms: i64,
 }
 
+/// Sign-in sessions one account keeps at most: opening one more ends the
+/// oldest.
+pub const MAX_SESSIONS_PER_ACCOUNT: usize = 20;
+
 /// Accounts and sign-in sessions.
 pub trait Accounts: Send + Sync {
     /// Registers `account`: `false` if its key is taken.
     fn create(&self, account: Account) -> Read<bool>;
     /// The account with this key.
     fn find(&self, key: &str) -> Read<Option<Account>>;
-    /// A new session (its token's hash) for the account with `key`.
+    /// A new session (its token's hash) for the account with `key`; the
+    /// account's oldest sessions past [`MAX_SESSIONS_PER_ACCOUNT`] end.
     fn open_session(&self, token: &str, key: &str, now_ms: i64) -> Read<()>;
     /// The account of a live session, marked as used now; an expired
     /// session is removed and answers `None`.
@@ -54,6 +59,8 @@ struct Held {
     key: String,
     opened: i64,
     seen: i64,
+    /// Order of opening (several may open in one millisecond).
+    order: u64,
 }
 
 /// Accounts in this process's memory.
@@ -61,6 +68,7 @@ struct Held {
 pub struct MemoryAccounts {
     accounts: Mutex<HashMap<String, Account>>,
     sessions: Mutex<HashMap<String, Held>>,
+    opened: std::sync::atomic::AtomicU64,
 }
 
 /// Most sign-in sessions held in memory before expired ones are swept.
@@ -101,14 +109,29 @@ impl Accounts for MemoryAccounts {
             // Without a lifetime here, sessions unused for a day go.
             sessions.retain(|_, h| now_ms - h.seen < 86_400_000);
         }
+        let order = self
+            .opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         sessions.insert(
             token.to_owned(),
             Held {
                 key: key.to_owned(),
                 opened: now_ms,
                 seen: now_ms,
+                order,
             },
         );
+        let mut mine: Vec<(u64, String)> = sessions
+            .iter()
+            .filter(|(_, h)| h.key == key)
+            .map(|(t, h)| (h.order, t.clone()))
+            .collect();
+        if mine.len() > MAX_SESSIONS_PER_ACCOUNT {
+            mine.sort_unstable();
+            for (_, token) in &mine[..mine.len() - MAX_SESSIONS_PER_ACCOUNT] {
+                sessions.remove(token);
+            }
+        }
         ready(())
     }
 

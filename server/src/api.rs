@@ -150,6 +150,19 @@ fn not_credentials() -> Response {
     )
 }
 
+/// The address started too many sessions this minute
+/// (`--sessions-per-ip-per-minute`, shared with the socket's `hello`).
+fn too_many_sessions() -> Response {
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many new sessions from your address; try again in a minute",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    response
+}
+
 fn unavailable() -> Response {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -189,6 +202,7 @@ async fn signed_in(app: &AppState, account: &Account, status: StatusCode) -> Res
 /// if either is not valid; 403 when registration is closed.
 pub(crate) async fn signup(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -220,6 +234,13 @@ pub(crate) async fn signup(
     }
     if let Err(weak) = password::check(&creds.password, &name) {
         return error(StatusCode::BAD_REQUEST, &weak.to_string());
+    }
+    // Each new account is a new session: the address's budget for them.
+    if !app
+        .addresses()
+        .start_session(app.limits.client_ip(peer, &headers))
+    {
+        return too_many_sessions();
     }
     let key = names::nick_key(&name);
     match accounts.find(&key).await {
@@ -306,6 +327,12 @@ pub(crate) async fn signin(
         Some(account) if matches && !account.disabled => {
             throttle.succeeded(&name_key);
             throttle.succeeded(&addr_key);
+            if !app
+                .addresses()
+                .start_session(app.limits.client_ip(peer, &headers))
+            {
+                return too_many_sessions();
+            }
             signed_in(&app, &account, StatusCode::OK).await
         }
         _ => {

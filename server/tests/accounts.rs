@@ -496,3 +496,81 @@ async fn a_registered_name_is_never_a_guests() {
 fn server_nick(raw: &str) -> String {
     server::names::nick(raw).expect("a valid nickname")
 }
+
+#[tokio::test]
+async fn new_sessions_are_bounded_per_address_and_per_account() {
+    // Per address: sign-ups and sign-ins spend the budget `hello` spends.
+    let server = TestServer::start(Config {
+        sessions_per_ip_per_minute: 3,
+        ..api_config()
+    })
+    .await;
+    let api = Api::of(&server);
+    let from = |ip: &'static str| [("X-Forwarded-For", ip)];
+    for name in ["kim1", "kim2", "kim3"] {
+        let r = api
+            .post("/api/signup", &creds(name, PASSWORD), &from("198.51.100.7"))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let over = api
+        .post(
+            "/api/signup",
+            &creds("kim4", PASSWORD),
+            &from("198.51.100.7"),
+        )
+        .await;
+    assert_eq!(over.status, 429);
+    assert_eq!(over.header("retry-after"), Some("60"));
+    assert_eq!(
+        api.signin_from("kim1", PASSWORD, "198.51.100.7")
+            .await
+            .status,
+        429
+    );
+    // Another address has its own budget; kim4 was never made.
+    assert_eq!(
+        api.signin_from("kim1", PASSWORD, "198.51.100.8")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.signin_from("kim4", PASSWORD, "198.51.100.8")
+            .await
+            .status,
+        401
+    );
+    server.stop().await;
+
+    // Per account, on both embedded stores: the newest sessions stay.
+    let dir = temp_dir("accounts-sessions");
+    let sqlite = Arc::new(
+        SqliteStore::open(
+            &dir,
+            server::sqlite::Retention {
+                max_messages: 100,
+                max_age: None,
+            },
+        )
+        .expect("store"),
+    );
+    let memory = Arc::new(server::memory::MemoryStore::new(100));
+    let stores: [Arc<dyn server::history::HistoryStore>; 2] = [sqlite, memory];
+    for store in stores {
+        let server = TestServer::start_with_store(api_config(), store).await;
+        let api = Api::of(&server);
+        let mut tokens = vec![api.signup("lee", PASSWORD).await.token()];
+        for _ in 0..25 {
+            tokens.push(api.signin("lee", PASSWORD).await.token());
+        }
+        let kept = server::accounts::MAX_SESSIONS_PER_ACCOUNT;
+        let cut = tokens.len() - kept;
+        for (i, token) in tokens.iter().enumerate() {
+            let want = if i < cut { 401 } else { 200 };
+            assert_eq!(api.me(token).await.status, want, "session {i}");
+        }
+        server.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,7 +3,7 @@
 
 use super::{Error, SqliteStore};
 use crate::{
-    accounts::{Account, Accounts, Lifetime, live},
+    accounts::{Account, Accounts, Lifetime, MAX_SESSIONS_PER_ACCOUNT, live},
     log::{Read, StoreError},
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -62,6 +62,11 @@ impl Accounts for SqliteStore {
             c.execute(
                 "INSERT OR REPLACE INTO account_sessions (token, key, opened, seen) VALUES (?1, ?2, ?3, ?3)",
                 params![token, key, now_ms],
+            )?;
+            c.execute(
+                "DELETE FROM account_sessions WHERE key = ?1 AND rowid NOT IN \
+                 (SELECT rowid FROM account_sessions WHERE key = ?1 ORDER BY rowid DESC LIMIT ?2)",
+                params![key, MAX_SESSIONS_PER_ACCOUNT as i64],
             )?;
             Ok(())
         })
