@@ -206,13 +206,27 @@ const nickIs = (page, nick) => page.getByTestId('nick-button').filter({ hasText:
 async function openUser(base, nick, options) {
   const user = await newUser(base, options);
   const { page } = user;
-  await page.goto(`${base}/`);
-  await online(page);
-  await page.getByTestId('nick-dialog').waitFor({ state: 'visible' });
-  await page.getByTestId('nick-input').fill(nick);
-  await page.getByTestId('nick-input').press('Enter');
-  await page.getByTestId('nick-dialog').waitFor({ state: 'hidden' });
-  await nickIs(page, nick);
+  try {
+    await page.goto(`${base}/`);
+    await online(page);
+    await page.getByTestId('nick-dialog').waitFor({ state: 'visible' });
+    await page.getByTestId('nick-input').fill(nick);
+    await page.getByTestId('nick-input').press('Enter');
+    await page.getByTestId('nick-dialog').waitFor({ state: 'hidden' });
+    await nickIs(page, nick);
+  } catch (e) {
+    // What the page showed instead (the user is not tracked yet).
+    const seen = await page.evaluate(() => {
+      const text = (id) => document.querySelector(`[data-testid=${id}]`)?.textContent ?? null;
+      return {
+        nick: text('nick-button'), banner: text('banner-text'), nickError: text('nick-error'),
+        composerError: text('composer-error'), dialogOpen: document.querySelector('[data-testid=nick-dialog]')?.open ?? null,
+      };
+    }).catch((why) => String(why));
+    await page.screenshot({ path: `${artifacts}/open-user-${nick}-failed.png` }).catch(() => {});
+    await user.close().catch(() => {});
+    throw new Error(`${nick} could not name themself: the page showed ${JSON.stringify(seen)}`, { cause: e });
+  }
   return user;
 }
 
@@ -645,8 +659,10 @@ test('4. "X is typing…": said at most every 3 s, ends when X switches rooms, a
     await composer.press('End');
     await composer.pressSequentially(' again');
     await typing.filter({ hasText: /^alice is typing…$/ }).waitFor();
-    await composer.fill('/join y');
+    // The "off" leaves as soon as the box holds a command (a command is not
+    // a message), so the clock starts before the command is typed.
     t0 = Date.now();
+    await composer.fill('/join y');
     await composer.press('Enter');
     await a.getByTestId('room-title').filter({ hasText: /^#y$/ }).waitFor();
     await typing.filter({ hasText: /^$/ }).waitFor({ timeout: 10000 });
