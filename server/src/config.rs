@@ -191,6 +191,12 @@ pub struct Config {
     #[arg(long, value_enum, default_value_t = Registration::Open)]
     pub registration: Registration,
 
+    /// Whether people who are not signed in may chat: `allow` (as guests,
+    /// and the original demo's clients) or `deny` (their socket is closed
+    /// with "sign in to chat here"). Needs accounts (not in cluster mode).
+    #[arg(long, value_enum, default_value_t = Guests::Allow)]
+    pub guests: Guests,
+
     /// Password hashes (sign-up, sign-in) computed at once at most; more
     /// wait their turn. Each takes 19 MiB and tens of milliseconds of a core.
     #[arg(long, default_value_t = 2)]
@@ -403,6 +409,15 @@ pub enum Registration {
     Open,
     /// Nobody.
     Closed,
+}
+
+/// Whether people who are not signed in may chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Guests {
+    /// As guests.
+    Allow,
+    /// Not at all.
+    Deny,
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! protocol (426 without upgrade, 403 from an origin that is not allowed,
 //! 400 without the subprotocol) and the limits decided at the accept
 //! (1013 when the server is full, 1008 when the address has too many).
+//! The sign-in cookie, if any, says whose socket it is; with `--guests
+//! deny` a socket without one is closed (1008).
 
-use crate::{AppState, listen::Admission, session};
+use crate::{AppState, config::Guests, listen::Admission, session};
 use axum::{
     Extension,
     extract::{
@@ -19,6 +21,9 @@ use futures_util::StreamExt;
 use shared::SUBPROTOCOL;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tracing::{debug, warn};
+
+/// The close reason of a socket that is not signed in, with `--guests deny`.
+pub(crate) const GUESTS_DENIED: &str = "sign in to chat here: this server does not allow guests";
 
 fn plain(status: StatusCode, reason: String) -> Response {
     (
@@ -169,6 +174,18 @@ pub(crate) async fn socket(
         }
         Admission::Admitted { counted } => counted,
     };
+    // The sign-in cookie rides the upgrade: a signed-in socket is that
+    // account from its first frame.
+    let account = match crate::api::signed_in_as(&app, &headers).await {
+        Ok(account) => account,
+        Err(e) => {
+            warn!(peer = %addr, error = %e, "cannot check a sign-in cookie");
+            None
+        }
+    };
+    if account.is_none() && app.config.guests == Guests::Deny {
+        return ws.on_upgrade(|socket| refuse(socket, shared::close::POLICY, GUESTS_DENIED));
+    }
     let ip = app.limits.client_ip(addr, &headers);
     // Behind a trusted proxy the address is known only now: count it here.
     let hold = if counted {
@@ -189,7 +206,12 @@ pub(crate) async fn socket(
     };
     let id = app.next_conn_id();
     let tracker = app.connections.clone();
-    let peer = session::Peer { addr, ip, hold };
+    let peer = session::Peer {
+        addr,
+        ip,
+        hold,
+        account: account.map(Box::new),
+    };
     ws.on_upgrade(move |socket| tracker.track_future(session::serve(socket, app, id, peer)))
 }
 

@@ -95,6 +95,12 @@ pub async fn run(
             "listening on every address without --public-origin: browsers cannot open the socket"
         );
     }
+    if state.config.guests == config::Guests::Deny && state.accounts.is_none() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "--guests deny needs accounts, which cluster mode does not keep yet",
+        ));
+    }
     let _ = state.origins.set(origins);
     let token = state.shutdown.clone();
     let grace = state.config.shutdown_grace();

@@ -11,7 +11,7 @@ use crate::{
         throttle::{Rules as ThrottleRules, Throttle},
     },
     history::HistoryStore,
-    identity::{self, Book, Nicks, Sessions},
+    identity::{self, Book, Nicks, Sessions, SignedIn},
     listen, log,
     memory::MemoryStore,
     metrics, origin,
@@ -68,6 +68,8 @@ pub struct AppState {
     pub passwords: Hasher,
     /// Sign-in failures, by name and by address.
     pub signin_throttle: Throttle,
+    /// This process's signed-in connections, by sign-in session.
+    pub signed_in: SignedIn,
     /// Connection limits, per address and in all.
     pub(crate) limits: Arc<listen::Limits>,
     /// The origins that may open the socket (set by [`run`] from the
@@ -221,6 +223,7 @@ impl AppState {
             accounts,
             passwords: Hasher::new(config.password_hashes),
             signin_throttle: Throttle::new(ThrottleRules::default()),
+            signed_in: SignedIn::default(),
             book,
             nicks,
             sessions,

@@ -9,8 +9,10 @@
 //! (a session resumed on a second connection closes the first).
 
 mod book;
+mod signed_in;
 
 pub use book::{Book, SessionRecord, new_token, suffixed, token_hash};
+pub use signed_in::{SIGNED_OUT, Signed, SignedIn};
 
 use crate::{
     history::{HistoryStore, SavedSession},

@@ -41,6 +41,9 @@ pub struct Member {
     pub outbox: Outbox,
     /// Said `hello`: gets `msg`/`presence`/`typing`, not the demo's `message`.
     pub chat_client: bool,
+    /// Signed in: its nickname is its account's, and the same account may
+    /// be here on several connections (announced once, as one person).
+    pub signed_in: bool,
 }
 
 /// A message to post.

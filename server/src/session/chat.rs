@@ -88,6 +88,17 @@ impl Conn {
         Ok(state)
     }
 
+    /// The key a chat session's token is kept under: for a signed-in
+    /// connection, bound to its account, so that a session's token
+    /// resumes it only for the same account (a guest who holds a
+    /// signed-in session's token, or the other way round, starts anew).
+    fn session_key(&self, token: &str) -> String {
+        match &self.account {
+            Some(signed) => token_hash(&format!("{}\n{token}", signed.key)),
+            None => token_hash(token),
+        }
+    }
+
     /// `hello`: starts or resumes a session and returns every room it is in.
     pub(super) async fn hello(&mut self, payload: Bytes) -> Result<Welcome, ErrorBody> {
         let req: Hello = parse(&payload, event::HELLO)?;
@@ -111,7 +122,7 @@ impl Conn {
         // back to the client in the reply and nowhere else.
         let mut known = None;
         if let Some(token) = req.session.as_deref() {
-            let hash = token_hash(token);
+            let hash = self.session_key(token);
             if self.app.book.knows(&hash) {
                 known = Some((token.to_owned(), hash));
             } else if let Some(saved) = self.app.sessions.load(&hash).await.ok().flatten() {
@@ -129,7 +140,7 @@ impl Conn {
                     ));
                 }
                 let token = crate::ids::new_token();
-                let hash = token_hash(&token);
+                let hash = self.session_key(&token);
                 (token, hash)
             }
         };
@@ -151,12 +162,16 @@ impl Conn {
                     .filter(|n| !n.is_empty())
             })
             .unwrap_or_else(|| self.nick.clone());
-        let granted = self
-            .app
-            .claim_free(&wanted, self.id, Some(&hash))
-            .await
-            // Cluster mode with Redis away: keep the name it has.
-            .unwrap_or_else(|| self.nick.clone());
+        let granted = if self.account.is_some() {
+            // Signed in: the account's name, whatever was asked.
+            self.nick.clone()
+        } else {
+            self.app
+                .claim_free(&wanted, self.id, Some(&hash))
+                .await
+                // Cluster mode with Redis away: keep the name it has.
+                .unwrap_or_else(|| self.nick.clone())
+        };
         if names::nick_key(&granted) != names::nick_key(&self.nick) {
             self.app.nicks.release(&self.nick, self.id);
         }
@@ -294,6 +309,21 @@ impl Conn {
         self.require_hello()?;
         let req: Nick = parse(&payload, event::NICK)?;
         let nick = names::nick(&req.nick)?;
+        if let Some(signed) = &self.account {
+            return if names::nick_key(&nick) == signed.key {
+                Ok(Nick {
+                    nick: self.nick.clone(),
+                })
+            } else {
+                Err(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "signed in as '{}': your name is your account's",
+                        signed.name
+                    ),
+                ))
+            };
+        }
         let registered = self.app.registered(&nick).await.map_err(|_| {
             ErrorBody::new(
                 ErrorCode::Unavailable,

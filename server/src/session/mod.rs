@@ -14,6 +14,7 @@ use crate::outbox::{self, Bounds, Ending, Kill, Outbox};
 use crate::{
     AppState,
     addr::AddrToken,
+    identity::Signed,
     limits::RateLimiter,
     room::{ConnId, RoomHandle},
 };
@@ -53,6 +54,8 @@ pub(crate) struct Peer {
     /// Its place under its address's connection limit, when it was counted
     /// at the upgrade (behind a trusted proxy); given back at the end.
     pub hold: Option<AddrToken>,
+    /// The account its sign-in cookie names.
+    pub account: Option<Box<Signed>>,
 }
 
 /// State of one connection, owned by its reader loop.
@@ -65,6 +68,8 @@ pub(crate) struct Conn {
     outbox: Outbox,
     kill: Kill,
     nick: String,
+    /// The account it is signed in as (its nickname is the account's name).
+    account: Option<Box<Signed>>,
     /// Hash of the session token, once the client said `hello` (the token
     /// itself is only ever in the `hello` reply).
     session: Option<String>,
@@ -95,6 +100,7 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
         addr,
         ip,
         hold: _hold,
+        account,
     } = peer;
     let kill = Kill::default();
     let bounds = Bounds {
@@ -119,13 +125,19 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
     ));
 
     let config = &app.config;
-    let guest = format!("guest-{id}");
     // The futures awaited once, at the start and the end, are boxed: their
     // state would otherwise be part of every idle connection's task.
-    let nick = match Box::pin(app.claim_free(&guest, id, None)).await {
-        Some(nick) => nick,
-        // Cluster mode with Redis away: a name no other process will pick.
-        None => format!("guest-{:08x}", rand::random::<u32>()),
+    let nick = match &account {
+        // A registered name is never a guest's: it needs no claim.
+        Some(signed) => {
+            app.signed_in.add(&signed.session, id, kill.clone());
+            signed.name.clone()
+        }
+        None => match Box::pin(app.claim_free(&format!("guest-{id}"), id, None)).await {
+            Some(nick) => nick,
+            // Cluster mode with Redis away: a name no other process will pick.
+            None => format!("guest-{:08x}", rand::random::<u32>()),
+        },
     };
     let mut conn = Conn {
         id,
@@ -134,6 +146,7 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
         outbox,
         kill: kill.clone(),
         nick,
+        account,
         session: None,
         rooms: HashMap::new(),
         limiter: RateLimiter::new(config.rate_limit, config.burst(), config.abuse_limit()),
@@ -200,6 +213,9 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
         }
     }
     Box::pin(conn.teardown()).await;
+    if let Some(signed) = &conn.account {
+        app.signed_in.remove(&signed.session, id);
+    }
     Box::pin(finish(stream, writer, kill.ending())).await;
     app.stats.connections.fetch_sub(1, Ordering::Relaxed);
     if let Some(Ending::Close {

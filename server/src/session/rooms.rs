@@ -36,6 +36,7 @@ impl Conn {
             nick: self.nick.clone(),
             outbox: self.outbox.clone(),
             chat_client: self.session.is_some(),
+            signed_in: self.account.is_some(),
         }
     }
 

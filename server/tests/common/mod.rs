@@ -2,6 +2,8 @@
 //! on tokio-tungstenite and the `shared` codec.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod api;
+
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Serialize, de::DeserializeOwned};
@@ -467,6 +469,13 @@ impl Client {
                 return m;
             }
         }
+    }
+
+    /// Forgets the frames read and set aside so far (after a round trip,
+    /// so everything sent before now is among them).
+    pub async fn forget_pending(&mut self) {
+        let _ = self.call("ping", Bytes::new()).await;
+        self.pending.clear();
     }
 
     /// Whether a Response for `id` was read and set aside.

@@ -43,10 +43,23 @@ impl Room {
         nicks
     }
 
+    /// Whether another local connection is here as `nick` (an account
+    /// signed in on several): it is one person, announced once.
+    fn also_here(&self, conn: ConnId, nick: &str) -> bool {
+        self.members
+            .values()
+            .any(|m| m.conn != conn && m.signed_in && m.nick == nick)
+    }
+
     pub(super) fn join(&mut self, member: Member) {
         let conn = member.conn;
         let nick = member.nick.clone();
+        let again = member.signed_in && self.also_here(conn, &nick);
         match self.members.insert(conn, member) {
+            None if again => {
+                self.set_count();
+                debug!(room = %self.name, conn_id = conn, %nick, "joined again");
+            }
             None => {
                 self.set_count();
                 debug!(room = %self.name, conn_id = conn, %nick, "joined");
@@ -67,6 +80,9 @@ impl Room {
         };
         self.set_count();
         debug!(room = %self.name, conn_id = conn, nick = %member.nick, "left");
+        if member.signed_in && self.also_here(conn, &member.nick) {
+            return true;
+        }
         if !quiet {
             self.presence(&member.nick, PresenceKind::Leave, None, None);
         }

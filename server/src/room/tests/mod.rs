@@ -46,6 +46,7 @@ impl Peer {
                 nick: nick.to_owned(),
                 outbox,
                 chat_client: true,
+                signed_in: false,
             },
             rx,
         }

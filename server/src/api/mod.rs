@@ -12,10 +12,10 @@
 
 use crate::{
     AppState,
-    accounts::{Account, Lifetime},
+    accounts::Account,
     config::Registration,
     credentials::{password, throttle::Verdict},
-    identity::{new_token, token_hash},
+    identity::{SIGNED_OUT, new_token, token_hash},
     names,
 };
 use axum::{
@@ -26,35 +26,22 @@ use axum::{
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
-use std::{
-    net::SocketAddr,
-    sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
-};
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 use tracing::{info, warn};
+
+mod cookie;
+
+pub(crate) use cookie::signed_in_as;
+use cookie::{cleared_cookie, now_ms, session_cookie};
+pub use cookie::{cookie_name, cookie_token};
 
 /// Largest request body the API reads.
 pub(crate) const MAX_BODY: usize = 4 * 1024;
-
-/// The cookie's name: `__Host-` needs `Secure`.
-pub fn cookie_name(secure: bool) -> &'static str {
-    if secure {
-        "__Host-chat_session"
-    } else {
-        "chat_session"
-    }
-}
 
 #[derive(Deserialize)]
 struct Credentials {
     username: String,
     password: String,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
@@ -92,51 +79,6 @@ fn foreign(app: &AppState, method: &Method, headers: &HeaderMap) -> Option<Respo
             "this origin may not use the chat's accounts",
         )
     })
-}
-
-fn lifetime(app: &AppState) -> Lifetime {
-    let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    Lifetime {
-        idle_ms: ms(app.config.signin_idle_secs),
-        max_ms: ms(app.config.signin_max_secs),
-    }
-}
-
-/// `Set-Cookie` for a new session's token.
-fn session_cookie(app: &AppState, token: &str) -> HeaderValue {
-    let secure = app.config.secure_cookies;
-    let value = format!(
-        "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-        cookie_name(secure),
-        app.config.signin_max_secs,
-        if secure { "; Secure" } else { "" }
-    );
-    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
-}
-
-/// `Set-Cookie` that removes the session cookie.
-fn cleared_cookie(app: &AppState) -> HeaderValue {
-    let secure = app.config.secure_cookies;
-    let value = format!(
-        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        cookie_name(secure),
-        if secure { "; Secure" } else { "" }
-    );
-    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
-}
-
-/// The session token the request's cookie carries.
-pub fn cookie_token(headers: &HeaderMap, secure: bool) -> Option<String> {
-    let name = cookie_name(secure);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn parse(body: &[u8]) -> Option<Credentials> {
@@ -343,7 +285,8 @@ pub(crate) async fn signin(
     }
 }
 
-/// `POST /api/signout`: 204; the session ends and its cookie is cleared.
+/// `POST /api/signout`: 204; the session ends, its sockets are closed
+/// (1008 "signed out") and its cookie is cleared.
 pub(crate) async fn signout(
     State(app): State<Arc<AppState>>,
     method: Method,
@@ -355,10 +298,14 @@ pub(crate) async fn signout(
     let Some(accounts) = &app.accounts else {
         return unavailable();
     };
-    if let Some(token) = cookie_token(&headers, app.config.secure_cookies)
-        && let Err(e) = accounts.close_session(&token_hash(&token)).await
-    {
-        return store_failed(e);
+    if let Some(token) = cookie_token(&headers, app.config.secure_cookies) {
+        let session = token_hash(&token);
+        if let Err(e) = accounts.close_session(&session).await {
+            return store_failed(e);
+        }
+        // Its sockets end now, not at their next reconnect.
+        let closed = app.signed_in.close(&session, SIGNED_OUT);
+        info!(sockets = closed, "signed out");
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
@@ -379,21 +326,15 @@ pub(crate) async fn me(
     if let Some(refused) = foreign(&app, &method, &headers) {
         return refused;
     }
-    let Some(accounts) = &app.accounts else {
+    if app.accounts.is_none() {
         return unavailable();
-    };
-    let Some(token) = cookie_token(&headers, app.config.secure_cookies) else {
-        return error(StatusCode::UNAUTHORIZED, "not signed in");
-    };
-    match accounts
-        .session(&token_hash(&token), now_ms(), lifetime(&app))
-        .await
-    {
-        Ok(Some(account)) if !account.disabled => answer(
+    }
+    match signed_in_as(&app, &headers).await {
+        Ok(Some(signed)) => answer(
             StatusCode::OK,
-            json!({ "username": account.name, "admin": account.admin }),
+            json!({ "username": signed.name, "admin": signed.admin }),
         ),
-        Ok(_) => error(StatusCode::UNAUTHORIZED, "not signed in"),
+        Ok(None) => error(StatusCode::UNAUTHORIZED, "not signed in"),
         Err(e) => store_failed(e),
     }
 }
