@@ -33,9 +33,9 @@ let server, port, browser;
 // The default store (SQLite on disk), as the original demo's users get it.
 const data = mkdtempSync(joinPath(tmpdir(), 'chat-interop-'));
 
-function startServer() {
+function startServer(dir = data, extra = []) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(binary, ['--addr', '127.0.0.1:0', '--data-dir', data], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const proc = spawn(binary, ['--addr', '127.0.0.1:0', '--data-dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     const timer = setTimeout(() => reject(new Error('server did not start')), 15000);
     proc.stdout.on('data', (chunk) => {
@@ -579,5 +579,37 @@ test('the original client\'s connect() rejects on a page of a foreign origin: re
   } finally {
     await context.close();
     foreign.close();
+  }
+});
+
+test('with --guests deny, the original client opens and is closed at once with 1008 and a reason a person can read', { timeout: 30000 }, async () => {
+  const dir = mkdtempSync(joinPath(tmpdir(), 'chat-interop-deny-'));
+  const denying = await startServer(dir, ['--guests', 'deny']);
+  const denyPort = Number(denying.addr.split(':').pop());
+  const { context, page, errors } = await openPage(`http://127.0.0.1:${denyPort}`);
+  try {
+    const r = await page.evaluate(async () => {
+      const s = new window.h.SocketIo('ws://' + location.host + '/socket');
+      const closed = new Promise((resolve) => s.ws.addEventListener('close', (e) => resolve({ code: e.code, reason: e.reason, clean: e.wasClean })));
+      let connected = true;
+      try { await s.connect(); } catch { connected = false; }
+      return { connected, ...(await closed) };
+    });
+    assert.deepEqual(r, {
+      connected: true, code: 1008, reason: 'sign in to chat here: this server does not allow guests', clean: true,
+    });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    await stopServer(denying.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // The default server (guests allowed) still chats with it: the tests above.
+  const { context: ok, page: okPage } = await openPage();
+  try {
+    await openClients(okPage, ['still']);
+    await okPage.evaluate(() => window.h.alive('still', 'guests allowed'));
+  } finally {
+    await ok.close();
   }
 });
