@@ -1031,7 +1031,7 @@ test('9. the nickname dialog is modal: Tab stays inside, the page behind takes n
       const outside = visited.filter((v) => !v.inside && v.id !== 'BODY');
       assert.deepEqual(outside, [], `${key} never leaves the dialog: ${JSON.stringify(visited)}`);
       assert.deepEqual([...new Set(visited.filter((v) => v.inside).map((v) => v.id))].sort(),
-        ['nick-cancel', 'nick-input', 'nick-save'], `${key} walks the dialog`);
+        ['nick-cancel', 'nick-input', 'nick-save', 'nick-signin'], `${key} walks the dialog`);
     }
     await shot(a, '09-dialog-modal');
 

@@ -4,13 +4,17 @@
 //! run, and writes `results.md`, `results.json` and SVG charts.
 //!
 //! ```text
-//! bench [--quick] [--out DIR] [--bin-dir DIR] [--only fanout,latency,idle,slow,storm,cluster]
+//! bench [--quick] [--out DIR] [--bin-dir DIR] [--only fanout,latency,idle,slow,storm,cluster,signin]
 //!       [--servers ours,ours-rich,original,broadcast]
 //! ```
 //!
 //! `cluster` runs this server in cluster mode against a `redis-server` it
 //! starts: fan-out and latency with the room's clients spread over three
 //! processes, then on one process, and prints the ratios.
+//!
+//! `signin` times one sign-in, then runs the latency scenario on this
+//! server without and with 50 wrong sign-ins per second (each a full
+//! argon2id verification), interleaved, and prints the p99 ratio.
 //!
 //! `--quick` runs every scenario at a tiny size (the test suite does this to
 //! prove the harness works) and fails if a run errs or this server loses,
@@ -152,11 +156,35 @@ async fn main() -> anyhow::Result<()> {
         println!("\n{md}");
     }
 
+    let mut signin_md = String::new();
+    if only
+        .as_ref()
+        .is_none_or(|o| o.iter().any(|s| s == "signin"))
+    {
+        let data = match signin_run(sizes, quick, bin_dir.as_deref()).await {
+            Ok(d) => d,
+            Err(e) => json!({"error": format!("{e:#}")}),
+        };
+        signin_md = report::signin_markdown(&data);
+        println!("{signin_md}");
+        println!(
+            "{}",
+            json!({"scenario": "signin", "server": "ours", "profile": "rich", "result": data})
+        );
+        if quick && data.get("error").is_some() {
+            anyhow::bail!("the quick sign-in run failed: {}", data["error"]);
+        }
+    }
+
     let header = report::header(sizes, quick);
     let mut md = report::markdown(&rows, &header);
     if !cluster_runs.is_empty() {
         md += "\n";
         md += &report::cluster_markdown(&cluster_runs);
+    }
+    if !signin_md.is_empty() {
+        md += "\n";
+        md += &signin_md;
     }
     std::fs::write(out_dir.join("results.md"), &md)?;
     let mut all: Vec<Value> = rows
@@ -183,4 +211,23 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The sign-in scenario on a fresh server of ours that trusts 127.0.0.1 as
+/// its proxy (so the flood can come from many addresses).
+async fn signin_run(
+    sizes: &bench::matrix::Sizes,
+    quick: bool,
+    bin_dir: Option<&std::path::Path>,
+) -> anyhow::Result<Value> {
+    use bench::process::{Kind, ServerProc, binary_path};
+    let binary = binary_path(bin_dir, Kind::Ours)?;
+    let mut args = bench::matrix::server_args(Kind::Ours, None);
+    args.extend(["--trusted-proxy".to_owned(), "127.0.0.1".to_owned()]);
+    let mut server = ServerProc::start(Kind::Ours, &binary, "127.0.0.1:0", &args).await?;
+    let load = bench::matrix::load_of("latency", sizes);
+    let (samples, rounds) = if quick { (3, 1) } else { (20, 3) };
+    let result = bench::scenario::signin(&server, load, samples, rounds, 50).await;
+    server.kill().await;
+    Ok(serde_json::to_value(result?)?)
 }

@@ -202,6 +202,12 @@ pub struct Config {
     #[arg(long, default_value_t = 2)]
     pub password_hashes: usize,
 
+    /// Password hashes that may wait for their turn; more sign-ins and
+    /// sign-ups are refused at once (503, `Retry-After: 1`), so a flood of
+    /// them queues no work.
+    #[arg(long, default_value_t = 32)]
+    pub password_queue: usize,
+
     /// Seconds a sign-in session lives unused (default 7 days).
     #[arg(long, default_value_t = 7 * 86_400)]
     pub signin_idle_secs: u64,

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod addr;
+pub mod admin;
 pub mod api;
 pub mod cluster;
 pub mod config;

@@ -6,8 +6,53 @@ use server::{AppState, Config};
 use std::io::Write;
 use tracing_subscriber::EnvFilter;
 
+/// `server admin …`: the operator's commands on the data directory.
+#[derive(clap::Parser)]
+#[command(
+    name = "server admin",
+    about = "Operator commands on the data directory"
+)]
+struct AdminCli {
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum AdminCommand {
+    /// Makes NAME a server administrator; the password is the first line
+    /// of standard input (e.g. `read -s pw && echo "$pw" | server admin create root`).
+    Create {
+        /// The account's name (the sign-up rules apply).
+        name: String,
+        /// The data directory the server uses.
+        #[arg(long, default_value = "data")]
+        data_dir: std::path::PathBuf,
+    },
+}
+
+async fn admin(args: impl Iterator<Item = std::ffi::OsString>) -> anyhow::Result<()> {
+    let cli = AdminCli::parse_from(args);
+    match cli.command {
+        AdminCommand::Create { name, data_dir } => {
+            let password = server::admin::password_line(std::io::stdin().lock())
+                .context("cannot read the password from standard input")?;
+            let accounts = server::sqlite::SqliteAccounts::open(&data_dir)
+                .with_context(|| format!("cannot open the accounts in {}", data_dir.display()))?;
+            let made = server::admin::create(std::sync::Arc::new(accounts), &name, &password)
+                .await
+                .with_context(|| format!("cannot make '{name}' an administrator"))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "administrator '{made}' created in {}", data_dir.display())?;
+            Ok(())
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "admin") {
+        return admin(std::env::args_os().skip(1)).await;
+    }
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -90,6 +90,16 @@ pub fn nick(raw: &str) -> Result<String, ErrorBody> {
     Ok(nick)
 }
 
+/// An account's name: a nickname that does not start with `guest-`
+/// (those are the guests').
+pub fn username(raw: &str) -> Result<String, ErrorBody> {
+    let name = nick(raw)?;
+    if name.to_ascii_lowercase().starts_with("guest-") {
+        return Err(bad("names starting with 'guest-' are for guests"));
+    }
+    Ok(name)
+}
+
 /// What a nickname looks like: nicknames with equal keys are the same
 /// person's (case and look-alike letters do not make another name).
 pub fn nick_key(nick: &str) -> String {

@@ -221,7 +221,7 @@ impl AppState {
             store,
             cluster,
             accounts,
-            passwords: Hasher::new(config.password_hashes),
+            passwords: Hasher::bounded(config.password_hashes, config.password_queue),
             signin_throttle: Throttle::new(ThrottleRules::default()),
             signed_in: SignedIn::default(),
             book,

@@ -19,7 +19,7 @@ const LAYERS: &[(&str, usize, &[&str])] = &[
         "edges",
         0,
         &[
-            "main", "lib", "state", "api", "http", "web", "listen", "session",
+            "main", "lib", "state", "api", "http", "web", "listen", "session", "admin",
         ],
     ),
     ("room core", 1, &["room"]),

@@ -9,6 +9,7 @@ mod charts;
 mod checks;
 mod console;
 mod markdown;
+mod signin;
 #[cfg(test)]
 mod tests;
 
@@ -16,6 +17,7 @@ pub use charts::{bar_chart, charts};
 pub use checks::{cluster_problems, quick_problems};
 pub use console::{cluster_line, human, metrics_line};
 pub use markdown::{cluster_markdown, header, markdown};
+pub use signin::signin_markdown;
 
 use serde_json::Value;
 

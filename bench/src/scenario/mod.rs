@@ -8,11 +8,13 @@
 mod fanout;
 mod idle;
 mod receive;
+mod signin;
 mod stats;
 mod storm;
 
 pub use fanout::{Fanout, Load, Pace, fanout, fanout_across};
 pub use idle::{Idle, idle};
+pub use signin::{Signin, signin};
 pub use stats::Percentiles;
 pub use storm::{Storm, storm};
 

@@ -1,7 +1,9 @@
 //! The page layout, and what a second tab of the same browser shows.
 
-use super::{Banner, Composer, Members, MessageList, NickDialog, Sidebar};
-use crate::state::{Chat, Tab, socket_url};
+use super::{
+    AccountBar, AccountDialog, Banner, Composer, Members, MessageList, NickDialog, Sidebar,
+};
+use crate::state::{Account, Chat, Tab, socket_url};
 use leptos::prelude::*;
 
 /// The whole app: connects to the server this page came from, if no other
@@ -41,7 +43,8 @@ fn OtherTab() -> impl IntoView {
     }
 }
 
-/// Top bar, rooms, conversation, members, and the nickname dialog.
+/// Top bar, rooms, conversation, members, and the nickname and sign-in
+/// dialogs.
 #[component]
 fn Layout() -> impl IntoView {
     let chat = expect_context::<Chat>();
@@ -81,18 +84,21 @@ fn Layout() -> impl IntoView {
                 </button>
                 <h1 class="room-title" data-testid="room-title">{title}</h1>
                 <Banner />
-                <button
-                    type="button"
-                    class="nick-button"
-                    data-testid="nick-button"
-                    title="Change nickname"
-                    on:click=move |_| chat.asking_nick.set(true)
-                >
-                    <span class="sr-only">"Nickname: "</span>
-                    <span class="nick">
-                        {move || chat.model.with(|m| if m.nick.is_empty() { "…".to_owned() } else { m.nick.clone() })}
-                    </span>
-                </button>
+                <Show when=move || !matches!(chat.account.get(), Account::Signed { .. })>
+                    <button
+                        type="button"
+                        class="nick-button"
+                        data-testid="nick-button"
+                        title="Change nickname"
+                        on:click=move |_| chat.asking_nick.set(true)
+                    >
+                        <span class="sr-only">"Nickname: "</span>
+                        <span class="nick">
+                            {move || chat.model.with(|m| if m.nick.is_empty() { "…".to_owned() } else { m.nick.clone() })}
+                        </span>
+                    </button>
+                </Show>
+                <AccountBar />
                 <button
                     type="button"
                     class="icon only-narrow members-toggle"
@@ -115,6 +121,7 @@ fn Layout() -> impl IntoView {
             </main>
             <Members />
             <NickDialog />
+            <AccountDialog />
         </div>
     }
 }

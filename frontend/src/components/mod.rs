@@ -1,6 +1,7 @@
 //! The views. Each reads [`Chat`](crate::state::Chat) from context and
 //! calls its actions; none opens a socket.
 
+mod account;
 mod app;
 mod banner;
 mod composer;
@@ -9,6 +10,7 @@ mod messages;
 mod nick;
 mod sidebar;
 
+pub use account::{AccountBar, AccountDialog};
 pub use app::{App, ChatApp};
 pub use banner::Banner;
 pub use composer::Composer;

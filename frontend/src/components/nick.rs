@@ -94,6 +94,19 @@ pub fn NickDialog() -> impl IntoView {
                         }
                     />
                     <p id="nick-error" class="error" data-testid="nick-error" role="alert">{error}</p>
+                    <p>
+                        <button
+                            type="button"
+                            class="link"
+                            data-testid="nick-signin"
+                            on:click=move |_| {
+                                chat.asking_nick.set(false);
+                                chat.asking_account.set(true);
+                            }
+                        >
+                            "Have an account? Sign in"
+                        </button>
+                    </p>
                     <div class="actions">
                         <button
                             type="button"

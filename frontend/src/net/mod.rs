@@ -9,7 +9,10 @@
 //!   that survives disconnects (the `cid` makes re-sending safe). What it
 //!   decides (cursors, held messages, the queue) is plain Rust with no
 //!   browser in it (`chat/sync`), tested natively.
+//! - [`account`]: the accounts API (`/api/…`, JSON over HTTP): who am I,
+//!   sign up, sign in, sign out. The cookie it sets rides the socket.
 
+pub mod account;
 pub mod backoff;
 pub mod chat;
 pub mod socket;

@@ -2,17 +2,20 @@
 //! actions components call. Components read [`Chat`] from context; none
 //! opens a socket.
 //!
-//! One job per file: `actions` (what components call), `page` (clock,
+//! One job per file: `account` (who is signed in: sign in and out),
+//! `actions` (what components call), `page` (clock,
 //! socket address, storage), `model` (what the UI shows, no signals),
 //! `command` (slash commands), `tab` (one chatting tab per browser); this
 //! file holds [`Chat`] and turns the client's events into it.
 
+mod account;
 mod actions;
 pub mod command;
 pub mod model;
 mod page;
 pub mod tab;
 
+pub use account::Account;
 pub use page::{draft, forget, load, now, set_draft, socket_url, store};
 
 use crate::net::chat::ChatClient;
@@ -73,6 +76,16 @@ pub struct Chat {
     pub rooms_open: RwSignal<bool>,
     /// Whether this tab chats (see [`tab`]).
     pub tab: RwSignal<Tab>,
+    /// Who is signed in.
+    pub account: RwSignal<Account>,
+    /// Whether the sign-in dialog is open.
+    pub asking_account: RwSignal<bool>,
+    /// Why signing in or up failed (shown in the dialog).
+    pub account_error: RwSignal<Option<String>>,
+    /// What the sign-in dialog says first ("You were signed out…").
+    pub account_notice: RwSignal<Option<String>>,
+    /// A sign-in is on its way.
+    pub account_busy: RwSignal<bool>,
     client: StoredValue<SendWrapper<ChatClient>>,
     /// The room "typing" was last announced in, so "stopped" goes there.
     typing_in: StoredValue<Option<String>>,
@@ -112,6 +125,8 @@ impl Chat {
                     chat.client()
                         .adopt(load(true, NICK_KEY), load(true, SESSION_KEY));
                     chat.tab.try_set(Tab::Mine);
+                    // The other tab may have signed in or out.
+                    chat.check_account();
                     chat.client().socket().retry_now();
                 } else {
                     chat.tab.try_set(Tab::Elsewhere);
@@ -153,9 +168,19 @@ impl Chat {
             focus_composer: RwSignal::new(0),
             rooms_open: RwSignal::new(false),
             tab: RwSignal::new(tab),
+            account: RwSignal::new(Account::Checking),
+            asking_account: RwSignal::new(false),
+            account_error: RwSignal::new(None),
+            account_notice: RwSignal::new(None),
+            account_busy: RwSignal::new(false),
             client: StoredValue::new(SendWrapper::new(client)),
             typing_in: StoredValue::new(None),
         };
+        chat.check_account();
+        // A socket closed because its sign-in ended, or because the
+        // server takes no guests, changes what the page asks.
+        let status = Memo::new(move |_| chat.model.with(|m| m.status.clone()));
+        Effect::new(move |_| chat.on_status(&status.get()));
         let socket = chat.client().socket().clone();
         spawn_local(async move {
             while let Some(event) = events.next().await {

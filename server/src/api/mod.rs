@@ -120,6 +120,18 @@ fn store_failed(e: impl std::fmt::Display) -> Response {
     )
 }
 
+/// Hashing refused (too many waiting: 503 with `Retry-After: 1`) or failed.
+fn hash_failed(e: password::Error) -> Response {
+    if matches!(e, password::Error::Busy) {
+        let mut response = error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
+    store_failed(e)
+}
+
 /// A new session for `account`: `200`/`201` with the cookie and the name.
 async fn signed_in(app: &AppState, account: &Account, status: StatusCode) -> Response {
     let Some(accounts) = &app.accounts else {
@@ -164,16 +176,10 @@ pub(crate) async fn signup(
     let Some(creds) = parse(&body) else {
         return not_credentials();
     };
-    let name = match names::nick(&creds.username) {
+    let name = match names::username(&creds.username) {
         Ok(n) => n,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.message),
     };
-    if name.to_ascii_lowercase().starts_with("guest-") {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "names starting with 'guest-' are for guests",
-        );
-    }
     if let Err(weak) = password::check(&creds.password, &name) {
         return error(StatusCode::BAD_REQUEST, &weak.to_string());
     }
@@ -192,7 +198,7 @@ pub(crate) async fn signup(
     }
     let hash = match app.passwords.hash(&creds.password).await {
         Ok(h) => h,
-        Err(e) => return store_failed(e),
+        Err(e) => return hash_failed(e),
     };
     let account = Account {
         name,
@@ -263,7 +269,7 @@ pub(crate) async fn signin(
     let stored = account.as_ref().map(|a| a.hash.as_str());
     let matches = match app.passwords.verify(&creds.password, stored).await {
         Ok(m) => m,
-        Err(e) => return store_failed(e),
+        Err(e) => return hash_failed(e),
     };
     match account {
         Some(account) if matches && !account.disabled => {

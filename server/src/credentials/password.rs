@@ -95,11 +95,17 @@ pub enum Error {
     /// The blocking task failed.
     #[error("password hashing task: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// As many hashes as allowed are running and as many are waiting.
+    #[error("too many passwords are being checked; try again in a moment")]
+    Busy,
 }
 
 /// Hashes and verifies passwords, a bounded number at once.
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    /// Hashes waiting for a permit now, and at most.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
     running: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
 }
@@ -126,11 +132,30 @@ fn dummy() -> &'static str {
     })
 }
 
+/// One hash waiting for a permit.
+struct Waiter(Arc<AtomicUsize>);
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Hasher {
-    /// At most `at_once` hashes run together (at least one).
+    /// At most `at_once` hashes run together (at least one), and 16 times
+    /// as many wait.
     pub fn new(at_once: usize) -> Self {
+        Self::bounded(at_once, at_once.max(1) * 16)
+    }
+
+    /// At most `at_once` hashes run together (at least one) and
+    /// `max_waiting` wait for their turn; more are refused with
+    /// [`Error::Busy`] (a flood queues no work without bound).
+    pub fn bounded(at_once: usize, max_waiting: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(at_once.max(1))),
+            waiting: Arc::default(),
+            max_waiting,
             running: Arc::default(),
             peak: Arc::default(),
         }
@@ -141,8 +166,20 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
-        // The semaphore is never closed.
-        let permit = self.permits.clone().acquire_owned().await.ok();
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(Error::Busy);
+                }
+                // Counted out however the wait ends (a request dropped
+                // while waiting too).
+                let _waiter = Waiter(self.waiting.clone());
+                // The semaphore is never closed.
+                self.permits.clone().acquire_owned().await.ok()
+            }
+        };
         let (running, peak) = (self.running.clone(), self.peak.clone());
         let answer = tokio::task::spawn_blocking(move || {
             let now = running.fetch_add(1, Ordering::AcqRel) + 1;

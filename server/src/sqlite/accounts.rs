@@ -1,7 +1,7 @@
 //! Accounts and sign-in sessions in the database, on a connection of
 //! their own, each call on the blocking pool.
 
-use super::{Error, SqliteStore};
+use super::{Error, schema};
 use crate::{
     accounts::{Account, Accounts, Lifetime, MAX_SESSIONS_PER_ACCOUNT, live},
     log::{Read, StoreError},
@@ -36,9 +36,32 @@ fn account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
 
 const ACCOUNT: &str = "SELECT key, name, hash, admin, disabled FROM accounts";
 
-impl Accounts for SqliteStore {
+/// Accounts in `chat.db`, on a connection of their own (the history
+/// store's, or one opened alone by `server admin`).
+#[derive(Clone)]
+pub struct SqliteAccounts {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteAccounts {
+    pub(super) fn on(conn: Arc<Mutex<Connection>>) -> Self {
+        Self { conn }
+    }
+
+    /// Opens the accounts of `dir/chat.db` alone (creating the database
+    /// if needed), for the operator's commands; a server may be running.
+    pub fn open(dir: &std::path::Path) -> Result<Self, StoreError> {
+        let path = dir.join("chat.db");
+        schema::private_files(dir, &path)?;
+        let conn = schema::connect(&path)?;
+        schema::migrate(&conn, &path)?;
+        Ok(Self::on(Arc::new(Mutex::new(conn))))
+    }
+}
+
+impl Accounts for SqliteAccounts {
     fn create(&self, a: Account) -> Read<bool> {
-        on_blocking(&self.shared.accounts, move |c| {
+        on_blocking(&self.conn, move |c| {
             let created = super::now_ms();
             let rows = c.execute(
                 "INSERT OR IGNORE INTO accounts (key, name, hash, admin, disabled, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -50,7 +73,7 @@ impl Accounts for SqliteStore {
 
     fn find(&self, key: &str) -> Read<Option<Account>> {
         let key = key.to_owned();
-        on_blocking(&self.shared.accounts, move |c| {
+        on_blocking(&self.conn, move |c| {
             c.query_row(&format!("{ACCOUNT} WHERE key = ?1"), [key], account)
                 .optional()
         })
@@ -58,7 +81,7 @@ impl Accounts for SqliteStore {
 
     fn open_session(&self, token: &str, key: &str, now_ms: i64) -> Read<()> {
         let (token, key) = (token.to_owned(), key.to_owned());
-        on_blocking(&self.shared.accounts, move |c| {
+        on_blocking(&self.conn, move |c| {
             c.execute(
                 "INSERT OR REPLACE INTO account_sessions (token, key, opened, seen) VALUES (?1, ?2, ?3, ?3)",
                 params![token, key, now_ms],
@@ -74,7 +97,7 @@ impl Accounts for SqliteStore {
 
     fn session(&self, token: &str, now_ms: i64, life: Lifetime) -> Read<Option<Account>> {
         let token = token.to_owned();
-        on_blocking(&self.shared.accounts, move |c| {
+        on_blocking(&self.conn, move |c| {
             let held: Option<(String, i64, i64)> = c
                 .query_row(
                     "SELECT key, opened, seen FROM account_sessions WHERE token = ?1",
@@ -104,7 +127,7 @@ impl Accounts for SqliteStore {
 
     fn close_session(&self, token: &str) -> Read<()> {
         let token = token.to_owned();
-        on_blocking(&self.shared.accounts, move |c| {
+        on_blocking(&self.conn, move |c| {
             c.execute("DELETE FROM account_sessions WHERE token = ?1", [token])?;
             Ok(())
         })

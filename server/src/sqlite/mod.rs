@@ -16,6 +16,8 @@
 //! `schema`, which also detects a database that lost acknowledged writes).
 
 mod accounts;
+
+pub use accounts::SqliteAccounts;
 mod cids;
 mod error;
 mod ports;

@@ -17,7 +17,9 @@ use tracing::warn;
 
 impl HistoryStore for SqliteStore {
     fn accounts(&self) -> Option<std::sync::Arc<dyn crate::accounts::Accounts>> {
-        Some(std::sync::Arc::new(self.clone()))
+        Some(std::sync::Arc::new(super::SqliteAccounts::on(
+            self.shared.accounts.clone(),
+        )))
     }
 
     fn flushed(&self) -> Option<oneshot::Receiver<()>> {

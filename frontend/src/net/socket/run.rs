@@ -11,7 +11,12 @@ use futures_util::{
 };
 use gloo_net::websocket::{Message, State, WebSocketError, futures::WebSocket};
 use shared::{Frame, SUBPROTOCOL};
-use std::{cell::RefCell, pin::pin, rc::Weak};
+use std::{
+    cell::RefCell,
+    pin::pin,
+    rc::{Rc, Weak},
+};
+use wasm_bindgen::{JsCast, closure::Closure};
 
 /// How long opening a socket may take.
 const OPEN_TIMEOUT_MS: f64 = 10_000.0;
@@ -30,7 +35,17 @@ pub(super) async fn run(weak: Weak<RefCell<Inner>>) {
             return;
         };
         with(&weak, |i| i.set_status(Status::Connecting));
-        if let Ok((ws, raw)) = open(&url).await {
+        let opened = match open(&url).await {
+            Ok(opened) => Some(opened),
+            // Refused by policy right after the upgrade (a server that
+            // takes no guests): said why, and retrying would not help.
+            Err(Some((CLOSE_POLICY, reason))) => {
+                with(&weak, |i| i.set_status(Status::Offline { reason }));
+                return;
+            }
+            Err(_) => None,
+        };
+        if let Some((ws, raw)) = opened {
             attempt = 0;
             with(&weak, |i| i.raw = Some(raw));
             let ending = pump(&weak, ws).await;
@@ -89,14 +104,30 @@ pub(super) async fn run(weak: Weak<RefCell<Inner>>) {
     }
 }
 
-/// Opens the socket and waits until it is really open.
-async fn open(url: &str) -> Result<(WebSocket, web_sys::WebSocket), ()> {
-    let raw = web_sys::WebSocket::new_with_str(url, SUBPROTOCOL).map_err(|_| ())?;
-    let ws = WebSocket::try_from(raw.clone()).map_err(|_| ())?;
+/// Opens the socket and waits until it is really open. `Err` carries the
+/// close code and reason when the server closed it before it was seen
+/// open (a close right after the upgrade).
+async fn open(url: &str) -> Result<(WebSocket, web_sys::WebSocket), Option<(u16, String)>> {
+    let raw = web_sys::WebSocket::new_with_str(url, SUBPROTOCOL).map_err(|_| None)?;
+    // The close may come before this loop sees the socket open: keep its
+    // code and reason.
+    let closed: Rc<RefCell<Option<(u16, String)>>> = Rc::default();
+    let seen = closed.clone();
+    let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |e: web_sys::CloseEvent| {
+        *seen.borrow_mut() = Some((e.code(), e.reason()));
+    });
+    let _ = raw.add_event_listener_with_callback("close", on_close.as_ref().unchecked_ref());
+    let forget_listener = |raw: &web_sys::WebSocket| {
+        let _ = raw.remove_event_listener_with_callback("close", on_close.as_ref().unchecked_ref());
+    };
+    let ws = WebSocket::try_from(raw.clone()).map_err(|_| None)?;
     let start = now_ms();
     loop {
         match ws.state() {
-            State::Open => return Ok((ws, raw)),
+            State::Open => {
+                forget_listener(&raw);
+                return Ok((ws, raw));
+            }
             State::Connecting if now_ms() - start < OPEN_TIMEOUT_MS => sleep_ms(10).await,
             State::Connecting => {
                 // Too slow: close it and wait for the close event to pass
@@ -108,9 +139,21 @@ async fn open(url: &str) -> Result<(WebSocket, web_sys::WebSocket), ()> {
                     }
                     sleep_ms(20).await;
                 }
-                return Err(());
+                forget_listener(&raw);
+                return Err(None);
             }
-            State::Closing | State::Closed => return Err(()),
+            State::Closing | State::Closed => {
+                // The close event follows the state; give it a moment.
+                for _ in 0..50 {
+                    if closed.borrow().is_some() || !matches!(ws.state(), State::Closing) {
+                        break;
+                    }
+                    sleep_ms(20).await;
+                }
+                sleep_ms(0).await;
+                forget_listener(&raw);
+                return Err(closed.borrow_mut().take());
+            }
         }
     }
 }

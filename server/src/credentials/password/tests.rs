@@ -103,3 +103,50 @@ async fn no_more_than_the_bound_run_at_once() {
     }
     assert_eq!(one.peak(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_queue_a_hash_is_refused_at_once_and_the_queue_drains() {
+    // One runs, two wait: of ten asked at once, the rest are refused.
+    let hasher = Arc::new(Hasher::bounded(1, 2));
+    let runs: Vec<_> = (0..10)
+        .map(|i| {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.verify(&format!("w{i}"), None).await })
+        })
+        .collect();
+    let mut done = 0;
+    let mut busy = 0;
+    for run in runs {
+        match run.await.expect("task") {
+            Ok(false) => done += 1,
+            Err(Error::Busy) => busy += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!((1..=3).contains(&done), "{done} ran");
+    assert_eq!(done + busy, 10);
+    assert!(busy >= 7, "{busy} refused");
+    // Nobody is left counted as waiting: the next ones run.
+    for _ in 0..3 {
+        assert!(!hasher.verify("again", None).await.expect("runs"));
+    }
+    // A waiter whose request goes away gives its place back.
+    let slow = Arc::new(Hasher::bounded(1, 1));
+    let first = {
+        let slow = slow.clone();
+        tokio::spawn(async move { slow.hash("first-pass").await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let waiting = {
+        let slow = slow.clone();
+        tokio::spawn(async move { slow.hash("second-pass").await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    waiting.abort();
+    let _ = waiting.await;
+    first.await.expect("task").expect("hash");
+    assert!(
+        slow.hash("third-pass").await.is_ok(),
+        "the dropped waiter was counted out"
+    );
+}

@@ -1,0 +1,209 @@
+// Accounts in the app, end to end: the release binary (app embedded) on its
+// default on-disk store, in headless Chromium. A signs up, chats under the
+// account's name, signs out, and signs in again in a second browser; a
+// session ended elsewhere sends the page back to the sign-in dialog; a
+// guest cannot take A's name; a server without guests asks for an account.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const root = new URL('..', import.meta.url).pathname;
+const binary = process.env.CHAT_SERVER_BIN ?? `${root}target/release/server`;
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const WAIT = 15000;
+const PASSWORD = 'tq7-vexa-plum';
+
+let browser;
+const dirs = [];
+
+function startServer(args = []) {
+  const dir = mkdtempSync(joinPath(tmpdir(), 'chat-accounts-'));
+  dirs.push(dir);
+  return new Promise((resolve, reject) => {
+    const proc = spawn(binary, ['--addr', '127.0.0.1:0', '--data-dir', dir, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('server did not start')), WAIT);
+    proc.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/listening on http:\/\/\S+:(\d+)/);
+      if (m) { clearTimeout(timer); resolve({ proc, base: `http://127.0.0.1:${m[1]}` }); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}`)); });
+  });
+}
+
+function stopServer(proc) {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve(proc.exitCode);
+    proc.once('exit', (code) => resolve(code));
+    proc.kill('SIGTERM');
+  });
+}
+
+before(async () => {
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: FLAGS });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const exactly = (text) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+
+// A fresh browser (its own cookies and storage) at the app.
+async function openBrowser(base) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${base}/`);
+  return { context, page, errors };
+}
+
+const online = (page) => page.getByTestId('banner-text').filter({ hasText: /^Online$/ }).waitFor({ timeout: WAIT });
+const signedInAs = (page, name) => page.getByTestId('account-name')
+  .filter({ hasText: exactly(`Signed in as ${name}`) }).waitFor({ timeout: WAIT });
+
+// Fills the sign-in dialog (already open) and submits it.
+async function submitAccount(page, username, password, create) {
+  const dialog = page.getByTestId('account-dialog');
+  await dialog.waitFor({ state: 'visible', timeout: WAIT });
+  const heading = await dialog.getByRole('heading').textContent();
+  if ((heading === 'Create an account') !== create) await page.getByTestId('account-mode').click();
+  await page.getByTestId('account-username').fill(username);
+  await page.getByTestId('account-password').fill(password);
+  await page.getByTestId('account-submit').click();
+}
+
+async function say(page, text) {
+  await page.getByTestId('composer').fill(text);
+  await page.getByTestId('composer').press('Enter');
+}
+
+// The message rows of the current room, as "from: text" (a row in a run
+// of one author's messages shows no author: it is the one above's).
+const lines = (page) => page.evaluate(() => {
+  let from = null;
+  return [...document.querySelectorAll('[data-testid=message]')].map((row) => {
+    from = row.querySelector('[data-testid=author]')?.textContent ?? from;
+    return `${from}: ${row.querySelector('[data-testid=message-text]')?.textContent}`;
+  });
+});
+
+async function sees(page, line) {
+  const end = Date.now() + WAIT;
+  for (;;) {
+    const now = await lines(page);
+    if (now.includes(line)) return;
+    if (Date.now() > end) assert.fail(`never saw ${JSON.stringify(line)}; saw ${JSON.stringify(now.slice(-8))}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('A signs up, chats as A, signs out, and signs in again in a second browser; a guest cannot take the name', { timeout: 120000 }, async () => {
+  const { proc, base } = await startServer();
+  const opened = [];
+  try {
+    // A guest who watches the lobby.
+    const guest = await openBrowser(base);
+    opened.push(guest);
+    await online(guest.page);
+    await guest.page.getByTestId('nick-input').fill('watcher');
+    await guest.page.getByTestId('nick-input').press('Enter');
+    await guest.page.getByTestId('nick-dialog').waitFor({ state: 'hidden' });
+
+    // A new visitor signs up from the nickname dialog.
+    const first = await openBrowser(base);
+    opened.push(first);
+    const a = first.page;
+    await online(a);
+    await a.getByTestId('nick-signin').click();
+    await submitAccount(a, 'Ada', PASSWORD, true);
+    await signedInAs(a, 'Ada');
+    await online(a);
+    assert.equal(await a.getByTestId('nick-button').count(), 0, 'a signed-in person has no nickname to change');
+    assert.equal(await a.getByTestId('nick-dialog').isVisible(), false);
+    await say(a, 'hello from my account');
+    await sees(guest.page, 'Ada: hello from my account');
+    await sees(a, 'Ada: hello from my account');
+
+    // The guest cannot take the name, in any spelling.
+    await guest.page.getByTestId('nick-button').click();
+    await guest.page.getByTestId('nick-input').fill('ADA');
+    await guest.page.getByTestId('nick-input').press('Enter');
+    await guest.page.getByTestId('nick-error')
+      .filter({ hasText: "cannot use that nickname: 'ADA' is a registered name; sign in to use it" }).waitFor({ timeout: WAIT });
+    await guest.page.keyboard.press('Escape');
+
+    // A signs out: a guest again, asked for a nickname.
+    await a.getByTestId('signout-button').click();
+    await a.getByTestId('signin-button').waitFor({ timeout: WAIT });
+    await a.getByTestId('nick-dialog').waitFor({ state: 'visible', timeout: WAIT });
+    const me = await a.evaluate(async () => (await fetch('/api/me')).status);
+    assert.equal(me, 401, 'the cookie is gone');
+
+    // A wrong password is refused in the dialog, and the right one signs in
+    // (a second browser).
+    const second = await openBrowser(base);
+    opened.push(second);
+    const b = second.page;
+    await online(b);
+    // A first visit: the nickname dialog offers the way in.
+    await b.getByTestId('nick-signin').click();
+    await submitAccount(b, 'ada', 'not-the-password', false);
+    await b.getByTestId('account-error').filter({ hasText: 'wrong username or password' }).waitFor({ timeout: WAIT });
+    await submitAccount(b, 'ada', PASSWORD, false);
+    await signedInAs(b, 'Ada');
+    await online(b);
+    await say(b, 'and from another browser');
+    await sees(guest.page, 'Ada: and from another browser');
+
+    // Ended from elsewhere (its cookie's session signed out by another
+    // client): the page goes back to the sign-in dialog and says why.
+    const cookies = await second.context.cookies();
+    const session = cookies.find((c) => c.name === 'chat_session');
+    assert.ok(session, 'a session cookie');
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Lax');
+    const out = await fetch(`${base}/api/signout`, {
+      method: 'POST', headers: { origin: base, cookie: `chat_session=${session.value}` },
+    });
+    assert.equal(out.status, 204);
+    await b.getByTestId('account-dialog').waitFor({ state: 'visible', timeout: WAIT });
+    await b.getByTestId('account-notice').filter({ hasText: 'You were signed out. Sign in again to chat.' }).waitFor({ timeout: WAIT });
+    await b.getByTestId('signin-button').waitFor({ timeout: WAIT });
+    for (const u of opened) assert.deepEqual(u.errors, [], 'no errors in the page');
+  } finally {
+    for (const u of opened) await u.context.close().catch(() => {});
+    await stopServer(proc);
+  }
+});
+
+test('a server without guests asks for an account, and chats once signed in', { timeout: 90000 }, async () => {
+  const { proc, base } = await startServer(['--guests', 'deny']);
+  let user;
+  try {
+    user = await openBrowser(base);
+    const p = user.page;
+    await p.getByTestId('account-dialog').waitFor({ state: 'visible', timeout: WAIT });
+    await p.getByTestId('account-notice').filter({ hasText: 'This server needs an account to chat.' }).waitFor({ timeout: WAIT });
+    await p.getByTestId('banner-text')
+      .filter({ hasText: 'Offline: sign in to chat here: this server does not allow guests' }).waitFor({ timeout: WAIT });
+    assert.equal(await p.getByTestId('nick-dialog').isVisible(), false, 'no nickname to choose');
+    await submitAccount(p, 'grace', PASSWORD, true);
+    await signedInAs(p, 'grace');
+    await online(p);
+    await say(p, 'members only');
+    await sees(p, 'grace: members only');
+    assert.deepEqual(user.errors, []);
+  } finally {
+    await user?.context.close().catch(() => {});
+    await stopServer(proc);
+  }
+});
