@@ -224,10 +224,32 @@ async fn signin_run(
     let binary = binary_path(bin_dir, Kind::Ours)?;
     let mut args = bench::matrix::server_args(Kind::Ours, None);
     args.extend(["--trusted-proxy".to_owned(), "127.0.0.1".to_owned()]);
-    let mut server = ServerProc::start(Kind::Ours, &binary, "127.0.0.1:0", &args).await?;
     let load = bench::matrix::load_of("latency", sizes);
-    let (samples, rounds) = if quick { (3, 1) } else { (20, 3) };
-    let result = bench::scenario::signin(&server, load, samples, rounds, 50).await;
+    let (samples, rounds, rate) = if quick { (3, 1, 50) } else { (20, 3, 50) };
+    let mut server = ServerProc::start(Kind::Ours, &binary, "127.0.0.1:0", &args).await?;
+    let one = bench::scenario::one_signin(&server, samples).await;
     server.kill().await;
-    Ok(serde_json::to_value(result?)?)
+    let one = one?;
+    // Each run on a fresh server (nothing left over from the one before),
+    // quiet and flooded alternating.
+    let mut pairs = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let mut runs = Vec::with_capacity(2);
+        for flood in [None, Some(rate)] {
+            let mut server = ServerProc::start(Kind::Ours, &binary, "127.0.0.1:0", &args).await?;
+            let run = bench::scenario::chat_latency(&server, load, flood).await;
+            server.kill().await;
+            runs.push(run?);
+            tokio::time::sleep(Duration::from_millis(if quick { 100 } else { 1_000 })).await;
+        }
+        let flooded = runs.pop().unwrap_or_default();
+        let quiet = runs.pop().unwrap_or_default();
+        pairs.push(bench::scenario::Pair {
+            quiet_us: quiet.0,
+            flooded_us: flooded.0,
+            flood: flooded.1,
+        });
+    }
+    let result = bench::scenario::signin_summary(one, samples, rate, pairs);
+    Ok(serde_json::to_value(result)?)
 }

@@ -47,6 +47,11 @@ pub trait Accounts: Send + Sync {
     fn session(&self, token: &str, now_ms: i64, life: Lifetime) -> Read<Option<Account>>;
     /// Ends a session.
     fn close_session(&self, token: &str) -> Read<()>;
+    /// Replaces the password hash of the account with `key`.
+    fn set_password(&self, key: &str, hash: String) -> Read<()>;
+    /// Ends every session of the account with `key` but `keep` (a token
+    /// hash); returns the ended ones' token hashes.
+    fn close_sessions(&self, key: &str, keep: Option<&str>) -> Read<Vec<String>>;
 }
 
 /// Whether a session opened at `opened` and last used at `seen` is live.
@@ -154,5 +159,25 @@ impl Accounts for MemoryAccounts {
     fn close_session(&self, token: &str) -> Read<()> {
         self.sessions().remove(token);
         ready(())
+    }
+
+    fn set_password(&self, key: &str, hash: String) -> Read<()> {
+        if let Some(account) = self.accounts().get_mut(key) {
+            account.hash = hash;
+        }
+        ready(())
+    }
+
+    fn close_sessions(&self, key: &str, keep: Option<&str>) -> Read<Vec<String>> {
+        let mut sessions = self.sessions();
+        let ended: Vec<String> = sessions
+            .iter()
+            .filter(|(t, h)| h.key == key && Some(t.as_str()) != keep)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for token in &ended {
+            sessions.remove(token);
+        }
+        ready(ended)
     }
 }

@@ -57,6 +57,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/signup", post(api::signup))
         .route("/api/signin", post(api::signin))
         .route("/api/signout", post(api::signout))
+        .route("/api/signout-everywhere", post(api::signout_everywhere))
+        .route("/api/password", post(api::change_password))
         .route("/api/me", get(api::me))
         .layer(DefaultBodyLimit::max(api::MAX_BODY));
     let mut router = Router::new()

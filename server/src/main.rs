@@ -42,7 +42,11 @@ async fn admin(args: impl Iterator<Item = std::ffi::OsString>) -> anyhow::Result
                 .await
                 .with_context(|| format!("cannot make '{name}' an administrator"))?;
             let mut out = std::io::stdout().lock();
-            writeln!(out, "administrator '{made}' created in {}", data_dir.display())?;
+            writeln!(
+                out,
+                "administrator '{made}' created in {}",
+                data_dir.display()
+            )?;
             Ok(())
         }
     }

@@ -255,3 +255,121 @@ async fn with_guests_denied_only_signed_in_sockets_chat() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_password_change_ends_every_other_session_and_its_sockets() {
+    password_change(TestServer::start(api_config()).await).await;
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_other_session_on_disk_too() {
+    let dir = common::temp_dir("password-change");
+    let store = server::sqlite::SqliteStore::open(
+        &dir,
+        server::sqlite::Retention {
+            max_messages: 100,
+            max_age: None,
+        },
+    )
+    .expect("store");
+    password_change(TestServer::start_with_store(api_config(), std::sync::Arc::new(store)).await)
+        .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn password_change(server: TestServer) {
+    let api = Api::of(&server);
+    let here = api.signup("alice", PASSWORD).await.token();
+    let elsewhere = api.signin("alice", PASSWORD).await.token();
+    let mut mine = signed_socket(&server, &here).await;
+    let mut theirs = signed_socket(&server, &elsewhere).await;
+    for s in [&mut mine, &mut theirs] {
+        assert_eq!(hello(s, serde_json::json!({"v": 1})).await.nick, "alice");
+    }
+    let change = |current: &str, new: &str| {
+        serde_json::json!({"password": current, "new_password": new}).to_string()
+    };
+    let cookie_here = cookie(&here);
+    // A wrong current password changes nothing.
+    let wrong = api
+        .post(
+            "/api/password",
+            &change("not-it-at-all", "fresh-Pass-77"),
+            &[("Cookie", &cookie_here)],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.json()["error"], "the current password is wrong");
+    // Without a session: 401; a weak new one: 400 with the reason.
+    let anon = api
+        .post("/api/password", &change(PASSWORD, "fresh-Pass-77"), &[])
+        .await;
+    assert_eq!(anon.status, 401);
+    let weak = api
+        .post(
+            "/api/password",
+            &change(PASSWORD, "password"),
+            &[("Cookie", &cookie_here)],
+        )
+        .await;
+    assert_eq!(weak.status, 400);
+    assert_eq!(api.me(&elsewhere).await.status, 200, "nothing changed yet");
+
+    let done = api
+        .post(
+            "/api/password",
+            &change(PASSWORD, "fresh-Pass-77"),
+            &[("Cookie", &cookie_here)],
+        )
+        .await;
+    assert_eq!(done.status, 204, "{}", done.body);
+    // The other session is over, and its socket closed at once; this one lives.
+    assert_eq!(
+        theirs.close_reason().await,
+        Some((1008, "signed out".to_owned()))
+    );
+    assert_eq!(api.me(&elsewhere).await.status, 401);
+    assert_eq!(api.me(&here).await.status, 200);
+    mine.assert_alive(None, "the session that changed it").await;
+    assert_eq!(
+        api.signin("alice", PASSWORD).await.status,
+        401,
+        "the old password"
+    );
+    assert_eq!(api.signin("alice", "fresh-Pass-77").await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session() {
+    let server = TestServer::start(api_config()).await;
+    let api = Api::of(&server);
+    let one = api.signup("alice", PASSWORD).await.token();
+    let two = api.signin("alice", PASSWORD).await.token();
+    let bob = api.signup("bob", PASSWORD).await.token();
+    let mut a1 = signed_socket(&server, &one).await;
+    let mut a2 = signed_socket(&server, &two).await;
+    let mut b = signed_socket(&server, &bob).await;
+    for s in [&mut a1, &mut a2, &mut b] {
+        hello(s, serde_json::json!({"v": 1})).await;
+    }
+    let out = api
+        .post("/api/signout-everywhere", "", &[("Cookie", &cookie(&two))])
+        .await;
+    assert_eq!(out.status, 204);
+    assert!(
+        out.header("set-cookie")
+            .is_some_and(|c| c.starts_with("chat_session=;") && c.contains("Max-Age=0"))
+    );
+    for s in [&mut a1, &mut a2] {
+        assert_eq!(
+            s.close_reason().await,
+            Some((1008, "signed out".to_owned()))
+        );
+    }
+    assert_eq!(api.me(&one).await.status, 401);
+    assert_eq!(api.me(&two).await.status, 401);
+    assert_eq!(api.me(&bob).await.status, 200, "another account's session");
+    b.assert_alive(None, "bob is not alice").await;
+    server.stop().await;
+}

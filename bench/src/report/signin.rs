@@ -13,7 +13,7 @@ pub fn signin_markdown(data: &Value) -> String {
             .map_or("—".to_owned(), |v| format!("{:.2}", v / 1000.0))
     };
     let mut md = format!(
-        "## Sign-ins\n\nOne sign-in (right password, a fresh connection each, {} in a row): median **{:.1} ms**, p99 {:.1} ms. Chat latency (the latency load, rich profile) without and with {} wrong sign-ins per second, each from a new address for a new name so that no throttle applies and every one costs a full argon2id verification; the runs alternate on one server.\n\n| pair | p99 quiet (ms) | p99 flooded (ms) | p50 quiet (ms) | p50 flooded (ms) | wrong sign-ins sent | verified (401) | queue full (503) | other |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "## Sign-ins\n\nOne sign-in (right password, a fresh connection each, {} in a row): median **{:.1} ms**, p99 {:.1} ms. Chat latency (the latency load, rich profile) without and with {} wrong sign-ins per second, each from a new address for a new name so that no throttle applies and every one costs a full argon2id verification; quiet and flooded runs alternate, each on a fresh server.\n\n| pair | p99 quiet (ms) | p99 flooded (ms) | p50 quiet (ms) | p50 flooded (ms) | wrong sign-ins sent | verified (401) | queue full (503) | other |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         data["samples"],
         data["one_ms_p50"].as_f64().unwrap_or(0.0),
         data["one_ms_p99"].as_f64().unwrap_or(0.0),

@@ -14,7 +14,7 @@ mod storm;
 
 pub use fanout::{Fanout, Load, Pace, fanout, fanout_across};
 pub use idle::{Idle, idle};
-pub use signin::{Signin, signin};
+pub use signin::{Pair, Signin, chat_latency, one_signin, summary as signin_summary};
 pub use stats::Percentiles;
 pub use storm::{Storm, storm};
 

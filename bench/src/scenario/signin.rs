@@ -138,16 +138,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Runs the scenario against `server` (started with `--trusted-proxy
-/// 127.0.0.1`): `samples` timed sign-ins, then `rounds` pairs of latency
-/// runs with `load`, the second of each under `rate` wrong sign-ins/s.
-pub async fn signin(
-    server: &ServerProc,
-    load: Load,
-    samples: usize,
-    rounds: usize,
-    rate: u32,
-) -> anyhow::Result<Signin> {
+/// Signs up the bench's account on `server` and times `samples`
+/// sign-ins with the right password: (median, p99) in milliseconds.
+pub async fn one_signin(server: &ServerProc, samples: usize) -> anyhow::Result<(f64, f64)> {
     let addr = server.addr;
     let made = post(
         addr,
@@ -171,32 +164,44 @@ pub async fn signin(
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);
+    Ok((percentile(&times, 0.5), percentile(&times, 0.99)))
+}
 
-    let mut pairs = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
+/// The latency load on `server`, under `rate` wrong sign-ins per second
+/// if given: its latency percentiles and the flood's answers.
+pub async fn chat_latency(
+    server: &ServerProc,
+    load: Load,
+    rate: Option<u32>,
+) -> anyhow::Result<(Option<Percentiles>, FloodCount)> {
+    let Some(rate) = rate else {
         let quiet = fanout(server, Profile::Rich, load).await?;
-        let stop = Arc::new(AtomicU64::new(0));
-        let counts: Arc<[AtomicU64; 5]> = Arc::new(Default::default());
-        let flooding = tokio::spawn(flood(addr, rate, stop.clone(), counts.clone()));
-        // The flood reaches its pace before the chat starts.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let flooded = fanout(server, Profile::Rich, load).await;
-        stop.store(1, Ordering::Relaxed);
-        let _ = flooding.await;
-        let flooded = flooded?;
-        let get = |i: usize| counts[i].load(Ordering::Relaxed);
-        pairs.push(Pair {
-            quiet_us: quiet.latency_us,
-            flooded_us: flooded.latency_us,
-            flood: FloodCount {
-                sent: get(0),
-                refused: get(1),
-                throttled: get(2),
-                busy: get(3),
-                other: get(4),
-            },
-        });
-    }
+        return Ok((quiet.latency_us, FloodCount::default()));
+    };
+    let stop = Arc::new(AtomicU64::new(0));
+    let counts: Arc<[AtomicU64; 5]> = Arc::new(Default::default());
+    let flooding = tokio::spawn(flood(server.addr, rate, stop.clone(), counts.clone()));
+    // The flood reaches its pace before the chat starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let flooded = fanout(server, Profile::Rich, load).await;
+    stop.store(1, Ordering::Relaxed);
+    let _ = flooding.await;
+    let get = |i: usize| counts[i].load(Ordering::Relaxed);
+    Ok((
+        flooded?.latency_us,
+        FloodCount {
+            sent: get(0),
+            refused: get(1),
+            throttled: get(2),
+            busy: get(3),
+            other: get(4),
+        },
+    ))
+}
+
+/// Puts the runs together: the median over the pairs of flooded p99 ÷
+/// quiet p99.
+pub fn summary(one: (f64, f64), samples: usize, rate: u32, pairs: Vec<Pair>) -> Signin {
     let mut ratios: Vec<f64> = pairs
         .iter()
         .filter_map(|p| {
@@ -205,12 +210,12 @@ pub async fn signin(
         })
         .collect();
     ratios.sort_by(f64::total_cmp);
-    Ok(Signin {
-        one_ms_p50: percentile(&times, 0.5),
-        one_ms_p99: percentile(&times, 0.99),
+    Signin {
+        one_ms_p50: one.0,
+        one_ms_p99: one.1,
         samples,
         rate,
         pairs,
         p99_ratio: percentile(&ratios, 0.5),
-    })
+    }
 }

@@ -29,7 +29,10 @@ use serde_json::json;
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 use tracing::{info, warn};
 
+mod changes;
 mod cookie;
+
+pub(crate) use changes::{change_password, signout_everywhere};
 
 pub(crate) use cookie::signed_in_as;
 use cookie::{cleared_cookie, now_ms, session_cookie};
@@ -118,6 +121,26 @@ fn store_failed(e: impl std::fmt::Display) -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         "the accounts store failed; try again",
     )
+}
+
+/// 429 with `Retry-After` while any of these throttle keys must wait.
+fn must_wait(app: &AppState, keys: &[&str], now: Instant) -> Option<Response> {
+    let wait = keys
+        .iter()
+        .filter_map(|k| match app.signin_throttle.check(k, now) {
+            Verdict::Go => None,
+            Verdict::Wait(d) => Some(d),
+        })
+        .max()?;
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed sign-ins; wait before trying again",
+    );
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Some(response)
 }
 
 /// Hashing refused (too many waiting: 503 with `Retry-After: 1`) or failed.
@@ -244,23 +267,8 @@ pub(crate) async fn signin(
     let addr_key = format!("addr:{}", app.limits.client_ip(peer, &headers));
     let now = Instant::now();
     let throttle = &app.signin_throttle;
-    let wait = [&name_key, &addr_key]
-        .iter()
-        .filter_map(|k| match throttle.check(k, now) {
-            Verdict::Go => None,
-            Verdict::Wait(d) => Some(d),
-        })
-        .max();
-    if let Some(wait) = wait {
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed sign-ins; wait before trying again",
-        );
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return response;
+    if let Some(refused) = must_wait(&app, &[&name_key, &addr_key], now) {
+        return refused;
     }
     let account = match accounts.find(&key).await {
         Ok(a) => a,

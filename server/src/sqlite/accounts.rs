@@ -132,4 +132,32 @@ impl Accounts for SqliteAccounts {
             Ok(())
         })
     }
+
+    fn set_password(&self, key: &str, hash: String) -> Read<()> {
+        let key = key.to_owned();
+        on_blocking(&self.conn, move |c| {
+            c.execute(
+                "UPDATE accounts SET hash = ?2 WHERE key = ?1",
+                params![key, hash],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn close_sessions(&self, key: &str, keep: Option<&str>) -> Read<Vec<String>> {
+        let (key, keep) = (key.to_owned(), keep.unwrap_or_default().to_owned());
+        on_blocking(&self.conn, move |c| {
+            let tx = c.unchecked_transaction()?;
+            let ended: Vec<String> = tx
+                .prepare("SELECT token FROM account_sessions WHERE key = ?1 AND token != ?2")?
+                .query_map(params![key, keep], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            tx.execute(
+                "DELETE FROM account_sessions WHERE key = ?1 AND token != ?2",
+                params![key, keep],
+            )?;
+            tx.commit()?;
+            Ok(ended)
+        })
+    }
 }
