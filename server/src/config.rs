@@ -198,8 +198,10 @@ pub struct Config {
     pub guests: Guests,
 
     /// Password hashes (sign-up, sign-in) computed at once at most; more
-    /// wait their turn. Each takes 19 MiB and tens of milliseconds of a core.
-    #[arg(long, default_value_t = 2)]
+    /// wait their turn. Each takes 19 MiB and tens of milliseconds of a
+    /// core. Default: half the cores (at least one), so a flood of
+    /// sign-ins leaves the chat the other half.
+    #[arg(long, default_value_t = half_the_cores())]
     pub password_hashes: usize,
 
     /// Password hashes that may wait for their turn; more sign-ins and
@@ -406,6 +408,11 @@ pub struct ClusterConfig {
     pub queue_bytes: usize,
     /// Accept a Redis that does not fsync every write (`--redis-allow-lossy`).
     pub allow_lossy: bool,
+}
+
+/// Half the cores this process may use, at least one.
+fn half_the_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 /// Who may sign up.
