@@ -207,3 +207,95 @@ test('a server without guests asks for an account, and chats once signed in', { 
     await stopServer(proc);
   }
 });
+
+// Signs up a new account in a fresh browser; the page, signed in.
+async function signedUp(base, name, opened) {
+  const user = await openBrowser(base);
+  opened.push(user);
+  const p = user.page;
+  await online(p);
+  await p.getByTestId('nick-signin').click();
+  await submitAccount(p, name, PASSWORD, true);
+  await signedInAs(p, name);
+  await online(p);
+  return p;
+}
+
+const titled = (page, text) => page.getByTestId('room-title').filter({ hasText: exactly(text) }).waitFor({ timeout: WAIT });
+
+test('a private room, an invitation, a direct message and a ban, in three browsers', { timeout: 180000 }, async () => {
+  const { proc, base } = await startServer();
+  const opened = [];
+  try {
+    const a = await signedUp(base, 'ann', opened);
+    const b = await signedUp(base, 'bob', opened);
+    const c = await signedUp(base, 'cyd', opened);
+
+    // Ann makes a private room and says something in it.
+    await a.getByTestId('private-input').fill('Plans');
+    await a.getByTestId('private-button').click();
+    await titled(a, '🔒 Plans');
+    const room = await a.evaluate(() => document.querySelector('[data-testid^=room-p-]')?.dataset.testid.slice(5));
+    assert.match(room, /^p-[0-9a-f]{16}$/);
+    await say(a, 'the secret plan');
+    await sees(a, 'ann: the secret plan');
+
+    // Bob is let in: the room appears in his list, with what was said.
+    await a.getByTestId('invite-input').fill('bob');
+    await a.getByTestId('invite-button').click();
+    await b.getByTestId(`room-${room}`).waitFor({ timeout: WAIT });
+    await b.getByTestId(`room-${room}`).click();
+    await titled(b, '🔒 Plans');
+    await sees(b, 'ann: the secret plan');
+
+    // Cyd sees nothing of it, and cannot get in by its name.
+    await c.getByTestId('join-input').fill(room);
+    await c.getByTestId('join-button').click();
+    await c.getByTestId('join-error')
+      .filter({ hasText: `cannot join #${room}: there is no room '${room}' that you may enter` }).waitFor({ timeout: WAIT });
+    const cydSees = await c.evaluate(() => document.body.innerText);
+    for (const secret of ['Plans', 'the secret plan']) assert.ok(!cydSees.includes(secret), `cyd's page shows ${secret}`);
+
+    // A direct message from Ann to Bob, opened from the member list.
+    await a.getByTestId('room-lobby').click();
+    await a.getByTestId('dm-bob').click();
+    await titled(a, '@bob');
+    await say(a, 'just between us');
+    const dm = await a.evaluate(() => document.querySelector('[data-testid^=room-dm-]')?.dataset.testid.slice(5));
+    await b.getByTestId(`room-${dm}`).click();
+    await titled(b, '@ann');
+    await sees(b, 'ann: just between us');
+    await say(b, 'agreed');
+    await sees(a, 'bob: agreed');
+    assert.equal(await c.getByTestId(`room-${dm}`).count(), 0);
+
+    // Ann bans Cyd from her public room: Cyd is out at once, told so, and
+    // cannot come back, here or from another browser.
+    await a.getByTestId('join-input').fill('town');
+    await a.getByTestId('join-button').click();
+    await titled(a, '#town');
+    await c.getByTestId('join-input').fill('town');
+    await c.getByTestId('join-button').click();
+    await titled(c, '#town');
+    await a.getByTestId('ban-cyd').click();
+    await c.getByTestId('notice').filter({ hasText: 'you were banned from #town by ann' }).waitFor({ timeout: WAIT });
+    await c.getByTestId('room-town').waitFor({ state: 'detached', timeout: WAIT });
+    await c.getByTestId('join-input').fill('town');
+    await c.getByTestId('join-button').click();
+    await c.getByTestId('join-error').filter({ hasText: "you are banned from 'town'" }).waitFor({ timeout: WAIT });
+    const other = await openBrowser(base);
+    opened.push(other);
+    await online(other.page);
+    await other.page.getByTestId('nick-signin').click();
+    await submitAccount(other.page, 'cyd', PASSWORD, false);
+    await signedInAs(other.page, 'cyd');
+    await online(other.page);
+    await other.page.getByTestId('join-input').fill('town');
+    await other.page.getByTestId('join-button').click();
+    await other.page.getByTestId('join-error').filter({ hasText: "you are banned from 'town'" }).waitFor({ timeout: WAIT });
+    for (const u of opened) assert.deepEqual(u.errors, [], 'no errors in the page');
+  } finally {
+    for (const u of opened) await u.context.close().catch(() => {});
+    await stopServer(proc);
+  }
+});

@@ -52,6 +52,15 @@ pub trait Accounts: Send + Sync {
     /// Ends every session of the account with `key` but `keep` (a token
     /// hash); returns the ended ones' token hashes.
     fn close_sessions(&self, key: &str, keep: Option<&str>) -> Read<Vec<String>>;
+    /// Disables (or enables again) the account with `key`: `false` if
+    /// there is none.
+    fn set_disabled(&self, key: &str, disabled: bool) -> Read<bool>;
+    /// Keeps an invite (its code's hash) good for `uses` sign-ups until
+    /// `expires_ms`, made by the account with key `by`.
+    fn create_invite(&self, code: &str, uses: u32, expires_ms: i64, by: &str) -> Read<()>;
+    /// Spends one use of an invite: `false` if it is unknown, used up or
+    /// expired.
+    fn use_invite(&self, code: &str, now_ms: i64) -> Read<bool>;
 }
 
 /// Whether a session opened at `opened` and last used at `seen` is live.
@@ -73,6 +82,8 @@ struct Held {
 pub struct MemoryAccounts {
     accounts: Mutex<HashMap<String, Account>>,
     sessions: Mutex<HashMap<String, Held>>,
+    /// Invite code hash → (uses left, expiry).
+    invites: Mutex<HashMap<String, (u32, i64)>>,
     opened: std::sync::atomic::AtomicU64,
 }
 
@@ -166,6 +177,32 @@ impl Accounts for MemoryAccounts {
             account.hash = hash;
         }
         ready(())
+    }
+
+    fn set_disabled(&self, key: &str, disabled: bool) -> Read<bool> {
+        let mut accounts = self.accounts();
+        let found = accounts.get_mut(key).map(|a| a.disabled = disabled);
+        ready(found.is_some())
+    }
+
+    fn create_invite(&self, code: &str, uses: u32, expires_ms: i64, _by: &str) -> Read<()> {
+        let mut invites = self.invites.lock().unwrap_or_else(|p| p.into_inner());
+        invites.insert(code.to_owned(), (uses, expires_ms));
+        ready(())
+    }
+
+    fn use_invite(&self, code: &str, now_ms: i64) -> Read<bool> {
+        let mut invites = self.invites.lock().unwrap_or_else(|p| p.into_inner());
+        let good = match invites.get_mut(code) {
+            Some((uses, expires)) if *uses > 0 && now_ms < *expires => {
+                *uses -= 1;
+                true
+            }
+            _ => false,
+        };
+        // Spent or expired invites are forgotten.
+        invites.retain(|_, (uses, expires)| *uses > 0 && now_ms < *expires);
+        ready(good)
     }
 
     fn close_sessions(&self, key: &str, keep: Option<&str>) -> Read<Vec<String>> {

@@ -186,8 +186,9 @@ pub struct Config {
     #[arg(long, default_value_t = 3_600)]
     pub session_ttl_secs: u64,
 
-    /// Who may sign up: `open` (anyone) or `closed` (nobody; accounts
-    /// already made still sign in).
+    /// Who may sign up: `open` (anyone), `invite` (with an invite an
+    /// administrator made) or `closed` (nobody; accounts already made
+    /// still sign in).
     #[arg(long, value_enum, default_value_t = Registration::Open)]
     pub registration: Registration,
 
@@ -420,6 +421,8 @@ fn half_the_cores() -> usize {
 pub enum Registration {
     /// Anyone.
     Open,
+    /// Whoever has an invite an administrator made.
+    Invite,
     /// Nobody.
     Closed,
 }

@@ -36,4 +36,8 @@ pub trait HistoryStore: Log {
     fn accounts(&self) -> Option<std::sync::Arc<dyn Accounts>> {
         None
     }
+    /// Where this store keeps rooms' access rules (with the accounts).
+    fn access(&self) -> Option<std::sync::Arc<dyn crate::access::Access>> {
+        None
+    }
 }

@@ -6,6 +6,7 @@
 //! - `session/`: one task per connection plus its writer; `room/`: the room
 //!   actors; `history`: stored messages; `identity`: nicknames and sessions.
 
+pub mod access;
 pub mod accounts;
 pub mod addr;
 pub mod admin;
@@ -59,6 +60,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/signout", post(api::signout))
         .route("/api/signout-everywhere", post(api::signout_everywhere))
         .route("/api/password", post(api::change_password))
+        .route("/api/invites", post(api::invite))
+        .route("/api/admin/disable", post(api::disable))
         .route("/api/me", get(api::me))
         .layer(DefaultBodyLimit::max(api::MAX_BODY));
     let mut router = Router::new()

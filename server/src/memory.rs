@@ -51,6 +51,7 @@ pub struct MemoryStore {
     capacity: usize,
     rooms: std::sync::Arc<std::sync::Mutex<Rooms>>,
     accounts: std::sync::Arc<MemoryAccounts>,
+    access: std::sync::Arc<crate::access::MemoryAccess>,
 }
 
 impl MemoryStore {
@@ -60,6 +61,7 @@ impl MemoryStore {
             capacity,
             rooms: Default::default(),
             accounts: Default::default(),
+            access: Default::default(),
         }
     }
 
@@ -163,6 +165,10 @@ impl Log for MemoryStore {
 impl HistoryStore for MemoryStore {
     fn accounts(&self) -> Option<std::sync::Arc<dyn crate::accounts::Accounts>> {
         Some(self.accounts.clone())
+    }
+
+    fn access(&self) -> Option<std::sync::Arc<dyn crate::access::Access>> {
+        Some(self.access.clone())
     }
 }
 

@@ -64,6 +64,8 @@ pub struct AppState {
     /// Accounts and sign-in sessions, where the store keeps them (not yet
     /// in cluster mode: the API answers 503 there).
     pub accounts: Option<Arc<dyn Accounts>>,
+    /// Rooms' access rules and roles, where the accounts are.
+    pub access: Option<Arc<dyn crate::access::Access>>,
     /// Password hashing, `--password-hashes` at once.
     pub passwords: Hasher,
     /// Sign-in failures, by name and by address.
@@ -175,9 +177,9 @@ impl AppState {
                 }
             };
         let log = ports.log.clone();
-        let accounts = match &cluster {
-            Some(_) => None,
-            None => store.accounts(),
+        let (accounts, access) = match &cluster {
+            Some(_) => (None, None),
+            None => (store.accounts(), store.access()),
         };
         // A room keeps at hand at most `--history` messages, and never more
         // than its log keeps.
@@ -221,6 +223,7 @@ impl AppState {
             store,
             cluster,
             accounts,
+            access,
             passwords: Hasher::bounded(config.password_hashes, config.password_queue),
             signin_throttle: Throttle::new(ThrottleRules::default()),
             signed_in: SignedIn::default(),

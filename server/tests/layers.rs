@@ -24,7 +24,11 @@ const LAYERS: &[(&str, usize, &[&str])] = &[
     ),
     ("room core", 1, &["room"]),
     ("stores", 1, &["memory", "hub", "sqlite", "cluster"]),
-    ("ports", 2, &["log", "history", "identity", "accounts"]),
+    (
+        "ports",
+        2,
+        &["log", "history", "identity", "accounts", "access"],
+    ),
     (
         "leaves",
         3,

@@ -50,6 +50,14 @@ pub struct RoomState {
     pub history: Vec<Msg>,
     /// `true` when `history` is exactly what the client missed since its cursor.
     pub recovered: bool,
+    /// A private room's or direct message's title (a direct message: the
+    /// two account names, one per line); absent for a public room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The member's role here when it has one (`owner`, `moderator`,
+    /// `member`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// `hello` request.
@@ -134,6 +142,10 @@ pub struct RoomInfo {
     pub room: String,
     /// Members connected now.
     pub members: u32,
+    /// A private room's or direct message's title (listed to its members
+    /// only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 /// `nick` request and ok value.
@@ -235,6 +247,10 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or an unexpected failure on the server.
     Internal,
+    /// No such room, or one the client may not see (they answer alike).
+    NoSuchRoom,
+    /// Not allowed: signed out, not a moderator, banned.
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -250,6 +266,8 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => "too_many_rooms",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::NoSuchRoom => "no_such_room",
+            ErrorCode::Forbidden => "forbidden",
         }
     }
 }

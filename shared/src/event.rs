@@ -42,6 +42,28 @@ pub const PRESENCE: &str = "presence";
 /// Notify out: a room's service state changed (`ok` / `degraded`; cluster mode).
 pub const ROOM_STATUS: &str = "room_status";
 
+// Accounts' rooms: private rooms, direct messages, moderation.
+/// Request: a new private room (`{"title"}`), joined at once.
+pub const CREATE: &str = "create";
+/// Request: a direct-message room with an account (`{"user"}`), joined.
+pub const DM: &str = "dm";
+/// Request: lets an account into a private room (`{"room", "user"}`).
+pub const INVITE: &str = "invite";
+/// Request: removes an account from a room (and a private room's members).
+pub const KICK: &str = "kick";
+/// Request: removes an account from a room for good.
+pub const BAN: &str = "ban";
+/// Request: lifts a ban.
+pub const UNBAN: &str = "unban";
+/// Request: makes an account a room's moderator (owners only).
+pub const MODERATOR: &str = "moderator";
+/// Request: a room's moderation record (its moderators only).
+pub const ACTIONS: &str = "actions";
+/// Notify out: this connection was taken out of a room.
+pub const REMOVED: &str = "removed";
+/// Notify out: this account was let into a private room.
+pub const INVITED: &str = "invited";
+
 /// The room every connection is in from the moment it opens.
 pub const LOBBY: &str = "lobby";
 
@@ -61,6 +83,10 @@ pub mod name {
     pub const TYPING: Name = Name::from_static(super::TYPING);
     /// `room_status`
     pub const ROOM_STATUS: Name = Name::from_static(super::ROOM_STATUS);
+    /// `removed`
+    pub const REMOVED: Name = Name::from_static(super::REMOVED);
+    /// `invited`
+    pub const INVITED: Name = Name::from_static(super::INVITED);
 }
 
 /// Builds a [`Name`] for a client-side event constant.

@@ -15,6 +15,7 @@ pub mod close;
 pub mod event;
 pub mod frame;
 pub mod room_name;
+pub mod rooms;
 
 pub use frame::{DecodeError, Frame, Name, NameTooLong};
 

@@ -49,7 +49,12 @@ fn OtherTab() -> impl IntoView {
 fn Layout() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let show_members = RwSignal::new(false);
-    let title = move || chat.model.with(|m| format!("#{}", m.current));
+    let title = move || {
+        chat.model.with(|m| {
+            let title = m.current_room().and_then(|r| r.title.clone());
+            crate::state::model::label(&m.current, title.as_deref(), &m.nick)
+        })
+    };
     let unread = move || chat.model.with(|m| m.unread_elsewhere());
     let close_drawers = move |_| {
         chat.rooms_open.set(false);

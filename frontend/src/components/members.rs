@@ -1,8 +1,15 @@
 //! Who is in the room on screen. While the connection is down nobody's
-//! presence is known: the list greys out and says so.
+//! presence is known: the list greys out and says so. Signed in, each
+//! other member can be sent a direct message; in a room this account
+//! owns or moderates, removed (kick) or banned, and a private room's
+//! owner and moderators let accounts in by name.
 
-use crate::{net::socket::Status, state::Chat};
-use leptos::prelude::*;
+use crate::{
+    net::socket::Status,
+    state::{Account, Chat},
+};
+use leptos::{ev::SubmitEvent, prelude::*};
+use shared::event;
 
 /// The member list of the room on screen.
 #[component]
@@ -17,6 +24,13 @@ pub fn Members() -> impl IntoView {
     };
     let online = Memo::new(move |_| chat.model.with(|m| m.status == Status::Online));
     let me = move || chat.model.with(|m| m.nick.clone());
+    let signed = move || matches!(chat.account.get(), Account::Signed { .. });
+    let current = move || chat.model.with(|m| m.current.clone());
+    let moderates = Memo::new(move |_| {
+        chat.model
+            .with(|m| m.current_room().is_some_and(|r| r.moderated_by_me()))
+    });
+    let private = Memo::new(move |_| chat.model.with(|m| m.current.starts_with("p-")));
     view! {
         <aside
             class="members"
@@ -36,15 +50,97 @@ pub fn Members() -> impl IntoView {
                 <For each=members key=|n| n.clone() let:nick>
                     {
                         let name = nick.clone();
+                        let mine = name.clone();
+                        let others = move || signed() && mine != me();
+                        let (dm, kick, ban) = (name.clone(), name.clone(), name.clone());
                         view! {
                             <li class:me=move || name == me()>
                                 <span class="presence" aria-hidden="true"></span>
-                                {nick}
+                                <span class="member-name">{nick.clone()}</span>
+                                <Show when=others.clone()>
+                                    {
+                                        let dm = dm.clone();
+                                        view! {
+                                            <button
+                                                type="button"
+                                                class="link"
+                                                data-testid=format!("dm-{dm}")
+                                                aria-label=format!("Message {dm}")
+                                                on:click=move |_| chat.open_dm(dm.clone())
+                                            >"Message"</button>
+                                        }
+                                    }
+                                </Show>
+                                <Show when={
+                                    let others = others.clone();
+                                    move || others() && moderates.get()
+                                }>
+                                    {
+                                        let (kick, ban) = (kick.clone(), ban.clone());
+                                        view! {
+                                            <button
+                                                type="button"
+                                                class="link"
+                                                data-testid=format!("kick-{kick}")
+                                                aria-label=format!("Remove {kick} from this room")
+                                                on:click={
+                                                    let kick = kick.clone();
+                                                    move |_| chat.moderate(event::KICK, current(), kick.clone())
+                                                }
+                                            >"Remove"</button>
+                                            <button
+                                                type="button"
+                                                class="link danger"
+                                                data-testid=format!("ban-{ban}")
+                                                aria-label=format!("Ban {ban} from this room")
+                                                on:click={
+                                                    let ban = ban.clone();
+                                                    move |_| chat.moderate(event::BAN, current(), ban.clone())
+                                                }
+                                            >"Ban"</button>
+                                        }
+                                    }
+                                </Show>
                             </li>
                         }
                     }
                 </For>
             </ul>
+            <Show when=move || moderates.get() && private.get()>
+                <InviteForm />
+            </Show>
         </aside>
+    }
+}
+
+/// Lets an account into the private room on screen, by name.
+#[component]
+fn InviteForm() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let user = RwSignal::new(String::new());
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let who = user.get_untracked().trim().to_owned();
+        if who.is_empty() {
+            return;
+        }
+        let room = chat.model.with_untracked(|m| m.current.clone());
+        chat.moderate(event::INVITE, room, who);
+        user.set(String::new());
+    };
+    view! {
+        <form class="join invite" on:submit=submit novalidate>
+            <label for="invite-input" class="sr-only">"Invite by username"</label>
+            <input
+                id="invite-input"
+                data-testid="invite-input"
+                placeholder="invite by username…"
+                maxlength="32"
+                autocomplete="off"
+                prop:value=move || user.get()
+                on:input=move |ev| user.set(event_target_value(&ev))
+            />
+            <button type="submit" data-testid="invite-button">"Invite"</button>
+        </form>
     }
 }

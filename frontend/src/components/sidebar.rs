@@ -2,7 +2,7 @@
 //! join or create one (names checked at the input), and the list of every
 //! room on the server. On a phone it is a drawer that closes on a choice.
 
-use crate::state::Chat;
+use crate::state::{Account, Chat, model::label};
 use leptos::{ev::SubmitEvent, prelude::*};
 use shared::room_name::room_name;
 
@@ -21,6 +21,7 @@ pub fn Sidebar() -> impl IntoView {
                         r.members.len(),
                         r.unread,
                         r.name == m.current,
+                        label(&r.name, r.title.as_deref(), &m.nick),
                     )
                 })
                 .collect::<Vec<_>>()
@@ -63,18 +64,18 @@ pub fn Sidebar() -> impl IntoView {
             <ul class="rooms" data-testid="rooms">
                 <For
                     each=joined
-                    key=|(name, count, unread, active)| format!("{name}|{count}|{unread}|{active}")
+                    key=|(name, count, unread, active, shown)| format!("{name}|{count}|{unread}|{active}|{shown}")
                     let:room
                 >
                     {
-                        let (name, count, unread, active) = room;
+                        let (name, count, unread, active, shown) = room;
                         let show = name.clone();
                         let leave = name.clone();
                         let is_lobby = name == shared::event::LOBBY;
                         // Read as one name, "#x, 2 members, 1 unread"; the
                         // figures beside it are for the eye.
                         let people = if count == 1 { "member" } else { "members" };
-                        let mut spoken = format!("#{name}, {count} {people}");
+                        let mut spoken = format!("{shown}, {count} {people}");
                         if unread > 0 {
                             spoken.push_str(&format!(", {unread} unread"));
                         }
@@ -85,11 +86,11 @@ pub fn Sidebar() -> impl IntoView {
                                     class="room"
                                     data-testid=format!("room-{name}")
                                     aria-current=if active { "page" } else { "false" }
-                                    title=format!("#{name}")
+                                    title=shown.clone()
                                     on:click=move |_| chat.show(&show)
                                 >
                                     <span class="sr-only">{spoken}</span>
-                                    <span class="name" aria-hidden="true">"#" {name.clone()}</span>
+                                    <span class="name" aria-hidden="true">{shown.clone()}</span>
                                     <span class="count" aria-hidden="true">{count}</span>
                                     <Show when=move || { unread > 0 }>
                                         <span class="badge" aria-hidden="true" data-testid="unread">{unread}</span>
@@ -103,8 +104,8 @@ pub fn Sidebar() -> impl IntoView {
                                                 type="button"
                                                 class="icon leave"
                                                 data-testid=format!("leave-{leave}")
-                                                aria-label=format!("Leave #{leave}")
-                                                title=format!("Leave #{leave}")
+                                                aria-label=format!("Leave {shown}")
+                                                title=format!("Leave {shown}")
                                                 on:click=move |_| chat.leave(leave.clone())
                                             >"×"</button>
                                         }
@@ -140,23 +141,27 @@ pub fn Sidebar() -> impl IntoView {
                 <button type="submit" data-testid="join-button">"Join"</button>
             </form>
             <p id="join-error" class="error join-error" data-testid="join-error" role="alert">{error}</p>
+            <Show when=move || matches!(chat.account.get(), Account::Signed { .. })>
+                <PrivateRoomForm />
+            </Show>
             <h2>"Other rooms"</h2>
             <ul class="directory">
                 <For each=others key=|r| format!("{}|{}", r.room, r.members) let:info>
                     {
                         let room = info.room.clone();
+                        let shown = chat.model.with_untracked(|m| label(&info.room, info.title.as_deref(), &m.nick));
                         let people = if info.members == 1 { "member" } else { "members" };
-                        let spoken = format!("#{}, {} {people}", info.room, info.members);
+                        let spoken = format!("{shown}, {} {people}", info.members);
                         view! {
                             <li>
                                 <button
                                     type="button"
                                     class="room"
-                                    title=format!("#{}", info.room)
+                                    title=shown.clone()
                                     on:click=move |_| chat.join(room.clone(), chat.join_error)
                                 >
                                     <span class="sr-only">{spoken}</span>
-                                    <span class="name" aria-hidden="true">"#" {info.room.clone()}</span>
+                                    <span class="name" aria-hidden="true">{shown.clone()}</span>
                                     <span class="count" aria-hidden="true">{info.members}</span>
                                 </button>
                             </li>
@@ -165,5 +170,46 @@ pub fn Sidebar() -> impl IntoView {
                 </For>
             </ul>
         </nav>
+    }
+}
+
+/// Makes a private room (signed-in people only): a title, and the server
+/// names it.
+#[component]
+fn PrivateRoomForm() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let title = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let wanted = title.get_untracked().trim().to_owned();
+        if wanted.is_empty() {
+            error.set(Some("a private room needs a title".into()));
+            return;
+        }
+        chat.create_private(wanted, error);
+        title.set(String::new());
+    };
+    view! {
+        <form class="join" on:submit=submit novalidate>
+            <label for="private-input" class="sr-only">"New private room"</label>
+            <input
+                id="private-input"
+                data-testid="private-input"
+                placeholder="new private room…"
+                maxlength="64"
+                autocomplete="off"
+                aria-describedby="private-error"
+                prop:value=move || title.get()
+                on:input=move |ev| {
+                    title.set(event_target_value(&ev));
+                    error.set(None);
+                }
+            />
+            <button type="submit" data-testid="private-button">"Create"</button>
+        </form>
+        <p id="private-error" class="error join-error" data-testid="private-error" role="alert">
+            {move || error.get()}
+        </p>
     }
 }

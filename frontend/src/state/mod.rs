@@ -5,7 +5,8 @@
 //! One job per file: `account` (who is signed in: sign in and out),
 //! `actions` (what components call), `page` (clock,
 //! socket address, storage), `model` (what the UI shows, no signals),
-//! `command` (slash commands), `tab` (one chatting tab per browser); this
+//! `command` (slash commands), `rooms` (private rooms, direct messages,
+//! moderation), `tab` (one chatting tab per browser); this
 //! file holds [`Chat`] and turns the client's events into it.
 
 mod account;
@@ -13,6 +14,7 @@ mod actions;
 pub mod command;
 pub mod model;
 mod page;
+mod rooms;
 pub mod tab;
 
 pub use account::Account;
@@ -185,6 +187,9 @@ impl Chat {
         spawn_local(async move {
             while let Some(event) = events.next().await {
                 let said = matches!(event, crate::net::chat::ChatEvent::Said { .. });
+                if let crate::net::chat::ChatEvent::Invited(i) = &event {
+                    chat.let_in(i.room.clone());
+                }
                 if let crate::net::chat::ChatEvent::Welcome(w) = &event {
                     store(true, SESSION_KEY, &w.session);
                 }

@@ -29,9 +29,11 @@ use serde_json::json;
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 use tracing::{info, warn};
 
+mod admin;
 mod changes;
 mod cookie;
 
+pub(crate) use admin::{disable, invite};
 pub(crate) use changes::{change_password, signout_everywhere};
 
 pub(crate) use cookie::signed_in_as;
@@ -45,6 +47,9 @@ pub(crate) const MAX_BODY: usize = 4 * 1024;
 struct Credentials {
     username: String,
     password: String,
+    /// An invite code (`--registration invite`).
+    #[serde(default)]
+    invite: Option<String>,
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
@@ -223,6 +228,19 @@ pub(crate) async fn signup(
         Ok(h) => h,
         Err(e) => return hash_failed(e),
     };
+    if app.config.registration == Registration::Invite {
+        let code = creds.invite.as_deref().unwrap_or_default();
+        match accounts.use_invite(&token_hash(code), now_ms()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "signing up here needs an invite; this one is unknown, used up or expired",
+                );
+            }
+            Err(e) => return store_failed(e),
+        }
+    }
     let account = Account {
         name,
         key,

@@ -94,7 +94,12 @@ impl Cluster {
         let mut rooms: Vec<shared::chat::RoomInfo> = names
             .into_iter()
             .zip(counts)
-            .map(|(room, members)| shared::chat::RoomInfo { room, members })
+            .filter(|(room, _)| !crate::access::is_private_name(room))
+            .map(|(room, members)| shared::chat::RoomInfo {
+                room,
+                members,
+                title: None,
+            })
             .collect();
         rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.room.cmp(&b.room)));
         rooms.truncate(limit);

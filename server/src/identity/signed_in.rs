@@ -4,7 +4,10 @@
 //! One entry per signed-in connection, removed when it ends: bounded by
 //! the connection limits.
 
-use crate::{ids::ConnId, outbox::Kill};
+use crate::{
+    ids::ConnId,
+    outbox::{Kill, Outbox},
+};
 use std::{collections::HashMap, sync::Mutex};
 
 /// The close reason a signed-out connection gets.
@@ -24,51 +27,80 @@ pub struct Signed {
     pub session: String,
 }
 
+#[derive(Default)]
+struct Maps {
+    /// Sign-in session → its connections.
+    by_session: HashMap<String, Vec<(ConnId, Kill)>>,
+    /// Account key → its connections' outboxes.
+    by_account: HashMap<String, Vec<(ConnId, Outbox)>>,
+}
+
 /// Signed-in connections of this process, by sign-in session (its
-/// token's hash).
+/// token's hash) and by account.
 #[derive(Default)]
 pub struct SignedIn {
-    by_session: Mutex<HashMap<String, Vec<(ConnId, Kill)>>>,
+    maps: Mutex<Maps>,
+}
+
+fn drop_conn<T>(map: &mut HashMap<String, Vec<(ConnId, T)>>, key: &str, conn: ConnId) {
+    if let Some(conns) = map.get_mut(key) {
+        conns.retain(|(c, _)| *c != conn);
+        if conns.is_empty() {
+            map.remove(key);
+        }
+    }
 }
 
 impl SignedIn {
-    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(ConnId, Kill)>>> {
-        // Every update is a single map operation; a poisoned lock is consistent.
-        self.by_session.lock().unwrap_or_else(|p| p.into_inner())
+    fn locked(&self) -> std::sync::MutexGuard<'_, Maps> {
+        // Every update is a few map operations that cannot panic halfway.
+        self.maps.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `conn` is signed in with the session whose token hashes to `session`.
-    pub fn add(&self, session: &str, conn: ConnId, kill: Kill) {
-        self.locked()
-            .entry(session.to_owned())
+    /// `conn` is signed in as `signed`.
+    pub fn add(&self, signed: &Signed, conn: ConnId, kill: Kill, outbox: Outbox) {
+        let mut maps = self.locked();
+        maps.by_session
+            .entry(signed.session.clone())
             .or_default()
             .push((conn, kill));
+        maps.by_account
+            .entry(signed.key.clone())
+            .or_default()
+            .push((conn, outbox));
     }
 
     /// `conn` ended.
-    pub fn remove(&self, session: &str, conn: ConnId) {
-        let mut map = self.locked();
-        if let Some(conns) = map.get_mut(session) {
-            conns.retain(|(c, _)| *c != conn);
-            if conns.is_empty() {
-                map.remove(session);
-            }
-        }
+    pub fn remove(&self, signed: &Signed, conn: ConnId) {
+        let mut maps = self.locked();
+        drop_conn(&mut maps.by_session, &signed.session, conn);
+        drop_conn(&mut maps.by_account, &signed.key, conn);
     }
 
     /// The session ended: closes its connections with `reason`. Returns
-    /// how many there were.
+    /// how many there were (they leave `by_account` as they end).
     pub fn close(&self, session: &str, reason: &'static str) -> usize {
-        let conns = self.locked().remove(session).unwrap_or_default();
+        let conns = self.locked().by_session.remove(session).unwrap_or_default();
         for (_, kill) in &conns {
             kill.close(shared::close::POLICY, reason);
         }
         conns.len()
     }
 
+    /// Pushes `frame` to every connection of the account with `key`;
+    /// how many there were.
+    pub fn push_to_account(&self, key: &str, frame: &bytes::Bytes) -> usize {
+        let maps = self.locked();
+        let conns = maps.by_account.get(key).map_or(&[][..], Vec::as_slice);
+        for (_, outbox) in conns {
+            outbox.push(frame.clone());
+        }
+        conns.len()
+    }
+
     /// Signed-in connections here now.
     pub fn len(&self) -> usize {
-        self.locked().values().map(Vec::len).sum()
+        self.locked().by_session.values().map(Vec::len).sum()
     }
 
     /// Whether none is.
@@ -84,19 +116,41 @@ mod tests {
     #[test]
     fn closing_a_session_closes_its_connections_only() {
         let book = SignedIn::default();
-        let (a1, a2, b) = (Kill::default(), Kill::default(), Kill::default());
-        book.add("a", 1, a1.clone());
-        book.add("a", 2, a2.clone());
-        book.add("b", 3, b.clone());
-        book.remove("a", 2);
+        let who = |session: &str, key: &str| Signed {
+            name: key.to_owned(),
+            key: key.to_owned(),
+            admin: false,
+            session: session.to_owned(),
+        };
+        let (a, b) = (who("a", "ann"), who("b", "bob"));
+        let outbox = || {
+            crate::outbox::Outbox::new(
+                crate::outbox::Bounds {
+                    frames: 8,
+                    bytes: 1 << 16,
+                },
+                Kill::default(),
+            )
+        };
+        let (a1, a2, b1) = (Kill::default(), Kill::default(), Kill::default());
+        let ((o1, mut r1), (o2, _r2), (o3, _r3)) = (outbox(), outbox(), outbox());
+        book.add(&a, 1, a1.clone(), o1);
+        book.add(&a, 2, a2.clone(), o2);
+        book.add(&b, 3, b1.clone(), o3);
+        book.remove(&a, 2);
         assert_eq!(book.len(), 2);
+        assert_eq!(
+            book.push_to_account("ann", &bytes::Bytes::from_static(b"x")),
+            1
+        );
+        assert!(r1.rx.try_recv().is_ok(), "pushed to ann's connection");
         assert_eq!(book.close("a", SIGNED_OUT), 1);
         assert!(a1.ending().is_some());
         assert!(a2.ending().is_none(), "removed before: not closed");
-        assert!(b.ending().is_none());
+        assert!(b1.ending().is_none());
         assert_eq!(book.close("a", SIGNED_OUT), 0);
         assert_eq!(book.len(), 1);
-        book.remove("b", 3);
+        book.remove(&b, 3);
         assert!(book.is_empty());
     }
 }

@@ -284,11 +284,29 @@ impl Room {
                 permit: _permit,
             } => self.relay(&payload),
             Command::History {
+                conn,
                 before,
                 limit,
                 budget,
                 reply,
-            } => self.history_page(before, limit, budget, reply),
+            } => {
+                if self.members.contains_key(&conn) {
+                    self.history_page(before, limit, budget, reply);
+                } else {
+                    let _ = reply.send(Err(ErrorBody::new(
+                        shared::chat::ErrorCode::NotJoined,
+                        format!("not a member of '{}'", self.name),
+                    )));
+                }
+            }
+            Command::Remove {
+                nick,
+                signed_in,
+                removed,
+                reply,
+            } => {
+                let _ = reply.send(self.remove_person(&nick, signed_in, &removed));
+            }
             Command::Typing { conn, on } => self.typing(conn, on),
             Command::Rename { conn, nick } => self.rename(conn, nick),
         }

@@ -123,11 +123,22 @@ pub(crate) enum Command {
         permit: Option<OwnedSemaphorePermit>,
     },
     History {
+        /// Who asks: a member, or nobody gets anything.
+        conn: ConnId,
         before: u64,
         limit: usize,
         /// Bytes the page may take.
         budget: usize,
-        reply: oneshot::Sender<Vec<Msg>>,
+        reply: oneshot::Sender<Result<Vec<Msg>, ErrorBody>>,
+    },
+    /// Takes a person's connections out of the room (kick, ban): an
+    /// account's (`signed_in`) or a guest's with that nickname. Each is
+    /// sent `removed` with this payload; the others see it leave.
+    Remove {
+        nick: String,
+        signed_in: bool,
+        removed: Bytes,
+        reply: oneshot::Sender<usize>,
     },
     Typing {
         conn: ConnId,
@@ -319,17 +330,33 @@ impl RoomHandle {
     /// `budget` bytes (the newest of them).
     pub async fn history(
         &self,
+        conn: ConnId,
         before: u64,
         limit: usize,
         budget: usize,
     ) -> Result<Vec<Msg>, ErrorBody> {
         self.ask(|reply| Command::History {
+            conn,
             before,
             limit,
             budget,
             reply,
         })
+        .await?
+    }
+
+    /// Takes every connection of the account `nick` (`signed_in`), or of
+    /// the guest `nick`, out of the room, sending each `removed` (a JSON
+    /// payload); how many there were.
+    pub async fn remove(&self, nick: String, signed_in: bool, removed: Bytes) -> usize {
+        self.ask(|reply| Command::Remove {
+            nick,
+            signed_in,
+            removed,
+            reply,
+        })
         .await
+        .unwrap_or(0)
     }
 
     /// Tells the other members that `conn` is (not) typing.

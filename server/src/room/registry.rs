@@ -174,9 +174,13 @@ impl Rooms {
             .locked()
             .rooms
             .values()
+            // Private rooms and direct messages are listed to their
+            // members only (see `access`), never here.
+            .filter(|h| !crate::access::is_private_name(h.name()))
             .map(|h| RoomInfo {
                 room: h.name().to_owned(),
                 members: h.member_count(),
+                title: None,
             })
             .collect();
         rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.room.cmp(&b.room)));

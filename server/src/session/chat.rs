@@ -19,7 +19,7 @@ use shared::{
 };
 use std::future::Future;
 
-fn parse<T: DeserializeOwned>(payload: &[u8], event: &str) -> Result<T, ErrorBody> {
+pub(super) fn parse<T: DeserializeOwned>(payload: &[u8], event: &str) -> Result<T, ErrorBody> {
     serde_json::from_slice(payload).map_err(|e| {
         ErrorBody::new(
             ErrorCode::BadRequest,
@@ -37,7 +37,7 @@ fn not_joined(room: &str) -> ErrorBody {
 }
 
 impl Conn {
-    fn require_hello(&self) -> Result<(), ErrorBody> {
+    pub(super) fn require_hello(&self) -> Result<(), ErrorBody> {
         if self.session.is_some() {
             Ok(())
         } else {
@@ -57,7 +57,7 @@ impl Conn {
 
     /// Joins (or refreshes) one room and returns its state for this
     /// client, its history within `budget` bytes.
-    async fn enter(
+    pub(super) async fn enter(
         &mut self,
         name: &str,
         since: Option<Cursor>,
@@ -74,9 +74,19 @@ impl Conn {
                 ),
             ));
         }
-        let room = self.open_room(name).await?;
+        // The one gate: private rooms, bans.
+        let admitted = self.may_enter(name).await?;
+        let (room, made) = self.open_room(name).await?;
+        let role = match admitted.role {
+            None if made && self.account.is_some() => Some(crate::access::Role::Owner),
+            role => role,
+        };
         let state = match room.join(self.member(), since, budget).await {
-            Ok(state) => state,
+            Ok(state) => RoomState {
+                title: admitted.title,
+                role: role.map(|r| r.as_str().to_owned()),
+                ..state
+            },
             Err(e) => {
                 if !self.rooms.contains_key(name) {
                     self.drop_room(name, room);
@@ -209,6 +219,8 @@ impl Conn {
             match self.enter(&name, cursor, budget).await {
                 Ok(state) => rooms.push(state),
                 Err(e) if e.code == ErrorCode::TooManyRooms => break,
+                // Out of a private room, or banned, since: not brought back.
+                Err(e) if matches!(e.code, ErrorCode::NoSuchRoom | ErrorCode::Forbidden) => {}
                 Err(e) => {
                     // A room is unavailable (cluster mode, Redis away): the
                     // hello did not happen, and the client may say it again.
@@ -297,6 +309,7 @@ impl Conn {
         let (_, room) = self.joined(&req.room)?;
         let limit = req.limit.min(MAX_HISTORY_LIMIT);
         room.history(
+            self.id,
             req.before,
             usize::from(limit),
             self.app.config.max_reply_bytes,

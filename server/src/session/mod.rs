@@ -4,6 +4,7 @@
 //! Every Request gets exactly one Response unless the client resets it; work
 //! that takes time runs as a task in `tasks`, and a Reset aborts that task.
 
+mod access;
 mod chat;
 mod demo;
 mod dispatch;
@@ -130,7 +131,7 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
     let nick = match &account {
         // A registered name is never a guest's: it needs no claim.
         Some(signed) => {
-            app.signed_in.add(&signed.session, id, kill.clone());
+            app.signed_in.add(signed, id, kill.clone(), outbox.clone());
             signed.name.clone()
         }
         None => match Box::pin(app.claim_free(&format!("guest-{id}"), id, None)).await {
@@ -214,7 +215,7 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
     }
     Box::pin(conn.teardown()).await;
     if let Some(signed) = &conn.account {
-        app.signed_in.remove(&signed.session, id);
+        app.signed_in.remove(signed, id);
     }
     Box::pin(finish(stream, writer, kill.ending())).await;
     app.stats.connections.fetch_sub(1, Ordering::Relaxed);

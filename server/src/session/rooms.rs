@@ -10,18 +10,24 @@ use crate::{
 use shared::{chat::ErrorBody, event};
 
 impl Conn {
-    /// The room named, opened if needed; a room that does not exist yet
-    /// spends the client address's budget for new rooms.
-    pub(super) async fn open_room(&self, name: &str) -> Result<RoomHandle, ErrorBody> {
+    /// The room named, opened if needed, and whether this made it; a room
+    /// that does not exist yet spends the client address's budget for new
+    /// rooms (and a signed-in maker owns it).
+    pub(super) async fn open_room(&self, name: &str) -> Result<(RoomHandle, bool), ErrorBody> {
         if let Some(room) = self.app.rooms.get(name) {
-            return Ok(room);
+            return Ok((room, false));
         }
         let exists = self.app.room_exists(name).await;
         let addresses = self.app.addresses();
         let ip = self.ip;
-        self.app
+        let room = self
+            .app
             .rooms
-            .get_or_create(name, || exists || addresses.create_room(ip))
+            .get_or_create(name, || exists || addresses.create_room(ip))?;
+        if !exists {
+            self.created(name).await;
+        }
+        Ok((room, !exists))
     }
 
     /// Lets go of a room's handle; the room closes if nobody else uses it.
@@ -40,8 +46,12 @@ impl Conn {
         }
     }
 
-    /// Every connection is in `lobby` from the start.
+    /// Every connection is in `lobby` from the start (but an account
+    /// banned from it).
     pub(super) async fn enter_lobby(&mut self) {
+        if self.account.is_some() && self.may_enter(event::LOBBY).await.is_err() {
+            return;
+        }
         match self.app.rooms.get_or_create(event::LOBBY, || true) {
             Ok(lobby) => {
                 if lobby.enter(self.member()).await.is_ok() {

@@ -9,7 +9,7 @@ use crate::{
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::{Arc, Mutex};
 
-fn on_blocking<T: Send + 'static>(
+pub(super) fn on_blocking<T: Send + 'static>(
     conn: &Arc<Mutex<Connection>>,
     work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Read<T> {
@@ -40,7 +40,7 @@ const ACCOUNT: &str = "SELECT key, name, hash, admin, disabled FROM accounts";
 /// store's, or one opened alone by `server admin`).
 #[derive(Clone)]
 pub struct SqliteAccounts {
-    conn: Arc<Mutex<Connection>>,
+    pub(super) conn: Arc<Mutex<Connection>>,
 }
 
 impl SqliteAccounts {
@@ -141,6 +141,44 @@ impl Accounts for SqliteAccounts {
                 params![key, hash],
             )?;
             Ok(())
+        })
+    }
+
+    fn set_disabled(&self, key: &str, disabled: bool) -> Read<bool> {
+        let key = key.to_owned();
+        on_blocking(&self.conn, move |c| {
+            let rows = c.execute(
+                "UPDATE accounts SET disabled = ?2 WHERE key = ?1",
+                params![key, disabled],
+            )?;
+            Ok(rows == 1)
+        })
+    }
+
+    fn create_invite(&self, code: &str, uses: u32, expires_ms: i64, by: &str) -> Read<()> {
+        let (code, by) = (code.to_owned(), by.to_owned());
+        on_blocking(&self.conn, move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO invites (code, uses, expires, by) VALUES (?1, ?2, ?3, ?4)",
+                params![code, uses, expires_ms, by],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn use_invite(&self, code: &str, now_ms: i64) -> Read<bool> {
+        let code = code.to_owned();
+        on_blocking(&self.conn, move |c| {
+            let rows = c.execute(
+                "UPDATE invites SET uses = uses - 1 WHERE code = ?1 AND uses > 0 AND expires > ?2",
+                params![code, now_ms],
+            )?;
+            // Spent or expired invites are forgotten.
+            c.execute(
+                "DELETE FROM invites WHERE uses <= 0 OR expires <= ?1",
+                [now_ms],
+            )?;
+            Ok(rows == 1)
         })
     }
 

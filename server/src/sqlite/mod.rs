@@ -15,6 +15,7 @@
 //! only as hashes, and the files are readable by their owner only (see
 //! `schema`, which also detects a database that lost acknowledged writes).
 
+mod access;
 mod accounts;
 
 pub use accounts::SqliteAccounts;

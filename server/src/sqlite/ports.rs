@@ -22,6 +22,12 @@ impl HistoryStore for SqliteStore {
         )))
     }
 
+    fn access(&self) -> Option<std::sync::Arc<dyn crate::access::Access>> {
+        Some(std::sync::Arc::new(super::SqliteAccounts::on(
+            self.shared.accounts.clone(),
+        )))
+    }
+
     fn flushed(&self) -> Option<oneshot::Receiver<()>> {
         let (done, flushed) = oneshot::channel();
         self.shared.send(Op::Flush(done)).then_some(flushed)

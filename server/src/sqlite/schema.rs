@@ -71,6 +71,33 @@ CREATE TABLE IF NOT EXISTS account_sessions (
     opened INTEGER NOT NULL,
     seen   INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS room_access (
+    room    TEXT PRIMARY KEY,
+    title   TEXT NOT NULL,
+    private INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS room_roles (
+    room TEXT NOT NULL,
+    key  TEXT NOT NULL,
+    role TEXT NOT NULL,
+    PRIMARY KEY (room, key)
+);
+CREATE INDEX IF NOT EXISTS room_roles_by_key ON room_roles (key);
+CREATE TABLE IF NOT EXISTS moderation (
+    id   INTEGER PRIMARY KEY,
+    room TEXT NOT NULL,
+    at   INTEGER NOT NULL,
+    by   TEXT NOT NULL,
+    what TEXT NOT NULL,
+    whom TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS moderation_by_room ON moderation (room, id);
+CREATE TABLE IF NOT EXISTS invites (
+    code    TEXT PRIMARY KEY,
+    uses    INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    by      TEXT NOT NULL
+);
 ";
 
 /// A connection in WAL mode with `synchronous=FULL`.

@@ -471,11 +471,28 @@ impl Client {
         }
     }
 
+    /// A request and its answer: everything sent before is read (and set
+    /// aside) by then.
+    pub async fn round_trip(&mut self) {
+        let _ = self.call("myip", Bytes::new()).await;
+    }
+
     /// Forgets the frames read and set aside so far (after a round trip,
     /// so everything sent before now is among them).
     pub async fn forget_pending(&mut self) {
         let _ = self.call("ping", Bytes::new()).await;
         self.pending.clear();
+    }
+
+    /// The Notify frames read and set aside so far: (event, payload).
+    pub fn pending_notifies(&self) -> Vec<(String, Bytes)> {
+        self.pending
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Notify { name, payload } => Some((name.to_string(), payload.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether a Response for `id` was read and set aside.

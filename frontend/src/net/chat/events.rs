@@ -31,6 +31,10 @@ pub enum ChatEvent {
         /// Stored, or why not.
         result: Result<Said, ErrorBody>,
     },
+    /// This account was let into a private room or a direct message.
+    Invited(shared::rooms::Invited),
+    /// This connection was taken out of a room (kicked or banned).
+    Removed(shared::rooms::Removed),
     /// Something failed that the user should hear about.
     Error(String),
 }

@@ -12,11 +12,13 @@
 //! One job per file: `sync` decides (cursors, held messages, the queue,
 //! what a failed `hello` or `say` leads to) and has no browser in it;
 //! `events` holds what the app is told; this file, `outbox` (sending the
-//! queue) and `calls` (one-off requests) do the I/O.
+//! queue), `calls` (one-off requests) and `rooms` (private rooms, direct
+//! messages, moderation) do the I/O.
 
 mod calls;
 mod events;
 mod outbox;
+mod rooms;
 mod sync;
 
 pub use events::{ChatError, ChatEvent};
@@ -162,6 +164,13 @@ impl ChatClient {
             if ok {
                 client.flush_queue();
             }
+        });
+        self.forward(event::INVITED, |client, i: shared::rooms::Invited| {
+            client.emit(ChatEvent::Invited(i));
+        });
+        self.forward(event::REMOVED, |client, r: shared::rooms::Removed| {
+            client.inner.borrow_mut().sync.left(&r.room);
+            client.emit(ChatEvent::Removed(r));
         });
         let weak = self.weak();
         let mut pongs = self.socket.on(event::PONG);

@@ -1,6 +1,6 @@
 //! What each [`ChatEvent`] does to the [`Model`].
 
-use super::{Delivery, Model, Typist};
+use super::{Delivery, Model, Typist, label};
 use crate::net::chat::ChatEvent;
 use shared::chat::PresenceKind;
 
@@ -134,6 +134,26 @@ impl Model {
                         }
                     }
                 }
+            }
+            ChatEvent::Invited(i) => {
+                let what = label(&i.room, Some(&i.title), &self.nick);
+                self.notice(format!("{} let you into {what}", i.by), now);
+            }
+            ChatEvent::Removed(r) => {
+                let what = self.room(&r.room).map_or_else(
+                    || format!("#{}", r.room),
+                    |room| label(&room.name, room.title.as_deref(), &self.nick),
+                );
+                self.rooms.retain(|room| room.name != r.room);
+                if self.current == r.room {
+                    self.current = shared::event::LOBBY.to_owned();
+                }
+                let how = if r.banned {
+                    "banned from"
+                } else {
+                    "removed from"
+                };
+                self.notice(format!("you were {how} {what} by {}", r.by), now);
             }
             ChatEvent::Error(message) => self.notice(message, now),
         }

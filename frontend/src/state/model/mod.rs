@@ -12,7 +12,7 @@ mod room;
 #[cfg(test)]
 mod tests;
 
-pub use room::{Delivery, Line, RoomView, TYPING_TTL_MS, Typist};
+pub use room::{Delivery, Line, RoomView, TYPING_TTL_MS, Typist, label};
 
 use crate::net::socket::Status;
 

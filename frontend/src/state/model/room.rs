@@ -89,10 +89,36 @@ pub struct RoomView {
     /// The first message that came while this user was away (the "new"
     /// line goes above it), set when the room is shown.
     pub new_from: Option<u64>,
+    /// A private room's title, or a direct message's two names (one per
+    /// line); `None` for a public room.
+    pub title: Option<String>,
+    /// This account's role here (`owner`, `moderator`, `member`).
+    pub role: Option<String>,
     notice_counter: u64,
 }
 
+/// How a room is named on screen: `#name` for a public room, `🔒 title`
+/// for a private one, `@other` for a direct message (`me` is this user).
+pub fn label(name: &str, title: Option<&str>, me: &str) -> String {
+    match title {
+        Some(names) if name.starts_with("dm-") => {
+            let other = names
+                .lines()
+                .find(|n| !n.eq_ignore_ascii_case(me))
+                .unwrap_or(names);
+            format!("@{other}")
+        }
+        Some(title) => format!("🔒 {title}"),
+        None => format!("#{name}"),
+    }
+}
+
 impl RoomView {
+    /// Owners and moderators invite, kick and ban.
+    pub fn moderated_by_me(&self) -> bool {
+        matches!(self.role.as_deref(), Some("owner" | "moderator"))
+    }
+
     pub(super) fn new(name: &str) -> Self {
         RoomView {
             name: name.to_owned(),
@@ -155,6 +181,8 @@ impl RoomView {
     }
 
     pub(super) fn apply_state(&mut self, state: &RoomState) {
+        self.title.clone_from(&state.title);
+        self.role.clone_from(&state.role);
         let pending: Vec<Line> = self
             .lines
             .iter()

@@ -26,6 +26,8 @@ fn state(room: &str, history: Vec<Msg>, recovered: bool) -> RoomState {
         members: vec!["ann".into(), "bob".into()],
         history,
         recovered,
+        title: None,
+        role: None,
     }
 }
 

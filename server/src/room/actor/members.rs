@@ -90,6 +90,26 @@ impl Room {
         true
     }
 
+    /// Takes the account (`signed_in`) or guest `nick`'s connections out:
+    /// each gets `removed` (pushed before it goes), the others see it
+    /// leave once.
+    pub(super) fn remove_person(&mut self, nick: &str, signed_in: bool, removed: &Bytes) -> usize {
+        let conns: Vec<ConnId> = self
+            .members
+            .values()
+            .filter(|m| m.signed_in == signed_in && m.nick == nick)
+            .map(|m| m.conn)
+            .collect();
+        let frame = Frame::notify(name::REMOVED, removed.clone()).encode();
+        for conn in &conns {
+            if let Some(member) = self.members.get(conn) {
+                member.outbox.push(frame.clone());
+            }
+            self.remove(*conn, false);
+        }
+        conns.len()
+    }
+
     pub(super) fn typing(&mut self, conn: ConnId, on: bool) {
         let Some(member) = self.members.get(&conn) else {
             return;

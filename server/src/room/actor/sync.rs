@@ -176,6 +176,8 @@ impl Room {
             members: self.members_sorted(),
             history,
             recovered,
+            title: None,
+            role: None,
         }
     }
 
@@ -234,13 +236,13 @@ impl Room {
         before: u64,
         limit: usize,
         budget: usize,
-        reply: oneshot::Sender<Vec<Msg>>,
+        reply: oneshot::Sender<Result<Vec<Msg>, ErrorBody>>,
     ) {
         self.expire();
         let end = before.min(self.delivered + 1);
         let covered = end.saturating_sub(limit as u64).max(1) >= self.cache.oldest();
         if covered || !self.ready {
-            let _ = reply.send(self.cached_before(end, limit, budget));
+            let _ = reply.send(Ok(self.cached_before(end, limit, budget)));
             return;
         }
         let cached = self.cached_before(end, limit, budget);
@@ -250,7 +252,7 @@ impl Room {
                 Ok(page) => newest_within(page, budget),
                 Err(_) => cached,
             };
-            let _ = reply.send(page);
+            let _ = reply.send(Ok(page));
         });
     }
 

@@ -145,8 +145,14 @@ async fn room_suite(ports: impl Fn() -> Ports) {
     assert_eq!(bob.next_msg().await.seq, 21, "the retry was not delivered");
 
     // History pages.
-    let page = room.history(11, 3, 1 << 20).await.expect("history");
+    let page = room.history(1, 11, 3, 1 << 20).await.expect("history");
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [8, 9, 10]);
+    // Only to a member: a connection the room does not hold gets nothing.
+    let outsider = room
+        .history(99, 11, 3, 1 << 20)
+        .await
+        .expect_err("not a member");
+    assert_eq!(outsider.code, shared::chat::ErrorCode::NotJoined);
 
     // The room retires (everyone leaves, every handle goes) and comes back
     // with the same epoch and seq; a cursor recovers exactly.

@@ -28,6 +28,8 @@ fn state(room: &str, epoch: &str, seq: u64, recovered: bool) -> RoomState {
         members: vec!["ann".into()],
         history: Vec::new(),
         recovered,
+        title: None,
+        role: None,
     }
 }
 
