@@ -293,6 +293,10 @@ test('a private room, an invitation, a direct message and a ban, in three browse
     await other.page.getByTestId('join-input').fill('town');
     await other.page.getByTestId('join-button').click();
     await other.page.getByTestId('join-error').filter({ hasText: "you are banned from 'town'" }).waitFor({ timeout: WAIT });
+    // The room's moderation record, in the app, for its owner.
+    await a.getByTestId('actions-button').click();
+    await a.getByTestId('actions').filter({ hasText: /ann banned cyd/ }).waitFor({ timeout: WAIT });
+    assert.equal(await c.getByTestId('actions-button').count(), 0, 'not for cyd');
     for (const u of opened) assert.deepEqual(u.errors, [], 'no errors in the page');
   } finally {
     for (const u of opened) await u.context.close().catch(() => {});

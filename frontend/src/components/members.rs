@@ -109,7 +109,71 @@ pub fn Members() -> impl IntoView {
             <Show when=move || moderates.get() && private.get()>
                 <InviteForm />
             </Show>
+            <Show when=move || moderates.get()>
+                <ModerationLog />
+            </Show>
         </aside>
+    }
+}
+
+/// What the room's moderators did, for its moderators: fetched when asked.
+#[component]
+fn ModerationLog() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let rows = RwSignal::new(None::<Result<Vec<String>, String>>);
+    // Another room on screen: the log shown was the other room's.
+    Effect::new(move |_| {
+        chat.model.with(|m| m.current.clone());
+        rows.set(None);
+    });
+    let fetch = move |_| {
+        let (room, client) = (
+            chat.model.with_untracked(|m| m.current.clone()),
+            chat.client(),
+        );
+        leptos::task::spawn_local(async move {
+            let answer = client.actions(&room).await.map_err(|e| e.to_string());
+            rows.try_set(Some(answer.map(|actions| {
+                actions
+                    .into_iter()
+                    .map(|a| {
+                        let when = super::local_time(a.at);
+                        format!("{when} {} {} {}", a.by, past(&a.what), a.whom)
+                    })
+                    .collect()
+            })));
+        });
+    };
+    view! {
+        <h2>"Moderation"</h2>
+        <button type="button" class="link" data-testid="actions-button" on:click=fetch>
+            "Show what moderators did"
+        </button>
+        {move || match rows.get() {
+            None => ().into_any(),
+            Some(Err(e)) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+            Some(Ok(lines)) if lines.is_empty() => {
+                view! { <p data-testid="actions">"Nothing yet."</p> }.into_any()
+            }
+            Some(Ok(lines)) => view! {
+                <ol class="actions" data-testid="actions">
+                    {lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}
+                </ol>
+            }
+            .into_any(),
+        }}
+    }
+}
+
+/// An action as said in the log ("banned").
+fn past(what: &str) -> &str {
+    match what {
+        "invite" => "let in",
+        "kick" => "removed",
+        "ban" => "banned",
+        "unban" => "lifted the ban on",
+        "moderator" => "made a moderator:",
+        other => other,
     }
 }
 

@@ -4,9 +4,9 @@
 
 use super::{CALL_TIMEOUT_MS, ChatClient, ChatError, ChatEvent};
 use shared::{
-    chat::{Empty, RoomState},
+    chat::{Empty, RoomRef, RoomState},
     event,
-    rooms::{Create, Dm, RoomUser},
+    rooms::{ActionInfo, Create, Dm, RoomUser},
 };
 
 impl ChatClient {
@@ -47,6 +47,14 @@ impl ChatClient {
         };
         self.request::<Empty>(what, &body, CALL_TIMEOUT_MS).await?;
         Ok(())
+    }
+
+    /// The room's moderation record, newest first (its moderators only).
+    pub async fn actions(&self, room: &str) -> Result<Vec<ActionInfo>, ChatError> {
+        let body = RoomRef {
+            room: room.to_owned(),
+        };
+        self.request(event::ACTIONS, &body, CALL_TIMEOUT_MS).await
     }
 
     /// A room the server put this client in (as `join` would have).
