@@ -8,7 +8,11 @@ use crate::{
     ids::ConnId,
     outbox::{Kill, Outbox},
 };
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 /// The close reason a signed-out connection gets.
 pub const SIGNED_OUT: &str = "signed out";
@@ -33,6 +37,31 @@ struct Maps {
     by_session: HashMap<String, Vec<(ConnId, Kill)>>,
     /// Account key → its connections' outboxes.
     by_account: HashMap<String, Vec<(ConnId, Outbox)>>,
+    /// Sessions ended lately (oldest first), so that an upgrade whose
+    /// cookie was checked just before its session ended is refused.
+    ended: VecDeque<(Instant, String)>,
+    ended_set: HashSet<String>,
+}
+
+/// How long an ended session is remembered: longer than any upgrade
+/// takes between its cookie check and its connection's start.
+const ENDED_FOR: Duration = Duration::from_secs(60);
+/// Ended sessions remembered at most.
+const ENDED_MAX: usize = 10_000;
+
+impl Maps {
+    fn remember_ended(&mut self, session: &str, now: Instant) {
+        while let Some((at, old)) = self.ended.front() {
+            if now.duration_since(*at) < ENDED_FOR && self.ended.len() < ENDED_MAX {
+                break;
+            }
+            self.ended_set.remove(old);
+            self.ended.pop_front();
+        }
+        if self.ended_set.insert(session.to_owned()) {
+            self.ended.push_back((now, session.to_owned()));
+        }
+    }
 }
 
 /// Signed-in connections of this process, by sign-in session (its
@@ -57,9 +86,13 @@ impl SignedIn {
         self.maps.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `conn` is signed in as `signed`.
-    pub fn add(&self, signed: &Signed, conn: ConnId, kill: Kill, outbox: Outbox) {
+    /// `conn` is signed in as `signed`: `false` (and nothing kept) when
+    /// its session ended since its cookie was checked.
+    pub fn add(&self, signed: &Signed, conn: ConnId, kill: Kill, outbox: Outbox) -> bool {
         let mut maps = self.locked();
+        if maps.ended_set.contains(&signed.session) {
+            return false;
+        }
         maps.by_session
             .entry(signed.session.clone())
             .or_default()
@@ -68,6 +101,7 @@ impl SignedIn {
             .entry(signed.key.clone())
             .or_default()
             .push((conn, outbox));
+        true
     }
 
     /// `conn` ended.
@@ -80,7 +114,11 @@ impl SignedIn {
     /// The session ended: closes its connections with `reason`. Returns
     /// how many there were (they leave `by_account` as they end).
     pub fn close(&self, session: &str, reason: &'static str) -> usize {
-        let conns = self.locked().by_session.remove(session).unwrap_or_default();
+        let conns = {
+            let mut maps = self.locked();
+            maps.remember_ended(session, Instant::now());
+            maps.by_session.remove(session).unwrap_or_default()
+        };
         for (_, kill) in &conns {
             kill.close(shared::close::POLICY, reason);
         }
@@ -134,9 +172,9 @@ mod tests {
         };
         let (a1, a2, b1) = (Kill::default(), Kill::default(), Kill::default());
         let ((o1, mut r1), (o2, _r2), (o3, _r3)) = (outbox(), outbox(), outbox());
-        book.add(&a, 1, a1.clone(), o1);
-        book.add(&a, 2, a2.clone(), o2);
-        book.add(&b, 3, b1.clone(), o3);
+        assert!(book.add(&a, 1, a1.clone(), o1));
+        assert!(book.add(&a, 2, a2.clone(), o2));
+        assert!(book.add(&b, 3, b1.clone(), o3));
         book.remove(&a, 2);
         assert_eq!(book.len(), 2);
         assert_eq!(
@@ -151,6 +189,10 @@ mod tests {
         assert_eq!(book.close("a", SIGNED_OUT), 0);
         assert_eq!(book.len(), 1);
         book.remove(&b, 3);
+        assert!(book.is_empty());
+        // A connection of the ended session that was on its way is refused.
+        let (late, _r) = outbox();
+        assert!(!book.add(&a, 4, Kill::default(), late));
         assert!(book.is_empty());
     }
 }

@@ -131,7 +131,10 @@ async fn run(ws: WebSocket, app: Arc<AppState>, id: ConnId, peer: Peer) {
     let nick = match &account {
         // A registered name is never a guest's: it needs no claim.
         Some(signed) => {
-            app.signed_in.add(signed, id, kill.clone(), outbox.clone());
+            if !app.signed_in.add(signed, id, kill.clone(), outbox.clone()) {
+                // Signed out between the cookie's check and now.
+                kill.close(close::POLICY, crate::identity::SIGNED_OUT);
+            }
             signed.name.clone()
         }
         None => match Box::pin(app.claim_free(&format!("guest-{id}"), id, None)).await {
