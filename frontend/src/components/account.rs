@@ -7,9 +7,15 @@ use crate::state::{Account, Chat};
 use leptos::{ev::SubmitEvent, html, prelude::*};
 use wasm_bindgen::JsCast;
 
-/// In the header: who is signed in, and the way in or out.
+/// Who is signed in, and the way in or out: in the header, and (on a
+/// phone, where the header has no room for it) in the rooms drawer, whose
+/// copy's test ids start with `prefix`.
 #[component]
-pub fn AccountBar() -> impl IntoView {
+pub fn AccountBar(
+    /// Before each test id (`""` in the header, `"drawer-"` in the drawer).
+    #[prop(optional)]
+    prefix: &'static str,
+) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let signed = move || match chat.account.get() {
         Account::Signed { name } => Some(name),
@@ -22,21 +28,21 @@ pub fn AccountBar() -> impl IntoView {
                 <button
                     type="button"
                     class="link signin-button"
-                    data-testid="signin-button"
+                    data-testid=format!("{prefix}signin-button")
                     on:click=move |_| chat.asking_account.set(true)
                 >
                     "Sign in"
                 </button>
             }
         >
-            <span class="account-name" data-testid="account-name">
+            <span class="account-name" data-testid=format!("{prefix}account-name")>
                 <span class="sr-only">"Signed in as "</span>
                 {move || signed().unwrap_or_default()}
             </span>
             <button
                 type="button"
                 class="link signout-button"
-                data-testid="signout-button"
+                data-testid=format!("{prefix}signout-button")
                 on:click=move |_| chat.sign_out()
             >
                 "Sign out"

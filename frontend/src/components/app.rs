@@ -103,7 +103,9 @@ fn Layout() -> impl IntoView {
                         </span>
                     </button>
                 </Show>
-                <AccountBar />
+                <span class="account-bar">
+                    <AccountBar />
+                </span>
                 <button
                     type="button"
                     class="icon only-narrow members-toggle"

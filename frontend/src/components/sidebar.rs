@@ -2,6 +2,7 @@
 //! join or create one (names checked at the input), and the list of every
 //! room on the server. On a phone it is a drawer that closes on a choice.
 
+use super::AccountBar;
 use crate::state::{Account, Chat, model::label};
 use leptos::{ev::SubmitEvent, prelude::*};
 use shared::room_name::room_name;
@@ -144,6 +145,9 @@ pub fn Sidebar() -> impl IntoView {
             <Show when=move || matches!(chat.account.get(), Account::Signed { .. })>
                 <PrivateRoomForm />
             </Show>
+            <div class="account-bar drawer-account">
+                <AccountBar prefix="drawer-" />
+            </div>
             <h2>"Other rooms"</h2>
             <ul class="directory">
                 <For each=others key=|r| format!("{}|{}", r.room, r.members) let:info>
