@@ -303,3 +303,37 @@ test('a private room, an invitation, a direct message and a ban, in three browse
     await stopServer(proc);
   }
 });
+
+test('on a phone the account is in the rooms drawer: sign in and out from there', { timeout: 90000 }, async () => {
+  const { proc, base } = await startServer();
+  let user;
+  try {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    user = { context, page, errors };
+    await page.goto(`${base}/`);
+    await online(page);
+    await page.getByTestId('nick-dialog').waitFor({ state: 'visible', timeout: WAIT });
+    await page.keyboard.press('Escape');
+    // Not in the top bar (no room there), in the drawer.
+    assert.equal(await page.getByTestId('signin-button').isVisible(), false);
+    await page.getByTestId('menu-button').tap();
+    await page.getByTestId('drawer-signin-button').tap();
+    await submitAccount(page, 'phoebe', PASSWORD, true);
+    await page.getByTestId('banner-text').filter({ hasText: /^Online$/ }).waitFor({ timeout: WAIT });
+    await page.getByTestId('menu-button').tap();
+    await page.getByTestId('drawer-account-name').filter({ hasText: exactly('Signed in as phoebe') }).waitFor({ timeout: WAIT });
+    assert.equal(await page.getByTestId('account-name').isVisible(), false, 'not in the top bar');
+    const title = await page.getByTestId('room-title').evaluate((el) => ({ shown: el.clientWidth, needs: el.scrollWidth }));
+    assert.ok(title.needs <= title.shown, 'the room title is shown whole');
+    await page.getByTestId('drawer-signout-button').tap();
+    await page.getByTestId('nick-dialog').waitFor({ state: 'visible', timeout: WAIT });
+    assert.equal(await page.evaluate(async () => (await fetch('/api/me')).status), 401);
+    assert.deepEqual(errors, []);
+  } finally {
+    await user?.context.close().catch(() => {});
+    await stopServer(proc);
+  }
+});
