@@ -247,6 +247,12 @@ test('a private room, an invitation, a direct message and a ban, in three browse
     await b.getByTestId(`room-${room}`).click();
     await titled(b, '🔒 Plans');
     await sees(b, 'ann: the secret plan');
+    // Ann, the owner, makes him a moderator; the room's log says so.
+    await a.getByTestId('mod-bob').click();
+    await a.getByTestId('notice').filter({ hasText: 'bob is now a moderator' }).waitFor({ timeout: WAIT });
+    assert.equal(await b.getByTestId('mod-ann').count(), 0, 'only the owner names moderators');
+    await a.getByTestId('actions-button').click();
+    await a.getByTestId('actions').filter({ hasText: /ann made a moderator: bob/ }).waitFor({ timeout: WAIT });
 
     // Cyd sees nothing of it, and cannot get in by its name.
     await c.getByTestId('join-input').fill(room);

@@ -1,8 +1,9 @@
 //! Who is in the room on screen. While the connection is down nobody's
 //! presence is known: the list greys out and says so. Signed in, each
 //! other member can be sent a direct message; in a room this account
-//! owns or moderates, removed (kick) or banned, and a private room's
-//! owner and moderators let accounts in by name.
+//! owns or moderates, removed (kick) or banned (and, by the owner, made a
+//! moderator), and a private room's owner and moderators let accounts in
+//! by name.
 
 use crate::{
     net::socket::Status,
@@ -30,6 +31,13 @@ pub fn Members() -> impl IntoView {
         chat.model
             .with(|m| m.current_room().is_some_and(|r| r.moderated_by_me()))
     });
+    let owns = Memo::new(move |_| {
+        chat.model.with(|m| {
+            m.current_room()
+                .is_some_and(|r| r.role.as_deref() == Some("owner"))
+                && !m.current.starts_with("dm-")
+        })
+    });
     let private = Memo::new(move |_| chat.model.with(|m| m.current.starts_with("p-")));
     view! {
         <aside
@@ -52,7 +60,7 @@ pub fn Members() -> impl IntoView {
                         let name = nick.clone();
                         let mine = name.clone();
                         let others = move || signed() && mine != me();
-                        let (dm, kick, ban) = (name.clone(), name.clone(), name.clone());
+                        let (dm, kick, ban, promote) = (name.clone(), name.clone(), name.clone(), name.clone());
                         view! {
                             <li class:me=move || name == me()>
                                 <span class="presence" aria-hidden="true"></span>
@@ -101,6 +109,26 @@ pub fn Members() -> impl IntoView {
                                         }
                                     }
                                 </Show>
+                                <Show when={
+                                    let others = others.clone();
+                                    move || others() && owns.get()
+                                }>
+                                    {
+                                        let promote = promote.clone();
+                                        view! {
+                                            <button
+                                                type="button"
+                                                class="link"
+                                                data-testid=format!("mod-{promote}")
+                                                aria-label=format!("Make {promote} a moderator of this room")
+                                                on:click={
+                                                    let promote = promote.clone();
+                                                    move |_| chat.moderate(event::MODERATOR, current(), promote.clone())
+                                                }
+                                            >"Make moderator"</button>
+                                        }
+                                    }
+                                </Show>
                             </li>
                         }
                     }
@@ -122,8 +150,9 @@ fn ModerationLog() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let rows = RwSignal::new(None::<Result<Vec<String>, String>>);
     // Another room on screen: the log shown was the other room's.
+    let room = Memo::new(move |_| chat.model.with(|m| m.current.clone()));
     Effect::new(move |_| {
-        chat.model.with(|m| m.current.clone());
+        room.track();
         rows.set(None);
     });
     let fetch = move |_| {

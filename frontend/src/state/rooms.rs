@@ -31,7 +31,7 @@ impl Chat {
         });
     }
 
-    /// `invite`, `kick`, `ban` or `unban` of `user` in `room`; what
+    /// `invite`, `kick`, `ban`, `unban` or `moderator` of `user` in `room`; what
     /// happened is said in the room.
     pub fn moderate(&self, what: &'static str, room: String, user: String) {
         let (chat, client) = (*self, self.client());
@@ -40,6 +40,7 @@ impl Chat {
                 shared::event::INVITE => format!("{user} may now enter"),
                 shared::event::KICK => format!("{user} was removed"),
                 shared::event::BAN => format!("{user} is banned"),
+                shared::event::MODERATOR => format!("{user} is now a moderator"),
                 _ => format!("{user} is no longer banned"),
             };
             match client.moderate(what, &room, &user).await {
