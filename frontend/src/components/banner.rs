@@ -48,7 +48,10 @@ pub fn Banner() -> impl IntoView {
         tick.track();
         match status.get() {
             Status::Reconnecting { until_ms, .. } => {
-                let secs = ((until_ms - now_ms()) / 1000.0).ceil().max(0.0);
+                // Whole seconds, never below 0 (a ceiling of a hair under
+                // zero would print "-0").
+                let left = ((until_ms - now_ms()) / 1000.0).ceil();
+                let secs = if left > 0.0 { left as u64 } else { 0 };
                 Some(format!("in {secs} s"))
             }
             Status::Connecting if was_online.get_value() => Some("connecting…".to_owned()),

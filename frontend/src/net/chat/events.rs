@@ -31,6 +31,8 @@ pub enum ChatEvent {
         /// Stored, or why not.
         result: Result<Said, ErrorBody>,
     },
+    /// The server granted this nickname (asked for after a `hello`).
+    Nick(String),
     /// This account was let into a private room or a direct message.
     Invited(shared::rooms::Invited),
     /// This connection was taken out of a room (kicked or banned).

@@ -260,12 +260,21 @@ impl ChatClient {
                 return;
             }
         };
+        let unasked = self.inner.borrow_mut().sync.unasked_nick(&welcome.nick);
         let fresh = self.inner.borrow_mut().sync.welcomed(&welcome);
         self.emit(ChatEvent::Welcome(welcome));
         for msg in fresh {
             self.emit(ChatEvent::Msg(msg));
         }
         self.flush_queue();
+        // A nickname chosen while this hello was on its way (sent without
+        // it): asked for now, or the welcome's would stand.
+        if let Some(wanted) = unasked {
+            match self.set_nick(&wanted).await {
+                Ok(granted) => self.emit(ChatEvent::Nick(granted)),
+                Err(e) => self.emit(ChatEvent::Error(format!("cannot use that nickname: {e}"))),
+            }
+        }
     }
 
     /// Applies one `msg`: held back while its room syncs, dropped when

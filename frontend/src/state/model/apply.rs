@@ -135,6 +135,7 @@ impl Model {
                     }
                 }
             }
+            ChatEvent::Nick(nick) => self.nick = nick,
             ChatEvent::Invited(i) => {
                 let what = label(&i.room, Some(&i.title), &self.nick);
                 self.notice(format!("{} let you into {what}", i.by), now);

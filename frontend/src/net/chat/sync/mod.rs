@@ -75,6 +75,9 @@ pub(super) struct SyncState {
     queue: Vec<Queued>,
     /// `hello` done on the current connection.
     ready: bool,
+    /// A nickname was chosen while a `hello` (sent without it) was on its
+    /// way: once welcomed, it is asked for with `nick`.
+    nick_after_hello: bool,
     /// Counts connections (each `Online`), so a late retry can tell it is stale.
     online_count: u64,
     cid_prefix: String,
@@ -94,6 +97,7 @@ impl SyncState {
             held: Vec::new(),
             queue: Vec::new(),
             ready: false,
+            nick_after_hello: false,
             online_count: 0,
             cid_prefix,
             cid_counter: 0,
@@ -119,7 +123,20 @@ impl SyncState {
     /// Keeps `nick` as this client's nickname (granted, or wanted by the
     /// next `hello`).
     pub(super) fn set_nick(&mut self, nick: String) {
+        if self.syncing && !self.ready {
+            self.nick_after_hello = true;
+        }
         self.nick = Some(nick);
+    }
+
+    /// The nickname chosen while the `hello` now answered was on its way,
+    /// if the server granted another one: to ask for with `nick`. Call
+    /// before [`SyncState::welcomed`].
+    pub(super) fn unasked_nick(&mut self, granted: &str) -> Option<String> {
+        let wanted = std::mem::take(&mut self.nick_after_hello)
+            .then(|| self.nick.clone())
+            .flatten();
+        wanted.filter(|n| n != granted)
     }
 
     /// The session token, once known.

@@ -82,3 +82,28 @@ fn adopt_replaces_only_what_it_is_given() {
         (Some("bo".into()), Some("s9".into()))
     );
 }
+
+#[test]
+fn a_nickname_chosen_while_hello_is_on_its_way_is_asked_for_after_it() {
+    // Chosen before the hello: the hello carries it; nothing to ask after.
+    let mut s = SyncState::new(None, None, "p".into());
+    s.connection_changed(true);
+    s.set_nick("bob".into());
+    assert_eq!(s.hello().nick.as_deref(), Some("bob"));
+    assert_eq!(s.unasked_nick("bob"), None);
+    // Chosen while a hello without it is on its way: the welcome's name
+    // ("ann-2") is not the chosen one, which is asked for after.
+    let mut s = SyncState::new(None, None, "p".into());
+    s.connection_changed(true);
+    assert_eq!(s.hello().nick, None);
+    s.set_nick("bob".into());
+    assert_eq!(s.unasked_nick("ann-2").as_deref(), Some("bob"));
+    s.welcomed(&welcome(Vec::new()));
+    assert_eq!(s.unasked_nick("ann-2"), None, "asked once");
+    // Granted anyway (the same name): nothing to ask.
+    let mut s = SyncState::new(None, None, "p".into());
+    s.connection_changed(true);
+    s.hello();
+    s.set_nick("ann-2".into());
+    assert_eq!(s.unasked_nick("ann-2"), None);
+}
