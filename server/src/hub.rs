@@ -250,4 +250,9 @@ impl Bus for HubNode {
                 on,
             });
     }
+
+    fn removed(&self, room: &str, removal: &crate::log::Removal) {
+        self.hub
+            .publish(room, Some(&self.node), || BusEvent::Remove(removal.clone()));
+    }
 }

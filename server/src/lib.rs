@@ -104,7 +104,7 @@ pub async fn run(
     if state.config.guests == config::Guests::Deny && state.accounts.is_none() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            "--guests deny needs accounts, which cluster mode does not keep yet",
+            "--guests deny needs accounts, which this store does not keep",
         ));
     }
     let _ = state.origins.set(origins);

@@ -164,6 +164,33 @@ pub enum BusEvent {
     Health(bool),
     /// Updates may have been lost: read the snapshot again.
     Resync,
+    /// A moderator on another process took a person out of the room.
+    Remove(Removal),
+}
+
+/// A person taken out of a room by a moderator, on every process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// The process the moderator acted on.
+    pub node: String,
+    /// Who: their nickname (an account's name, or a guest's).
+    pub nick: String,
+    /// Whether it is an account (a guest of the same name stays).
+    pub signed_in: bool,
+    /// The `removed` event's JSON, as the person's connections get it.
+    pub removed: bytes::Bytes,
+}
+
+/// What a process tells every other about accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A sign-in session (its token's hash) ended: its sockets close.
+    SignedOut(String),
+    /// A frame for every connection of an account (by key).
+    ToAccount(String, bytes::Bytes),
+    /// Notices may have been lost (the channel was down a while): every
+    /// signed-in connection's session is checked again.
+    Recheck,
 }
 
 /// Where a room hears from other processes, and tells them. In one process
@@ -203,6 +230,15 @@ pub trait Bus: Send + Sync {
     /// The rooms open on every process, busiest first, at most `max`,
     /// when the bus knows them (`None`: only this process's are known).
     fn rooms(&self, _max: usize) -> Option<Read<Vec<shared::chat::RoomInfo>>> {
+        None
+    }
+    /// Tells the other processes' copies of the room to take a person out.
+    fn removed(&self, _room: &str, _removal: &Removal) {}
+    /// Tells every other process about an account.
+    fn notify(&self, _notice: &Notice) {}
+    /// What the other processes tell this one about accounts (taken once,
+    /// by the state that keeps the signed-in connections).
+    fn notices(&self) -> Option<mpsc::UnboundedReceiver<Notice>> {
         None
     }
 }

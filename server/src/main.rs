@@ -6,11 +6,12 @@ use server::{AppState, Config};
 use std::io::Write;
 use tracing_subscriber::EnvFilter;
 
-/// `server admin …`: the operator's commands on the data directory.
+/// `server admin …`: the operator's commands on the data directory (or on
+/// Redis, in cluster mode).
 #[derive(clap::Parser)]
 #[command(
     name = "server admin",
-    about = "Operator commands on the data directory"
+    about = "Operator commands on the data directory, or on Redis in cluster mode"
 )]
 struct AdminCli {
     #[command(subcommand)]
@@ -27,26 +28,86 @@ enum AdminCommand {
         /// The data directory the server uses.
         #[arg(long, default_value = "data")]
         data_dir: std::path::PathBuf,
+        /// Cluster mode: the servers' Redis (the account is made there;
+        /// `--data-dir` is not used). Takes the servers' own `--redis`,
+        /// `--redis-cluster`, `--redis-ca`, `--redis-cert` and `--redis-key`.
+        #[command(flatten)]
+        redis: RedisArgs,
     },
+}
+
+/// Where cluster mode's Redis is, as the server takes it.
+#[derive(clap::Args)]
+struct RedisArgs {
+    #[arg(long, value_name = "URL", conflicts_with = "redis_cluster")]
+    redis: Option<String>,
+    #[arg(long, value_name = "URLS")]
+    redis_cluster: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    redis_ca: Option<std::ffi::OsString>,
+    #[arg(long, value_name = "FILE")]
+    redis_cert: Option<std::ffi::OsString>,
+    #[arg(long, value_name = "FILE")]
+    redis_key: Option<std::ffi::OsString>,
+}
+
+impl RedisArgs {
+    /// The server's cluster settings for these arguments, if any.
+    fn cluster(&self) -> anyhow::Result<Option<server::config::ClusterConfig>> {
+        let mut args: Vec<std::ffi::OsString> = vec!["server".into()];
+        let given = [
+            ("--redis", self.redis.clone().map(Into::into)),
+            (
+                "--redis-cluster",
+                self.redis_cluster.clone().map(Into::into),
+            ),
+            ("--redis-ca", self.redis_ca.clone()),
+            ("--redis-cert", self.redis_cert.clone()),
+            ("--redis-key", self.redis_key.clone()),
+        ];
+        for (flag, value) in given {
+            if let Some(value) = value {
+                args.push(flag.into());
+                args.push(value);
+            }
+        }
+        Ok(Config::try_parse_from(args)?.cluster())
+    }
 }
 
 async fn admin(args: impl Iterator<Item = std::ffi::OsString>) -> anyhow::Result<()> {
     let cli = AdminCli::parse_from(args);
     match cli.command {
-        AdminCommand::Create { name, data_dir } => {
+        AdminCommand::Create {
+            name,
+            data_dir,
+            redis,
+        } => {
             let password = server::admin::password_line(std::io::stdin().lock())
                 .context("cannot read the password from standard input")?;
-            let accounts = server::sqlite::SqliteAccounts::open(&data_dir)
-                .with_context(|| format!("cannot open the accounts in {}", data_dir.display()))?;
-            let made = server::admin::create(std::sync::Arc::new(accounts), &name, &password)
+            let (accounts, place): (std::sync::Arc<dyn server::accounts::Accounts>, String) =
+                match redis.cluster()? {
+                    Some(cluster) => (
+                        std::sync::Arc::new(
+                            server::cluster::RedisAccounts::open(&cluster)
+                                .context("cannot reach Redis")?,
+                        ),
+                        "Redis".to_owned(),
+                    ),
+                    None => (
+                        std::sync::Arc::new(
+                            server::sqlite::SqliteAccounts::open(&data_dir).with_context(|| {
+                                format!("cannot open the accounts in {}", data_dir.display())
+                            })?,
+                        ),
+                        data_dir.display().to_string(),
+                    ),
+                };
+            let made = server::admin::create(accounts, &name, &password)
                 .await
                 .with_context(|| format!("cannot make '{name}' an administrator"))?;
             let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "administrator '{made}' created in {}",
-                data_dir.display()
-            )?;
+            writeln!(out, "administrator '{made}' created in {place}")?;
             Ok(())
         }
     }

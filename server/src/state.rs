@@ -61,8 +61,8 @@ pub struct AppState {
     pub store: Arc<dyn HistoryStore>,
     /// Cluster mode: rooms, nicknames and sessions shared through Redis.
     pub cluster: Option<Arc<cluster::Cluster>>,
-    /// Accounts and sign-in sessions, where the store keeps them (not yet
-    /// in cluster mode: the API answers 503 there).
+    /// Accounts and sign-in sessions, where history is kept (SQLite, or
+    /// Redis in cluster mode; `None` for a store that keeps none).
     pub accounts: Option<Arc<dyn Accounts>>,
     /// Rooms' access rules and roles, where the accounts are.
     pub access: Option<Arc<dyn crate::access::Access>>,
@@ -72,6 +72,8 @@ pub struct AppState {
     pub signin_throttle: Throttle,
     /// This process's signed-in connections, by sign-in session.
     pub signed_in: SignedIn,
+    /// Between the processes (nothing in one process).
+    pub(crate) bus: Arc<dyn log::Bus>,
     /// Connection limits, per address and in all.
     pub(crate) limits: Arc<listen::Limits>,
     /// The origins that may open the socket (set by [`run`] from the
@@ -177,9 +179,14 @@ impl AppState {
                 }
             };
         let log = ports.log.clone();
-        let (accounts, access) = match &cluster {
-            Some(_) => (None, None),
-            None => (store.accounts(), store.access()),
+        let bus = ports.bus.clone();
+        let accounts: Option<Arc<dyn Accounts>> = match &cluster {
+            Some(cluster) => Some(cluster.accounts()),
+            None => store.accounts(),
+        };
+        let access: Option<Arc<dyn crate::access::Access>> = match &cluster {
+            Some(cluster) => Some(cluster.accounts()),
+            None => store.access(),
         };
         // A room keeps at hand at most `--history` messages, and never more
         // than its log keeps.
@@ -217,7 +224,7 @@ impl AppState {
             config.write_timeout(),
             metrics.refused_connections.clone(),
         ));
-        Arc::new(Self {
+        let state = Arc::new(Self {
             rooms,
             metrics,
             store,
@@ -227,6 +234,7 @@ impl AppState {
             passwords: Hasher::bounded(config.password_hashes, config.password_queue),
             signin_throttle: Throttle::new(ThrottleRules::default()),
             signed_in: SignedIn::default(),
+            bus,
             book,
             nicks,
             sessions,
@@ -238,7 +246,90 @@ impl AppState {
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             config,
-        })
+        });
+        state.hear_notices();
+        state
+    }
+
+    /// What other processes say about accounts reaches this one's
+    /// connections (in one process nothing comes).
+    fn hear_notices(self: &Arc<Self>) {
+        let Some(mut notices) = self.bus.notices() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(notice) = notices.recv().await {
+                let Some(state) = weak.upgrade() else { return };
+                match notice {
+                    log::Notice::SignedOut(session) => {
+                        state.signed_in.close(&session, identity::SIGNED_OUT);
+                    }
+                    log::Notice::ToAccount(key, frame) => {
+                        state.signed_in.push_to_account(&key, &frame);
+                    }
+                    log::Notice::Recheck => {
+                        tokio::spawn(async move { state.recheck_sign_ins().await });
+                    }
+                }
+            }
+        });
+    }
+
+    /// How long sign-in sessions live (`--signin-idle-secs`,
+    /// `--signin-max-secs`).
+    pub(crate) fn signin_lifetime(&self) -> crate::accounts::Lifetime {
+        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        crate::accounts::Lifetime {
+            idle_ms: ms(self.config.signin_idle_secs),
+            max_ms: ms(self.config.signin_max_secs),
+        }
+    }
+
+    /// Closes the sockets of every sign-in session here that has ended
+    /// (its end may have been told while the notices could not arrive).
+    async fn recheck_sign_ins(&self) {
+        let Some(accounts) = &self.accounts else {
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let life = self.signin_lifetime();
+        let mut closed = 0;
+        for session in self.signed_in.sessions() {
+            // A store that cannot answer now leaves the socket be: the next
+            // recheck (or the session's own end) comes.
+            if let Ok(None) = accounts.session(&session, now, life).await {
+                closed += self.signed_in.close(&session, identity::SIGNED_OUT);
+            }
+        }
+        if closed > 0 {
+            tracing::info!(
+                sockets = closed,
+                "closed sockets of sign-ins that ended meanwhile"
+            );
+        }
+    }
+
+    /// Sign-in sessions (their token hashes) ended: their sockets close,
+    /// here and on every other process. How many closed here.
+    pub(crate) fn signed_out(&self, sessions: &[String]) -> usize {
+        sessions
+            .iter()
+            .map(|session| {
+                self.bus.notify(&log::Notice::SignedOut(session.clone()));
+                self.signed_in.close(session, identity::SIGNED_OUT)
+            })
+            .sum()
+    }
+
+    /// Pushes `frame` to every connection of the account with `key`, here
+    /// and on every other process.
+    pub(crate) fn push_to_account(&self, key: &str, frame: &bytes::Bytes) {
+        self.bus
+            .notify(&log::Notice::ToAccount(key.to_owned(), frame.clone()));
+        self.signed_in.push_to_account(key, frame);
     }
 
     /// The origins that may open the socket.
@@ -278,16 +369,27 @@ impl AppState {
         // A registered name is never a guest's: the first of `wanted`,
         // `wanted-2`, … that no account has and nobody holds.
         let mut candidate = wanted.to_owned();
+        let cannot = |e: log::StoreError| {
+            tracing::warn!(error = %e, "cannot claim a nickname");
+            None
+        };
         for n in 2..=MAX_SUFFIX {
-            if !self.registered(&candidate).await.unwrap_or(true) {
-                match self.nicks.claim_free(&candidate, conn, session).await {
-                    Ok(granted) if !self.registered(&granted).await.unwrap_or(true) => {
-                        return Some(granted);
-                    }
-                    Ok(granted) => self.nicks.release(&granted, conn),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot claim a nickname");
-                        return None;
+            // A store that cannot answer is not asked again for every suffix.
+            match self.registered(&candidate).await {
+                Err(e) => return cannot(e),
+                Ok(true) => {}
+                Ok(false) => {
+                    let granted = match self.nicks.claim_free(&candidate, conn, session).await {
+                        Ok(granted) => granted,
+                        Err(e) => return cannot(e),
+                    };
+                    match self.registered(&granted).await {
+                        Ok(false) => return Some(granted),
+                        Ok(true) => self.nicks.release(&granted, conn),
+                        Err(e) => {
+                            self.nicks.release(&granted, conn);
+                            return cannot(e);
+                        }
                     }
                 }
             }

@@ -6,7 +6,7 @@
 use super::{answer, error, foreign, now_ms, store_failed, unavailable};
 use crate::{
     AppState,
-    identity::{SIGNED_OUT, Signed, new_token, token_hash},
+    identity::{Signed, new_token, token_hash},
     names,
 };
 use axum::{
@@ -165,10 +165,7 @@ pub(crate) async fn disable(
     if req.disabled {
         match accounts.close_sessions(&key, None).await {
             Ok(ended) => {
-                sockets = ended
-                    .iter()
-                    .map(|s| app.signed_in.close(s, SIGNED_OUT))
-                    .sum::<usize>();
+                sockets = app.signed_out(&ended);
             }
             Err(e) => return store_failed(e),
         }

@@ -6,11 +6,7 @@
 use super::{
     cleared_cookie, error, foreign, hash_failed, must_wait, now_ms, store_failed, unavailable,
 };
-use crate::{
-    AppState,
-    credentials::password,
-    identity::{SIGNED_OUT, Signed},
-};
+use crate::{AppState, credentials::password, identity::Signed};
 use axum::{
     extract::{ConnectInfo, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
@@ -45,12 +41,10 @@ fn no_content() -> Response {
     response
 }
 
-/// Closes the sockets of these sessions (token hashes); how many.
+/// Closes the sockets of these sessions (token hashes), on every
+/// process; how many here.
 fn close_sockets(app: &AppState, sessions: &[String]) -> usize {
-    sessions
-        .iter()
-        .map(|s| app.signed_in.close(s, SIGNED_OUT))
-        .sum()
+    app.signed_out(sessions)
 }
 
 /// `POST /api/password` `{"password", "new_password"}`: 204 and every

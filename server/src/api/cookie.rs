@@ -26,11 +26,7 @@ pub(super) fn now_ms() -> i64 {
 }
 
 pub(super) fn lifetime(app: &AppState) -> Lifetime {
-    let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    Lifetime {
-        idle_ms: ms(app.config.signin_idle_secs),
-        max_ms: ms(app.config.signin_max_secs),
-    }
+    app.signin_lifetime()
 }
 
 /// `Set-Cookie` for a new session's token.

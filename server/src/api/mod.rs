@@ -15,7 +15,7 @@ use crate::{
     accounts::Account,
     config::Registration,
     credentials::{password, throttle::Verdict},
-    identity::{SIGNED_OUT, new_token, token_hash},
+    identity::{new_token, token_hash},
     names,
 };
 use axum::{
@@ -116,7 +116,7 @@ fn too_many_sessions() -> Response {
 fn unavailable() -> Response {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
-        "accounts are not available on this server yet (cluster mode)",
+        "this server keeps no accounts",
     )
 }
 
@@ -335,8 +335,8 @@ pub(crate) async fn signout(
         if let Err(e) = accounts.close_session(&session).await {
             return store_failed(e);
         }
-        // Its sockets end now, not at their next reconnect.
-        let closed = app.signed_in.close(&session, SIGNED_OUT);
+        // Its sockets end now (on every process), not at their next reconnect.
+        let closed = app.signed_out(std::slice::from_ref(&session));
         info!(sockets = closed, "signed out");
     }
     let mut response = StatusCode::NO_CONTENT.into_response();

@@ -23,12 +23,23 @@ pub(super) struct RemoteTyping {
     pub on: bool,
 }
 
+/// A person taken out of a room, as published between nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct RemoteRemoval {
+    pub node: String,
+    pub nick: String,
+    pub signed_in: bool,
+    /// The `removed` event's JSON.
+    pub removed: String,
+}
+
 /// Something another node (or Redis) published on a room's channel.
 #[derive(Debug)]
 pub(super) enum Remote {
     Msg(Msg),
     Presence(RemotePresence),
     Typing(RemoteTyping),
+    Remove(RemoteRemoval),
 }
 
 impl Remote {
@@ -47,6 +58,12 @@ impl Remote {
                 nick: t.nick,
                 on: t.on,
             },
+            Remote::Remove(r) => BusEvent::Remove(crate::log::Removal {
+                node: r.node,
+                nick: r.nick,
+                signed_in: r.signed_in,
+                removed: bytes::Bytes::from(r.removed),
+            }),
         }
     }
 }
@@ -139,7 +156,8 @@ pub(super) fn entries(room: &str, value: Value) -> Result<Vec<Msg>, StoreError> 
     Ok(msgs)
 }
 
-/// A room channel's payload: `m{seq}\n{body}`, `p{presence}` or `t{typing}`.
+/// A room channel's payload: `m{seq}\n{body}`, `p{presence}`, `t{typing}`
+/// or `r{removal}`.
 pub(super) fn parse_remote(room: &str, payload: &[u8]) -> Option<Remote> {
     let (kind, rest) = payload.split_first()?;
     match kind {
@@ -155,6 +173,43 @@ pub(super) fn parse_remote(room: &str, payload: &[u8]) -> Option<Remote> {
         }
         b'p' => serde_json::from_slice(rest).ok().map(Remote::Presence),
         b't' => serde_json::from_slice(rest).ok().map(Remote::Typing),
+        b'r' => serde_json::from_slice(rest).ok().map(Remote::Remove),
+        _ => None,
+    }
+}
+
+/// A notice's payload on the all-processes channel, from `node`:
+/// `o{node} {session}` (signed out) or `a{node} {key}\n{frame}` (a frame
+/// for an account's connections).
+pub(super) fn notice_payload(node: &str, notice: &Notice) -> Vec<u8> {
+    match notice {
+        Notice::SignedOut(session) => format!("o{node} {session}").into_bytes(),
+        Notice::ToAccount(key, frame) => {
+            let mut out = format!("a{node} {key}\n").into_bytes();
+            out.extend_from_slice(frame);
+            out
+        }
+        // Never published: a process tells itself.
+        Notice::Recheck => Vec::new(),
+    }
+}
+
+/// The node a notice came from, and the notice.
+pub(super) fn parse_notice(payload: &[u8]) -> Option<(String, Notice)> {
+    let (kind, rest) = payload.split_first()?;
+    match kind {
+        b'o' => {
+            let text = std::str::from_utf8(rest).ok()?;
+            let (node, session) = text.split_once(' ')?;
+            Some((node.to_owned(), Notice::SignedOut(session.to_owned())))
+        }
+        b'a' => {
+            let newline = rest.iter().position(|b| *b == b'\n')?;
+            let head = std::str::from_utf8(&rest[..newline]).ok()?;
+            let (node, key) = head.split_once(' ')?;
+            let frame = bytes::Bytes::copy_from_slice(&rest[newline + 1..]);
+            Some((node.to_owned(), Notice::ToAccount(key.to_owned(), frame)))
+        }
         _ => None,
     }
 }

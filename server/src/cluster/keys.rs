@@ -8,7 +8,9 @@
 //! - what concerns the processes as a whole (nodes and their heartbeats,
 //!   nicknames, the lists of rooms) shares the tag `{:global}`, which no
 //!   room can have (room names have no `:`);
-//! - a session's keys have no tag: each hashes (and spreads) on its own.
+//! - a session's keys have no tag: each hashes (and spreads) on its own,
+//!   as do sign-in sessions and invites;
+//! - an account's keys share a tag made from a digest of its key.
 
 /// The room's last `seq` (INCR).
 pub(crate) fn seq(room: &str) -> String {
@@ -93,6 +95,59 @@ pub(crate) fn live(token: &str) -> String {
 /// A node's control channel (`kill {conn} {token}`: a session moved away).
 pub(crate) fn control(node: &str) -> String {
     format!("chat:ctl:{node}")
+}
+
+/// The channel every process listens to: sign-outs, and frames for an
+/// account's connections (see `codec::notice_payload`).
+pub(crate) const NOTICES: &str = "chat:notices";
+
+/// The hash tag of an account's keys: a digest of its look-alike key
+/// (names may hold any punctuation, braces too).
+fn account_tag(key: &str) -> String {
+    let digest = crate::ids::token_hash(&format!("account\n{key}"));
+    format!("a:{}", &digest[..16])
+}
+
+/// An account: hash of `key`, `name`, `hash`, `admin`, `disabled`.
+pub(crate) fn account(key: &str) -> String {
+    format!("chat:{{{}}}:account", account_tag(key))
+}
+
+/// The account's sign-in sessions: sorted set of token hashes by opening.
+pub(crate) fn account_sessions(key: &str) -> String {
+    format!("chat:{{{}}}:signins", account_tag(key))
+}
+
+/// The private rooms (and direct messages) the account was let into.
+pub(crate) fn account_rooms(key: &str) -> String {
+    format!("chat:{{{}}}:rooms", account_tag(key))
+}
+
+/// A sign-in session (its token's hash): hash of `key`, `opened`, `seen`;
+/// expires with the session.
+pub(crate) fn signin(token: &str) -> String {
+    format!("chat:signin:{token}")
+}
+
+/// An invite (its code's hash): hash of `uses`, `expires`, `by`; expires
+/// with the invite.
+pub(crate) fn invite(code: &str) -> String {
+    format!("chat:invite:{code}")
+}
+
+/// A room's access rules: hash of `title`, `private`.
+pub(crate) fn access(room: &str) -> String {
+    format!("chat:{{{room}}}:access")
+}
+
+/// A room's roles: hash of account key → role.
+pub(crate) fn roles(room: &str) -> String {
+    format!("chat:{{{room}}}:roles")
+}
+
+/// A room's moderation record: list of JSON actions, newest first.
+pub(crate) fn moderation(room: &str) -> String {
+    format!("chat:{{{room}}}:moderation")
 }
 
 /// A saved session (its token's hash): JSON of its nickname and rooms.

@@ -31,8 +31,17 @@
 //! `reads` (snapshots, ranges, the rooms list, presence and typing out),
 //! `nicks`, `sessions`, `health` (and `durability`), `tasks` (heads, age
 //! expiry, heartbeats and reaping), `ports` (the room pipeline's `Log` and
-//! `Bus`), `keys` and `scripts`.
+//! `Bus`), `accounts` (accounts, sign-ins, invites and access rules),
+//! `keys` and `scripts`.
+//!
+//! - **Accounts.** Stored in Redis like history; what one process does to
+//!   an account reaches the others' connections on one channel every
+//!   process listens to (`keys::NOTICES`): a sign-out closes the session's
+//!   sockets everywhere, an invitation reaches the account's sockets
+//!   wherever they are. A moderator's kick or ban goes on the room's own
+//!   channel, to every process with the room open.
 
+mod accounts;
 mod codec;
 mod connection;
 mod durability;
@@ -48,6 +57,7 @@ mod sessions;
 mod tasks;
 mod writer;
 
+pub use accounts::RedisAccounts;
 pub use error::Error;
 
 use codec::*;
@@ -63,7 +73,7 @@ use crate::{
     history::SavedSession,
     identity::{Nicks, Sessions},
     ids::ConnId,
-    log::{Bus, BusEvent, Entry, Log, Placed, Read, Snapshot, StoreError},
+    log::{Bus, BusEvent, Entry, Log, Notice, Placed, Read, Removal, Snapshot, StoreError},
     metrics::ClusterMetrics,
 };
 use redis::{
@@ -131,6 +141,11 @@ pub struct Cluster {
     /// Sessions that moved to another process: `(token, conn)` to close here.
     takeovers: mpsc::UnboundedSender<(String, u64)>,
     takeovers_rx: Mutex<Option<mpsc::UnboundedReceiver<(String, u64)>>>,
+    /// What other processes said about accounts (sign-outs, invites).
+    notices: mpsc::UnboundedSender<Notice>,
+    notices_rx: Mutex<Option<mpsc::UnboundedReceiver<Notice>>>,
+    /// Accounts and access rules, on the same connection.
+    accounts: Arc<RedisAccounts>,
     /// Nicknames this process's connections hold: conn → (nick, session),
     /// claimed again after an outage (a peer may have reaped this node).
     held: Mutex<HashMap<u64, (String, Option<String>)>>,
@@ -170,6 +185,8 @@ impl Cluster {
         let (ops, ops_rx) = mpsc::channel(WRITE_QUEUE);
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
         let (takeovers, takeovers_rx) = mpsc::unbounded_channel();
+        let (notices, notices_rx) = mpsc::unbounded_channel();
+        let accounts = Arc::new(RedisAccounts::on(conn.clone()));
         let cluster = Arc::new_cyclic(|me| Self {
             metrics: ClusterMetrics::default(),
             me: me.clone(),
@@ -184,6 +201,9 @@ impl Cluster {
             queued: std::sync::atomic::AtomicUsize::new(0),
             takeovers,
             takeovers_rx: Mutex::new(Some(takeovers_rx)),
+            notices,
+            notices_rx: Mutex::new(Some(notices_rx)),
+            accounts,
             unreleased: Mutex::new(Vec::new()),
             unsaved: Mutex::new(PendingSaves::default()),
             saves: std::sync::atomic::AtomicU64::new(0),
@@ -236,6 +256,12 @@ impl Cluster {
     /// Bytes of messages waiting for the Redis writer.
     pub fn queued_bytes(&self) -> usize {
         self.queued.load(Ordering::Acquire)
+    }
+
+    /// Accounts, sign-in sessions and rooms' access rules, shared by every
+    /// process.
+    pub fn accounts(&self) -> Arc<RedisAccounts> {
+        self.accounts.clone()
     }
 
     /// This process's node id.

@@ -93,6 +93,21 @@ impl Bus for Cluster {
         let me = self.owned();
         Some(Box::pin(async move { me?.rooms(max).await }))
     }
+
+    fn removed(&self, room: &str, removal: &Removal) {
+        self.publish_removal(room, removal);
+    }
+
+    fn notify(&self, notice: &Notice) {
+        self.publish_notice(notice);
+    }
+
+    fn notices(&self) -> Option<mpsc::UnboundedReceiver<Notice>> {
+        self.notices_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
 }
 
 impl Nicks for Cluster {

@@ -36,12 +36,14 @@ pub(super) async fn subscriber(
         let (mut sink, mut stream) = pubsub.split();
         let mut channels: Vec<String> = cluster.locked().keys().map(|r| keys::channel(r)).collect();
         channels.push(keys::control(&cluster.node));
+        channels.push(keys::NOTICES.to_owned());
         if sink.subscribe(&channels).await.is_err() {
             continue;
         }
         if !first {
-            info!("redis pub/sub is back: rooms resynchronise");
+            info!("redis pub/sub is back: rooms resynchronise, sign-ins are checked again");
             cluster.resync_rooms();
+            let _ = cluster.notices.send(Notice::Recheck);
         }
         first = false;
         loop {
@@ -63,6 +65,10 @@ pub(super) async fn subscriber(
                         cluster.control(msg.get_payload_bytes());
                         continue;
                     }
+                    if msg.get_channel_name() == keys::NOTICES {
+                        cluster.notice(msg.get_payload_bytes());
+                        continue;
+                    }
                     let Some(room) = keys::room_of_channel(msg.get_channel_name()) else { continue };
                     let Some(remote) = parse_remote(room, msg.get_payload_bytes()) else {
                         debug!(room, "unreadable pub/sub payload");
@@ -81,6 +87,48 @@ pub(super) async fn subscriber(
 }
 
 impl Cluster {
+    /// A notice from the all-processes channel: this process's own come
+    /// back too, and are already done.
+    fn notice(&self, payload: &[u8]) {
+        match parse_notice(payload) {
+            Some((node, _)) if node == self.node => {}
+            Some((_, notice)) => {
+                let _ = self.notices.send(notice);
+            }
+            None => debug!("unreadable notice"),
+        }
+    }
+
+    /// Tells every process (this one hears it back, and skips it).
+    pub(super) fn publish_notice(&self, notice: &Notice) {
+        let payload = notice_payload(&self.node, notice);
+        self.fire(vec![(
+            keys::NOTICES.to_owned(),
+            redis::cmd("PUBLISH")
+                .arg(keys::NOTICES)
+                .arg(payload)
+                .clone(),
+        )]);
+    }
+
+    /// Tells every process with the room open to take a person out.
+    pub(super) fn publish_removal(&self, room: &str, removal: &Removal) {
+        let event = RemoteRemoval {
+            node: removal.node.clone(),
+            nick: removal.nick.clone(),
+            signed_in: removal.signed_in,
+            removed: String::from_utf8_lossy(&removal.removed).into_owned(),
+        };
+        let payload = format!("r{}", serde_json::to_string(&event).unwrap_or_default());
+        self.fire(vec![(
+            room.to_owned(),
+            redis::cmd("PUBLISH")
+                .arg(keys::channel(room))
+                .arg(payload)
+                .clone(),
+        )]);
+    }
+
     pub(super) fn locked(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, mpsc::WeakSender<BusEvent>>> {

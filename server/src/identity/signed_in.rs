@@ -136,6 +136,11 @@ impl SignedIn {
         conns.len()
     }
 
+    /// The sign-in sessions with connections here now.
+    pub fn sessions(&self) -> Vec<String> {
+        self.locked().by_session.keys().cloned().collect()
+    }
+
     /// Signed-in connections here now.
     pub fn len(&self) -> usize {
         self.locked().by_session.values().map(Vec::len).sum()

@@ -305,7 +305,17 @@ impl Room {
                 removed,
                 reply,
             } => {
-                let _ = reply.send(self.remove_person(&nick, signed_in, &removed));
+                // Here, and on every other process with the room open.
+                let elsewhere = self.remote.values().filter(|n| **n == nick).count();
+                let here = self.remove_person(&nick, signed_in, &removed);
+                let removal = crate::log::Removal {
+                    node: self.bus.node().to_owned(),
+                    nick,
+                    signed_in,
+                    removed,
+                };
+                self.bus.removed(&self.name, &removal);
+                let _ = reply.send(here + elsewhere);
             }
             Command::Typing { conn, on } => self.typing(conn, on),
             Command::Rename { conn, nick } => self.rename(conn, nick),
@@ -327,6 +337,10 @@ impl Room {
             BusEvent::Head(head) => self.head(head),
             BusEvent::Health(ok) => self.health(ok),
             BusEvent::Resync => self.read_snapshot(),
+            BusEvent::Remove(r) if r.node != self.bus.node() => {
+                self.remove_person(&r.nick, r.signed_in, &r.removed);
+            }
+            BusEvent::Remove(_) => {}
         }
     }
 

@@ -92,19 +92,17 @@ impl Conn {
     }
 
     fn access(&self) -> Result<Arc<dyn Access>, ErrorBody> {
-        self.app.access.clone().ok_or_else(|| {
-            ErrorBody::new(
-                ErrorCode::Unavailable,
-                "this server keeps no accounts (cluster mode)",
-            )
-        })
+        self.app
+            .access
+            .clone()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::Unavailable, "this server keeps no accounts"))
     }
 
     /// Whether this connection may enter `name`: the one check for every
     /// way into a room.
     pub(super) async fn may_enter(&self, name: &str) -> Result<Admitted, ErrorBody> {
         let (Some(me), Some(access)) = (self.account.as_deref(), &self.app.access) else {
-            // Guests (and cluster mode) see public rooms only.
+            // Guests (and servers without accounts) see public rooms only.
             return if is_private_name(name) {
                 Err(no_such_room(name))
             } else {
@@ -211,7 +209,7 @@ impl Conn {
         Ok((found.name, found.key))
     }
 
-    /// Tells the account's connections (here) they may enter `room`.
+    /// Tells the account's connections (on every process) they may enter `room`.
     fn tell_invited(&self, key: &str, room: &str, title: &str, by: &str) {
         let frame = shared::Frame::notify(
             event::name::INVITED,
@@ -222,7 +220,7 @@ impl Conn {
             }),
         )
         .encode();
-        self.app.signed_in.push_to_account(key, &frame);
+        self.app.push_to_account(key, &frame);
     }
 
     /// `dm` `{"user"}`: the direct-message room with that account, made
@@ -390,15 +388,28 @@ impl Conn {
                 .map_err(store_failed)?;
         }
         self.record(&access, &room, &me, what, &name).await;
-        if what != event::UNBAN
-            && let Some(handle) = self.app.rooms.get(&room)
-        {
+        if what != event::UNBAN {
             let removed = json(&Removed {
                 room: room.clone(),
                 by: me.name.clone(),
                 banned: what == event::BAN,
             });
-            handle.remove(name, true, removed).await;
+            match self.app.rooms.get(&room) {
+                // The room takes them out here and tells the other processes.
+                Some(handle) => {
+                    handle.remove(name, true, removed).await;
+                }
+                // Nobody here is in it: the other processes are told directly.
+                None => self.app.bus.removed(
+                    &room,
+                    &crate::log::Removal {
+                        node: self.app.bus.node().to_owned(),
+                        nick: name,
+                        signed_in: true,
+                        removed,
+                    },
+                ),
+            }
         }
         Ok(Empty {})
     }
