@@ -480,3 +480,42 @@ async fn a_ban_takes_the_account_out_at_once_and_keeps_it_out() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn new_direct_messages_spend_the_address_budget_for_new_rooms() {
+    const BUDGET: u32 = 3;
+    let server = TestServer::start(server::Config {
+        rooms_per_ip_per_minute: BUDGET,
+        ..api_config()
+    })
+    .await;
+    let api = Api::of(&server);
+    let ann = api.signup("ann", PASSWORD).await.token();
+    let (mut a, _) = signed_socket(&server, &ann).await;
+    // One direct message per new account, until the budget says no.
+    let mut opened = Vec::new();
+    let refused = loop {
+        let name = format!("peer{}", opened.len());
+        api.signup(&name, PASSWORD).await.token();
+        match a
+            .rich::<RoomState>("dm", &serde_json::json!({ "user": name }))
+            .await
+        {
+            Ok(dm) => opened.push(dm.room),
+            Err(e) => break e,
+        }
+        assert!(
+            opened.len() <= BUDGET as usize,
+            "{} new direct messages from one address in a minute",
+            opened.len()
+        );
+    };
+    assert_eq!(refused.code, ErrorCode::RateLimited, "{refused:?}");
+    assert!(!opened.is_empty(), "the budget allows some");
+    // One already made opens again without spending anything.
+    let again: RoomState = a
+        .rich("dm", &serde_json::json!({"user": "peer0"}))
+        .await
+        .expect("an existing direct message");
+    assert_eq!(again.room, opened[0]);
+}

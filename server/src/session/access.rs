@@ -42,6 +42,13 @@ fn no_such_room(name: &str) -> ErrorBody {
     )
 }
 
+fn too_many_rooms() -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::RateLimited,
+        "too many new rooms from your address; try again in a minute",
+    )
+}
+
 fn forbidden(message: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::Forbidden, message)
 }
@@ -162,10 +169,7 @@ impl Conn {
         let title = title(&req.title)?;
         let access = self.access()?;
         if !self.app.addresses().create_room(self.ip) {
-            return Err(ErrorBody::new(
-                ErrorCode::RateLimited,
-                "too many new rooms from your address; try again in a minute",
-            ));
+            return Err(too_many_rooms());
         }
         let name = private_name();
         let rules = RoomAccess {
@@ -245,6 +249,12 @@ impl Conn {
             title: title.clone(),
             private: true,
         };
+        // A new direct message is a new room: it spends the address's
+        // budget for new rooms, as `join` and `create` do.
+        let exists = access.room(&room).await.map_err(store_failed)?.is_some();
+        if !exists && !self.app.addresses().create_room(self.ip) {
+            return Err(too_many_rooms());
+        }
         if access
             .create_room(&room, rules)
             .await
