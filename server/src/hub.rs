@@ -118,7 +118,12 @@ pub struct HubNode {
 
 impl Log for HubNode {
     fn append(&self, room: &str, entry: Entry) -> oneshot::Receiver<Result<Placed, StoreError>> {
-        let (from, text, cid) = (entry.from.clone(), entry.text.clone(), entry.cid.clone());
+        let (from, text, cid, change) = (
+            entry.from.clone(),
+            entry.text.clone(),
+            entry.cid.clone(),
+            entry.change,
+        );
         let mut placed = self.hub.store.append(room, entry);
         let result = placed.try_recv().unwrap_or(Err(StoreError::Stopped));
         if let Ok(p) = &result
@@ -130,15 +135,10 @@ impl Log for HubNode {
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
                 .is_ok();
             if !lost {
-                let msg = Msg {
-                    room: room.to_owned(),
-                    epoch: p.epoch.clone(),
-                    seq: p.seq,
-                    from,
-                    text,
-                    ts: p.ts,
-                    cid,
-                };
+                let mut msg = Msg::new(room.to_owned(), p.epoch.clone(), p.seq, from, text, p.ts);
+                msg.cid = cid;
+                msg.kind = change.map(|c| c.kind);
+                msg.of = change.map(|c| c.of);
                 self.hub
                     .publish(room, None, || BusEvent::Entry(msg.clone()));
             }

@@ -143,14 +143,8 @@ mod tests {
 
     #[test]
     fn replies_keep_the_newest_messages_that_fit() {
-        let msg = |seq: u64, text: &str| Msg {
-            room: "r".into(),
-            epoch: "e".into(),
-            seq,
-            from: "a".into(),
-            text: text.into(),
-            ts: 0,
-            cid: None,
+        let msg = |seq: u64, text: &str| {
+            Msg::new("r".into(), "e".into(), seq, "a".into(), text.into(), 0)
         };
         let msgs: Vec<Msg> = (1..=10).map(|s| msg(s, &"x".repeat(100))).collect();
         let one = msg_bytes(&msgs[0]);

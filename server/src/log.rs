@@ -25,6 +25,67 @@ pub enum StoreError {
     /// The store could not do it.
     #[error("history store: {0}")]
     Failed(Arc<dyn std::error::Error + Send + Sync>),
+    /// An edit or delete the room's log refuses (nothing was stored).
+    #[error("{0}")]
+    Refused(Refusal),
+}
+
+/// Why the log refuses an edit or a delete. Checked where the room's
+/// entries are kept, at the moment the change is placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No such message in the room (never was, or no longer kept), or
+    /// the entry named is itself a change.
+    #[error("there is no such message in this room")]
+    NoSuchMessage,
+    /// Somebody else's message (and the sender may not delete it).
+    #[error("that message is not yours")]
+    NotYours,
+    /// Already deleted.
+    #[error("that message was deleted")]
+    Deleted,
+    /// Edits are allowed for [`EDIT_WINDOW_MS`] after posting.
+    #[error("messages can be edited for 24 hours after they are posted")]
+    TooLate,
+}
+
+/// How long after posting a message its author may edit it (ms).
+pub const EDIT_WINDOW_MS: i64 = 24 * 3_600_000;
+
+/// What an entry does to an earlier message, when it is a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeOf {
+    /// Edit or delete.
+    pub kind: shared::chat::Change,
+    /// The message's `seq`.
+    pub of: u64,
+    /// The sender moderates the room: it may delete anyone's message.
+    pub any: bool,
+}
+
+/// Whether `change` (by `author`, at `ts`) may apply to `target` (by
+/// `target_author`): the one rule every store applies (Redis's script
+/// mirrors it).
+pub fn check_change(
+    target: &Msg,
+    target_author: Option<&str>,
+    change: &ChangeOf,
+    author: Option<&str>,
+    ts: i64,
+) -> Result<(), Refusal> {
+    if target.kind.is_some() {
+        return Err(Refusal::NoSuchMessage);
+    }
+    if target.deleted {
+        return Err(Refusal::Deleted);
+    }
+    let mine = author.is_some() && author == target_author;
+    match change.kind {
+        shared::chat::Change::Edit if !mine => Err(Refusal::NotYours),
+        shared::chat::Change::Edit if ts - target.ts > EDIT_WINDOW_MS => Err(Refusal::TooLate),
+        shared::chat::Change::Delete if !mine && !change.any => Err(Refusal::NotYours),
+        _ => Ok(()),
+    }
 }
 
 impl StoreError {
@@ -50,6 +111,11 @@ pub struct Entry {
     pub cid: Option<String>,
     /// The author's session, which scopes the `cid`.
     pub session: Option<String>,
+    /// Who wrote it, for edits and deletes: `a:{account key}` signed in,
+    /// `s:{session}` a guest (kept by the store, never sent).
+    pub author: Option<String>,
+    /// An edit or delete of an earlier message.
+    pub change: Option<ChangeOf>,
 }
 
 /// Where an appended entry was placed.
@@ -248,3 +314,75 @@ pub trait Bus: Send + Sync {
 pub struct LocalBus;
 
 impl Bus for LocalBus {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::chat::Change;
+
+    #[test]
+    fn one_rule_decides_every_edit_and_delete() {
+        let msg = Msg::new("r".into(), "e".into(), 1, "ann".into(), "hi".into(), 1_000);
+        let edit = ChangeOf {
+            kind: Change::Edit,
+            of: 1,
+            any: false,
+        };
+        let delete = ChangeOf {
+            kind: Change::Delete,
+            ..edit
+        };
+        let ann = Some("a:ann");
+        let check = |target: &Msg, change: &ChangeOf, by: Option<&str>, ts: i64| {
+            check_change(target, ann, change, by, ts)
+        };
+        assert_eq!(check(&msg, &edit, ann, 2_000), Ok(()));
+        assert_eq!(
+            check(&msg, &edit, ann, 1_000 + EDIT_WINDOW_MS + 1),
+            Err(Refusal::TooLate)
+        );
+        assert_eq!(
+            check(&msg, &delete, ann, 1_000 + EDIT_WINDOW_MS + 1),
+            Ok(()),
+            "deleting one's own has no time limit"
+        );
+        assert_eq!(
+            check(&msg, &edit, Some("a:bob"), 2_000),
+            Err(Refusal::NotYours)
+        );
+        assert_eq!(
+            check(&msg, &delete, Some("a:bob"), 2_000),
+            Err(Refusal::NotYours)
+        );
+        let moderator = ChangeOf {
+            any: true,
+            ..delete
+        };
+        assert_eq!(check(&msg, &moderator, Some("a:bob"), 2_000), Ok(()));
+        let as_moderator_edit = ChangeOf { any: true, ..edit };
+        assert_eq!(
+            check(&msg, &as_moderator_edit, Some("a:bob"), 2_000),
+            Err(Refusal::NotYours),
+            "moderators delete, they do not edit"
+        );
+        assert_eq!(
+            check(&msg, &edit, None, 2_000),
+            Err(Refusal::NotYours),
+            "an unknown author owns nothing"
+        );
+        let gone = Msg {
+            deleted: true,
+            ..msg.clone()
+        };
+        assert_eq!(check(&gone, &edit, ann, 2_000), Err(Refusal::Deleted));
+        let a_change = Msg {
+            kind: Some(Change::Edit),
+            of: Some(0),
+            ..msg
+        };
+        assert_eq!(
+            check(&a_change, &delete, ann, 2_000),
+            Err(Refusal::NoSuchMessage)
+        );
+    }
+}

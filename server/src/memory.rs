@@ -5,7 +5,7 @@ use crate::{
     accounts::MemoryAccounts,
     history::HistoryStore,
     ids::new_epoch,
-    log::{Entry, Log, Placed, Read, Snapshot, StoreError},
+    log::{Entry, Log, Placed, Read, Refusal, Snapshot, StoreError, check_change},
     ring::Ring,
 };
 use shared::chat::Msg;
@@ -111,7 +111,7 @@ impl Log for MemoryStore {
         let mut rooms = self.rooms();
         let placed = place(rooms.open(room, capacity), room, entry);
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let _ = tx.send(Ok(placed));
+        let _ = tx.send(placed);
         rx
     }
 
@@ -174,36 +174,49 @@ impl HistoryStore for MemoryStore {
 
 /// Places `entry` at the next `seq`, or answers where its `(session,
 /// cid)` was placed before.
-fn place(history: &mut Ring, room: &str, entry: Entry) -> Placed {
+fn place(history: &mut Ring, room: &str, entry: Entry) -> Result<Placed, StoreError> {
     if let (Some(session), Some(cid)) = (&entry.session, &entry.cid)
         && let Some(said) = history.find_cid(session, cid)
     {
-        return Placed {
+        return Ok(Placed {
             seq: said.seq,
             ts: said.ts,
             epoch: history.epoch().to_owned(),
             fresh: false,
+        });
+    }
+    if let Some(change) = &entry.change {
+        let Some((target, by)) = history.message(change.of) else {
+            return Err(StoreError::Refused(Refusal::NoSuchMessage));
         };
+        check_change(target, by, change, entry.author.as_deref(), entry.ts)
+            .map_err(StoreError::Refused)?;
     }
     let seq = history.last_seq() + 1;
-    let msg = Msg {
-        room: room.to_owned(),
-        epoch: history.epoch().to_owned(),
+    let mut msg = Msg::new(
+        room.to_owned(),
+        history.epoch().to_owned(),
         seq,
-        from: entry.from,
-        text: entry.text,
-        ts: entry.ts,
-        cid: entry.cid,
-    };
+        entry.from,
+        entry.text,
+        entry.ts,
+    );
+    msg.cid = entry.cid;
+    msg.kind = entry.change.map(|c| c.kind);
+    msg.of = entry.change.map(|c| c.of);
     let ts = msg.ts;
+    if msg.kind.is_some() {
+        // The message itself changes: a deleted text is gone from here.
+        history.apply(&msg);
+    }
     // It follows the last one: cannot fail.
-    let _ = history.push(msg, entry.session.as_deref());
-    Placed {
+    let _ = history.push_by(msg, entry.session.as_deref(), entry.author.as_deref());
+    Ok(Placed {
         seq,
         ts,
         epoch: history.epoch().to_owned(),
         fresh: true,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -217,16 +230,21 @@ mod tests {
             ts: 1,
             cid: cid.map(Into::into),
             session: Some("s".into()),
+            author: Some("s:s".into()),
+            change: None,
         }
     }
 
     #[test]
     fn the_memory_store_places_entries_and_answers_a_retried_cid() {
         let mut h = Ring::new(10, "e".into());
-        let first = place(&mut h, "r", entry("one", Some("c1")));
+        let first = place(&mut h, "r", entry("one", Some("c1"))).expect("placed");
         assert_eq!((first.seq, first.fresh), (1, true));
-        assert_eq!(place(&mut h, "r", entry("two", None)).seq, 2);
-        let again = place(&mut h, "r", entry("one", Some("c1")));
+        assert_eq!(
+            place(&mut h, "r", entry("two", None)).expect("placed").seq,
+            2
+        );
+        let again = place(&mut h, "r", entry("one", Some("c1"))).expect("placed");
         assert_eq!((again.seq, again.fresh), (1, false));
         assert_eq!(h.last_seq(), 2);
     }

@@ -16,12 +16,16 @@ pub struct Gap {
 }
 
 /// A bounded ring of messages with `cid` deduplication for what it holds.
+/// A held message, with the session that scopes its `cid` and its
+/// author (for edits and deletes).
+type Held = (Msg, Option<Box<str>>, Option<Box<str>>);
+
 #[derive(Debug)]
 pub struct Ring {
     epoch: String,
     capacity: usize,
     last_seq: u64,
-    ring: VecDeque<(Msg, Option<Box<str>>)>,
+    ring: VecDeque<Held>,
     by_cid: HashMap<(Box<str>, Box<str>), u64>,
 }
 
@@ -40,10 +44,10 @@ impl Ring {
     /// A cache of the latest messages of a history kept elsewhere:
     /// `recent` (contiguous, oldest first) ending at `head`.
     pub fn cache(capacity: usize, epoch: String, recent: Vec<Msg>, head: u64) -> Self {
-        let mut ring: VecDeque<(Msg, Option<Box<str>>)> = recent
+        let mut ring: VecDeque<Held> = recent
             .into_iter()
             .filter(|m| m.seq <= head)
-            .map(|m| (m, None))
+            .map(|m| (m, None, None))
             .collect();
         while ring.len() > capacity {
             ring.pop_front();
@@ -51,7 +55,7 @@ impl Ring {
         // Only a contiguous run ending at `head` is usable.
         let mut expect = head;
         let mut keep = 0;
-        for (m, _) in ring.iter().rev() {
+        for (m, _, _) in ring.iter().rev() {
             if m.seq != expect {
                 break;
             }
@@ -70,18 +74,32 @@ impl Ring {
     }
 
     fn first_seq(&self) -> u64 {
-        self.ring.front().map_or(self.last_seq + 1, |(m, _)| m.seq)
+        self.ring
+            .front()
+            .map_or(self.last_seq + 1, |(m, _, _)| m.seq)
     }
 
     fn get(&self, seq: u64) -> Option<&Msg> {
         let index = seq.checked_sub(self.first_seq())?;
-        self.ring.get(usize::try_from(index).ok()?).map(|(m, _)| m)
+        self.ring
+            .get(usize::try_from(index).ok()?)
+            .map(|(m, _, _)| m)
     }
 }
 
 impl Ring {
     /// Adds the next message (its `seq` must follow the last one).
     pub fn push(&mut self, msg: Msg, session: Option<&str>) -> Result<(), Gap> {
+        self.push_by(msg, session, None)
+    }
+
+    /// [`Ring::push`], remembering who wrote it (for edits and deletes).
+    pub fn push_by(
+        &mut self,
+        msg: Msg,
+        session: Option<&str>,
+        author: Option<&str>,
+    ) -> Result<(), Gap> {
         if msg.seq != self.last_seq + 1 {
             return Err(Gap {
                 seq: msg.seq,
@@ -93,7 +111,7 @@ impl Ring {
             return Ok(());
         }
         if self.ring.len() == self.capacity
-            && let Some((old, Some(old_session))) = self.ring.pop_front()
+            && let Some((old, Some(old_session), _)) = self.ring.pop_front()
             && let Some(cid) = old.cid
         {
             self.by_cid.remove(&(old_session, cid.into_boxed_str()));
@@ -104,7 +122,7 @@ impl Ring {
                 .insert((s.clone(), cid.as_str().into()), msg.seq);
         }
         self.last_seq = msg.seq;
-        self.ring.push_back((msg, session));
+        self.ring.push_back((msg, session, author.map(Into::into)));
         Ok(())
     }
 }
@@ -142,7 +160,7 @@ impl Ring {
         let skip = usize::try_from(seq + 1 - self.first_seq()).ok()?;
         let mut used = 0;
         let mut out = Vec::new();
-        for (m, _) in self.ring.iter().skip(skip) {
+        for (m, _, _) in self.ring.iter().skip(skip) {
             used += crate::limits::msg_bytes(m);
             if used > budget {
                 return None;
@@ -153,14 +171,36 @@ impl Ring {
     }
 
     /// The oldest `seq` held.
+    /// The message with `seq`, and who wrote it, while held.
+    pub fn message(&self, seq: u64) -> Option<(&Msg, Option<&str>)> {
+        let index = seq.checked_sub(self.first_seq())?;
+        self.ring
+            .get(usize::try_from(index).ok()?)
+            .map(|(m, _, author)| (m, author.as_deref()))
+    }
+
+    /// Applies an edit or delete entry to the message it names, if held.
+    pub fn apply(&mut self, change: &Msg) {
+        let Some(of) = change.of else { return };
+        let Some(index) = of.checked_sub(self.first_seq()) else {
+            return;
+        };
+        if let Some((msg, _, _)) = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.ring.get_mut(i))
+        {
+            msg.apply(change);
+        }
+    }
+
     pub fn oldest(&self) -> u64 {
         self.first_seq()
     }
 
     /// Forgets messages older than `cutoff` (ms since the Unix epoch).
     pub fn expire(&mut self, cutoff: i64) {
-        while self.ring.front().is_some_and(|(m, _)| m.ts < cutoff) {
-            if let Some((old, Some(session))) = self.ring.pop_front()
+        while self.ring.front().is_some_and(|(m, _, _)| m.ts < cutoff) {
+            if let Some((old, Some(session), _)) = self.ring.pop_front()
                 && let Some(cid) = old.cid
             {
                 self.by_cid.remove(&(session, cid.into_boxed_str()));
@@ -186,15 +226,16 @@ mod tests {
     const ANY: usize = usize::MAX;
 
     fn msg(seq: u64, cid: Option<&str>) -> Msg {
-        Msg {
-            room: "r".into(),
-            epoch: "e".into(),
+        let mut m = Msg::new(
+            "r".into(),
+            "e".into(),
             seq,
-            from: "a".into(),
-            text: format!("m{seq}"),
-            ts: 0,
-            cid: cid.map(Into::into),
-        }
+            "a".into(),
+            format!("m{seq}"),
+            0,
+        );
+        m.cid = cid.map(Into::into);
+        m
     }
 
     fn filled(capacity: usize, n: u64) -> Ring {

@@ -33,6 +33,95 @@ pub struct Msg {
     /// The author's client id for this message, when it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,
+    /// What this entry is when it is not a message: an `edit` (its `text`
+    /// replaces message `of`'s) or a `delete` (message `of` is gone; `from`
+    /// is who deleted it). Such entries have their own `seq`, so a client
+    /// that was away recovers them like messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Change>,
+    /// The message an `edit` or `delete` changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<u64>,
+    /// A message: the `seq` of the latest edit or delete applied to it
+    /// (history and joins send messages in their final state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<u64>,
+    /// A message that was deleted: its `text` is empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+/// What a change entry does to the message it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// Replaces the text.
+    Edit,
+    /// Removes the text for good.
+    Delete,
+}
+
+impl Msg {
+    /// A plain message (not a change).
+    pub fn new(room: String, epoch: String, seq: u64, from: String, text: String, ts: i64) -> Self {
+        Self {
+            room,
+            epoch,
+            seq,
+            from,
+            text,
+            ts,
+            cid: None,
+            kind: None,
+            of: None,
+            changed: None,
+            deleted: false,
+        }
+    }
+
+    /// Applies the change entry `change` to this message, if it is the
+    /// message it names and newer than what was applied: `true` if it did.
+    pub fn apply(&mut self, change: &Msg) -> bool {
+        let newer = self.changed.is_none_or(|seen| change.seq > seen);
+        if change.of != Some(self.seq) || self.kind.is_some() || self.deleted || !newer {
+            return false;
+        }
+        match change.kind {
+            Some(Change::Edit) => self.text = change.text.clone(),
+            Some(Change::Delete) => {
+                self.text.clear();
+                self.deleted = true;
+            }
+            None => return false,
+        }
+        self.changed = Some(change.seq);
+        true
+    }
+}
+
+/// `edit` request: new text for one of the sender's messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edit {
+    /// Room name.
+    pub room: String,
+    /// The message's `seq`.
+    pub seq: u64,
+    /// Its new text.
+    pub text: String,
+    /// Client-chosen id that makes retries safe (as `say`'s).
+    pub cid: String,
+}
+
+/// `delete` request: removes one of the sender's messages (or anyone's,
+/// for the room's moderators).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delete {
+    /// Room name.
+    pub room: String,
+    /// The message's `seq`.
+    pub seq: u64,
+    /// Client-chosen id that makes retries safe.
+    pub cid: String,
 }
 
 /// A room as seen by a member right after joining.

@@ -27,6 +27,10 @@ pub const JOIN: &str = "join";
 pub const LEAVE: &str = "leave";
 /// Request: post a message.
 pub const SAY: &str = "say";
+/// Request: new text for one of the sender's messages.
+pub const EDIT: &str = "edit";
+/// Request: deletes a message (the sender's own; a moderator's: any).
+pub const DELETE: &str = "delete";
 /// Request: older messages of a room.
 pub const HISTORY: &str = "history";
 /// Request: the rooms that exist and their member counts.

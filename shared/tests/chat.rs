@@ -52,15 +52,7 @@ fn hello_optional_fields() {
 
 #[test]
 fn msg_omits_absent_cid_and_presence_uses_snake_case() {
-    let m = Msg {
-        room: "r".into(),
-        epoch: "e".into(),
-        seq: 1,
-        from: "a".into(),
-        text: "t".into(),
-        ts: 5,
-        cid: None,
-    };
+    let m = Msg::new("r".into(), "e".into(), 1, "a".into(), "t".into(), 5);
     assert!(serde_json::to_value(&m).expect("json").get("cid").is_none());
     let p = Presence {
         room: "r".into(),

@@ -79,19 +79,38 @@ pub(super) struct Body {
     pub(super) ts: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) cid: Option<String>,
+    /// An edit's or a delete's kind and the message it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) kind: Option<shared::chat::Change>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) of: Option<u64>,
+    /// Who wrote it (`a:{key}` or `s:{session}`), for the script's checks;
+    /// never sent to clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) author: Option<String>,
+    /// Set by the script on a changed message's current body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) changed: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) deleted: bool,
 }
 
 impl Body {
     pub(super) fn into_msg(self, room: &str, seq: u64) -> Msg {
-        Msg {
-            room: room.to_owned(),
-            epoch: self.epoch,
+        let mut msg = Msg::new(
+            room.to_owned(),
+            self.epoch,
             seq,
-            from: self.from,
-            text: self.text,
-            ts: self.ts,
-            cid: self.cid,
-        }
+            self.from,
+            self.text,
+            self.ts,
+        );
+        msg.cid = self.cid;
+        msg.kind = self.kind;
+        msg.of = self.of;
+        msg.changed = self.changed;
+        msg.deleted = self.deleted;
+        msg
     }
 }
 
@@ -219,6 +238,16 @@ pub(super) fn appended(value: Value, ts: i64) -> Result<Placed, StoreError> {
     let Value::Array(parts) = value else {
         return Err(Error::AppendReply(value).into());
     };
+    if matches!(parts.first(), Some(Value::Int(-1))) {
+        // The script refused an edit or delete: nothing was stored.
+        let why = match parts.get(1).and_then(text).as_deref() {
+            Some("deleted") => Refusal::Deleted,
+            Some("notyours") => Refusal::NotYours,
+            Some("toolate") => Refusal::TooLate,
+            _ => Refusal::NoSuchMessage,
+        };
+        return Err(StoreError::Refused(why));
+    }
     let fresh = matches!(parts.first(), Some(Value::Int(1)));
     let at = parts.get(1).and_then(text).unwrap_or_default();
     let epoch = parts.get(2).and_then(text).unwrap_or_default();

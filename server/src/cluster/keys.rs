@@ -37,6 +37,17 @@ pub(crate) fn cid(room: &str, session: &str, cid: &str) -> String {
     format!("chat:{{{room}}}:cid:{session}:{cid}")
 }
 
+/// The current body of the room's edited and deleted messages: hash of
+/// `seq` → body JSON (a deleted one's without its text).
+pub(crate) fn changed(room: &str) -> String {
+    format!("chat:{{{room}}}:changed")
+}
+
+/// The `seq`s in [`changed`], scored by `seq` (what retention trims).
+pub(crate) fn changes(room: &str) -> String {
+    format!("chat:{{{room}}}:changes")
+}
+
 /// The room's pub/sub channel.
 pub(crate) fn channel(room: &str) -> String {
     format!("chat:{{{room}}}")

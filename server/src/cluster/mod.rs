@@ -73,7 +73,9 @@ use crate::{
     history::SavedSession,
     identity::{Nicks, Sessions},
     ids::ConnId,
-    log::{Bus, BusEvent, Entry, Log, Notice, Placed, Read, Removal, Snapshot, StoreError},
+    log::{
+        Bus, BusEvent, Entry, Log, Notice, Placed, Read, Refusal, Removal, Snapshot, StoreError,
+    },
     metrics::ClusterMetrics,
 };
 use redis::{
@@ -401,6 +403,11 @@ mod tests {
             text: "t".into(),
             ts: 1,
             cid: None,
+            kind: None,
+            of: None,
+            author: None,
+            changed: None,
+            deleted: false,
         })
         .expect("json");
         assert_eq!(body, r#"{"from":"a","text":"t","ts":1}"#);

@@ -12,8 +12,7 @@ impl Cluster {
 
 impl Log for Cluster {
     fn append(&self, room: &str, entry: Entry) -> oneshot::Receiver<Result<Placed, StoreError>> {
-        let key = entry.session.zip(entry.cid);
-        self.append_body(room.into(), &entry.from, &entry.text, entry.ts, key)
+        self.append_body(room.into(), entry)
     }
 
     fn snapshot(&self, room: &str, recent: usize) -> Read<Snapshot> {

@@ -61,9 +61,16 @@ impl Cluster {
         if recent == 0 {
             recent_msgs.clear();
         }
+        let head = head.unwrap_or(0);
+        if let Some(first) = recent_msgs.first().map(|m| m.seq) {
+            // Edited and deleted ones in their final state (a second read:
+            // the window is known only now).
+            let changed = self.changed_bodies(room, first, head).await?;
+            recent_msgs = overlay(room, recent_msgs, changed, first);
+        }
         Ok(Snapshot {
             epoch,
-            head: head.unwrap_or(0),
+            head,
             recent: recent_msgs,
             members,
         })
@@ -114,11 +121,44 @@ impl Cluster {
         to: u64,
     ) -> Result<Vec<Msg>, StoreError> {
         self.metrics.stream_reads.inc();
-        let mut cmd = redis::cmd("XRANGE");
-        cmd.arg(keys::log(room))
+        self.read_window(room, from, to).await
+    }
+
+    /// Entries `from..=to` in their final state: the stream's, with the
+    /// current bodies of those edited, and placeholders of those deleted
+    /// (whose stream entries are gone), in one round trip.
+    async fn read_window(&self, room: &str, from: u64, to: u64) -> Result<Vec<Msg>, StoreError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("XRANGE")
+            .arg(keys::log(room))
             .arg(format!("{from}-0"))
             .arg(format!("{to}-0"));
-        entries(room, self.call(&cmd).await?)
+        pipe.cmd("HMGET")
+            .arg(keys::changed(room))
+            .arg(window(from, to));
+        let mut conn = self.conn.clone();
+        let (log, changed): (Value, Vec<Option<String>>) = self
+            .bounded(CALL_TIMEOUT, pipe.query_async(&mut conn))
+            .await?;
+        Ok(overlay(room, entries(room, log)?, changed, from))
+    }
+
+    /// The current bodies of the changed messages among `from..=to`.
+    async fn changed_bodies(
+        &self,
+        room: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(keys::changed(room)).arg(window(from, to));
+        self.call(&cmd).await
     }
 
     /// Up to `limit` messages with `seq < before`, oldest first.
@@ -131,15 +171,10 @@ impl Cluster {
         if before <= 1 || limit == 0 {
             return Ok(Vec::new());
         }
-        let mut cmd = redis::cmd("XREVRANGE");
-        cmd.arg(keys::log(room))
-            .arg(format!("{}-0", before - 1))
-            .arg("-")
-            .arg("COUNT")
-            .arg(limit);
-        let mut msgs = entries(room, self.call(&cmd).await?)?;
-        msgs.reverse();
-        Ok(msgs)
+        let from = before
+            .saturating_sub(u64::try_from(limit).unwrap_or(u64::MAX))
+            .max(1);
+        self.read_window(room, from, before - 1).await
     }
 
     /// Publishes a presence change and records it in the member hash.
@@ -226,4 +261,32 @@ impl Cluster {
                 .clone(),
         )]);
     }
+}
+
+/// The `seq`s `from..=to`, as hash fields.
+fn window(from: u64, to: u64) -> Vec<String> {
+    (from..=to).map(|seq| seq.to_string()).collect()
+}
+
+/// `msgs` (read from the stream, from `from` on) with the current bodies
+/// in `changed` (one per `seq` from `from`): an edited message's replaces
+/// its stream entry; a deleted one's stands where its entry was removed.
+fn overlay(room: &str, msgs: Vec<Msg>, changed: Vec<Option<String>>, from: u64) -> Vec<Msg> {
+    if changed.iter().all(Option::is_none) {
+        return msgs;
+    }
+    let mut by_seq: std::collections::BTreeMap<u64, Msg> =
+        msgs.into_iter().map(|m| (m.seq, m)).collect();
+    for (seq, body) in (from..).zip(changed) {
+        let Some(body) = body.and_then(|b| serde_json::from_str::<Body>(&b).ok()) else {
+            continue;
+        };
+        let msg = body.into_msg(room, seq);
+        // A trimmed message's edit is not brought back; a deleted one
+        // stands as its placeholder (no text).
+        if by_seq.contains_key(&seq) || msg.deleted {
+            by_seq.insert(seq, msg);
+        }
+    }
+    by_seq.into_values().collect()
 }

@@ -3,16 +3,26 @@
 //! processes; each touches the keys of one hash tag only (see `keys`), so
 //! they run on a Redis Cluster too.
 
-/// Appends a message to a room (every key is the room's).
+/// Appends an entry to a room (every key is the room's): a message, or an
+/// edit or delete of an earlier one, checked here, where the room's
+/// entries are, as `log::check_change` checks them in the other stores.
 ///
 /// KEYS: seq, log, epoch, cid key (any of the room's keys when there is no
-/// cid).
+/// cid), changed (hash `seq` → current body of a changed message), changes
+/// (its `seq`s, scored by `seq`).
 /// ARGV: body without its opening `{` (`"from":…,"text":…,"ts":…`),
 /// a new epoch (used if the room has none), stream length to keep,
-/// cid TTL in seconds (`""`: no cid), ts, channel.
+/// cid TTL in seconds (`""`: no cid), ts, channel, change kind (`""`,
+/// `edit`, `delete`), the changed message's `seq`, the author (`""`:
+/// unknown), `1` when the author may delete anyone's message, the edit
+/// window in ms.
 ///
-/// Returns `{1, seq, epoch}` for a new message, or `{0, "seq:ts", epoch}`
-/// when the `(session, cid)` pair was already stored.
+/// Returns `{1, seq, epoch}` for a new entry, `{0, "seq:ts", epoch}` when
+/// the `(session, cid)` pair was already stored, or `{-1, why, epoch}`
+/// for a refused change (`missing`, `deleted`, `notyours`, `toolate`).
+///
+/// A changed message's current body goes to `changed`; a deleted one's
+/// stream entry is removed (`XDEL`), so its text is nowhere in Redis.
 pub(crate) const APPEND: &str = r#"
 local epoch = redis.call('GET', KEYS[3])
 if not epoch then
@@ -23,11 +33,52 @@ if ARGV[4] ~= '' then
   local prev = redis.call('GET', KEYS[4])
   if prev then return {0, prev, epoch} end
 end
+local target
+if ARGV[7] ~= '' then
+  local current = redis.call('HGET', KEYS[5], ARGV[8])
+  if not current then
+    local id = ARGV[8] .. '-0'
+    local found = redis.call('XRANGE', KEYS[2], id, id)
+    if #found == 1 then
+      local fields = found[1][2]
+      for i = 1, #fields, 2 do
+        if fields[i] == 'm' then current = fields[i + 1] end
+      end
+    end
+  end
+  if not current then return {-1, 'missing', epoch} end
+  target = cjson.decode(current)
+  if target.kind then return {-1, 'missing', epoch} end
+  if target.deleted then return {-1, 'deleted', epoch} end
+  local mine = ARGV[9] ~= '' and target.author == ARGV[9]
+  if ARGV[7] == 'edit' then
+    if not mine then return {-1, 'notyours', epoch} end
+    if tonumber(ARGV[5]) - target.ts > tonumber(ARGV[11]) then return {-1, 'toolate', epoch} end
+  elseif not mine and ARGV[10] ~= '1' then
+    return {-1, 'notyours', epoch}
+  end
+end
 local seq = redis.call('INCR', KEYS[1])
 local body = '{"epoch":"' .. epoch .. '",' .. ARGV[1]
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'm', body)
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[4], seq .. ':' .. ARGV[5], 'EX', ARGV[4])
+end
+if target then
+  target.changed = seq
+  if ARGV[7] == 'edit' then
+    target.text = cjson.decode(body).text
+  else
+    target.text = ''
+    target.deleted = true
+    redis.call('XDEL', KEYS[2], ARGV[8] .. '-0')
+  end
+  redis.call('HSET', KEYS[5], ARGV[8], cjson.encode(target))
+  redis.call('ZADD', KEYS[6], ARGV[8], ARGV[8])
+  -- What retention trimmed from the stream goes from here too.
+  local old = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. (seq - tonumber(ARGV[3])))
+  for _, gone in ipairs(old) do redis.call('HDEL', KEYS[5], gone) end
+  if #old > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (seq - tonumber(ARGV[3]))) end
 end
 redis.call('PUBLISH', ARGV[6], 'm' .. seq .. '\n' .. body)
 return {1, tostring(seq), epoch}

@@ -11,6 +11,9 @@ pub(super) struct AppendOp {
     pub(super) body: String,
     pub(super) ts: i64,
     pub(super) cid: Option<(String, String)>,
+    /// An edit or delete: what the script checks and applies.
+    pub(super) change: Option<crate::log::ChangeOf>,
+    pub(super) author: Option<String>,
     pub(super) reply: oneshot::Sender<Result<Placed, StoreError>>,
 }
 
@@ -145,19 +148,35 @@ impl Cluster {
             None => (keys::seq(room), String::new()),
         };
         let body = op.body.strip_prefix('{').unwrap_or(&op.body);
+        let kind = match op.change.map(|c| c.kind) {
+            None => "",
+            Some(shared::chat::Change::Edit) => "edit",
+            Some(shared::chat::Change::Delete) => "delete",
+        };
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(self.append.get_hash())
-            .arg(4)
+            .arg(6)
             .arg(keys::seq(room))
             .arg(keys::log(room))
             .arg(keys::epoch(room))
             .arg(cid_key)
+            .arg(keys::changed(room))
+            .arg(keys::changes(room))
             .arg(body)
             .arg(crate::ids::new_epoch())
             .arg(self.config.retention.max(1))
             .arg(cid_ttl)
             .arg(op.ts)
-            .arg(keys::channel(room));
+            .arg(keys::channel(room))
+            .arg(kind)
+            .arg(op.change.map_or(0, |c| c.of))
+            .arg(op.author.as_deref().unwrap_or_default())
+            .arg(if op.change.is_some_and(|c| c.any) {
+                "1"
+            } else {
+                "0"
+            })
+            .arg(crate::log::EDIT_WINDOW_MS);
         cmd
     }
 
@@ -165,11 +184,17 @@ impl Cluster {
     pub(super) fn append_body(
         &self,
         room: Arc<str>,
-        from: &str,
-        text: &str,
-        ts: i64,
-        cid: Option<(String, String)>,
+        entry: Entry,
     ) -> oneshot::Receiver<Result<Placed, StoreError>> {
+        let Entry {
+            from,
+            text,
+            ts,
+            author,
+            change,
+            ..
+        } = entry;
+        let cid = entry.session.zip(entry.cid);
         let (reply, rx) = oneshot::channel();
         if !self.healthy() {
             let _ = reply.send(Err(Error::NotReachable.into()));
@@ -184,10 +209,15 @@ impl Cluster {
         }
         let body = serde_json::to_string(&Body {
             epoch: String::new(),
-            from: from.to_owned(),
-            text: text.to_owned(),
+            from,
+            text,
             ts,
             cid: cid.as_ref().map(|(_, c)| c.clone()),
+            kind: change.map(|c| c.kind),
+            of: change.map(|c| c.of),
+            author: author.clone(),
+            changed: None,
+            deleted: false,
         })
         .unwrap_or_default();
         let op = Op::Append(AppendOp {
@@ -196,6 +226,8 @@ impl Cluster {
             body,
             ts,
             cid,
+            change,
+            author,
             reply,
         });
         if let Err(

@@ -92,6 +92,7 @@ struct Appending {
     cid: Option<String>,
     from: String,
     text: String,
+    change: Option<crate::log::ChangeOf>,
     received: Instant,
     replies: Vec<Reply>,
     /// Relayed bytes posted after it: they follow it.

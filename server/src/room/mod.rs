@@ -59,6 +59,10 @@ pub struct Post {
     pub cid: Option<String>,
     /// Author's session, which scopes the `cid`.
     pub session: Option<String>,
+    /// Who the author is, for edits and deletes (see [`crate::log::Entry`]).
+    pub author: Option<String>,
+    /// An edit or delete of an earlier message.
+    pub change: Option<crate::log::ChangeOf>,
     /// When the server read it (for the fan-out latency metric).
     pub received: std::time::Instant,
 }

@@ -134,6 +134,24 @@ impl Conn {
         Ok(Admitted { title: None, role })
     }
 
+    /// Whether this connection moderates `room`: its owner or a moderator,
+    /// or a server administrator in a public room.
+    pub(super) async fn moderates(&self, room: &str) -> bool {
+        let (Some(me), Some(access)) = (self.account.as_deref(), &self.app.access) else {
+            return false;
+        };
+        if me.admin && !is_private_name(room) {
+            return true;
+        }
+        match access.role(room, &me.key).await {
+            Ok(role) => role.is_some_and(Role::moderates),
+            Err(e) => {
+                tracing::warn!(error = %e, room, "cannot read a role");
+                false
+            }
+        }
+    }
+
     /// A public room this connection just made: a signed-in creator owns it.
     pub(super) async fn created(&self, name: &str) {
         if let (Some(me), Some(access)) = (self.account.as_deref(), &self.app.access)
@@ -497,6 +515,40 @@ impl Conn {
                 whom: a.whom,
             })
             .collect())
+    }
+
+    /// What to record when this moderator deletes message `seq` of `room`
+    /// (`None` when it is their own, or cannot be read): a future that
+    /// records it, to run once the delete is stored.
+    pub(super) async fn moderation_of(
+        &self,
+        room: &str,
+        seq: u64,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static + use<>> {
+        let me = self.account.as_deref()?.clone();
+        let access = self.app.access.clone()?;
+        let handle = self.app.rooms.get(room)?;
+        let target = handle
+            .history(self.id, seq.saturating_add(1), 1, 1 << 16)
+            .await
+            .ok()?
+            .pop()
+            .filter(|m| m.seq == seq)?;
+        if target.from == me.name {
+            return None;
+        }
+        let action = Action {
+            room: room.to_owned(),
+            at: now_ms(),
+            by: me.name.clone(),
+            what: "delete".to_owned(),
+            whom: target.from,
+        };
+        Some(async move {
+            if let Err(e) = access.record(action).await {
+                tracing::warn!(error = %e, "cannot record a moderation action");
+            }
+        })
     }
 
     async fn record(

@@ -5,6 +5,7 @@ use super::{Conn, close, envelope};
 use crate::{
     ids::token_hash,
     limits::{self, MAX_HISTORY_LIMIT},
+    log::ChangeOf,
     names,
     room::Post,
 };
@@ -12,8 +13,8 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use shared::{
     chat::{
-        Cursor, Empty, ErrorBody, ErrorCode, Hello, HistoryQuery, Join, Msg, Nick, RoomRef,
-        RoomState, Say, TypingIn, Welcome,
+        Change, Cursor, Delete, Edit, Empty, ErrorBody, ErrorCode, Hello, HistoryQuery, Join, Msg,
+        Nick, RoomRef, RoomState, Said, Say, TypingIn, Welcome,
     },
     event,
 };
@@ -282,24 +283,94 @@ impl Conn {
         self.require_hello()?;
         let req: Say = parse(&payload, event::SAY)?;
         let text = names::text(&req.text, self.app.config.max_text_chars)?;
-        limits::cid(&req.cid)?;
-        let (_, room) = self.joined(&req.room)?;
+        let ack = self.post_entry(req.room, text, req.cid, None).await?;
+        Ok(async move { envelope(ack.await) })
+    }
+
+    /// `edit`: new text for one of this sender's messages, placed in the
+    /// room's sequence like a message (the log checks it is theirs, not
+    /// deleted, and recent enough).
+    pub(super) async fn edit(
+        &mut self,
+        payload: Bytes,
+    ) -> Result<impl Future<Output = Bytes> + Send + 'static, ErrorBody> {
+        self.require_hello()?;
+        let req: Edit = parse(&payload, event::EDIT)?;
+        let text = names::text(&req.text, self.app.config.max_text_chars)?;
+        let change = ChangeOf {
+            kind: Change::Edit,
+            of: req.seq,
+            any: false,
+        };
+        let ack = self
+            .post_entry(req.room, text, req.cid, Some(change))
+            .await?;
+        Ok(async move { envelope(ack.await) })
+    }
+
+    /// `delete`: removes one of this sender's messages, or anyone's for the
+    /// room's owner and moderators (and administrators in public rooms).
+    pub(super) async fn delete(
+        &mut self,
+        payload: Bytes,
+    ) -> Result<impl Future<Output = Bytes> + Send + 'static, ErrorBody> {
+        self.require_hello()?;
+        let req: Delete = parse(&payload, event::DELETE)?;
+        self.joined(&req.room)?;
+        let any = self.moderates(&req.room).await;
+        // A moderator removing somebody else's message: recorded once done.
+        let record = match any {
+            true => self.moderation_of(&req.room, req.seq).await,
+            false => None,
+        };
+        let change = ChangeOf {
+            kind: Change::Delete,
+            of: req.seq,
+            any,
+        };
+        let ack = self
+            .post_entry(req.room, String::new(), req.cid, Some(change))
+            .await?;
+        Ok(async move {
+            let answer = ack.await;
+            if let (Ok(_), Some(record)) = (&answer, record) {
+                record.await;
+            }
+            envelope(answer)
+        })
+    }
+
+    /// Queues an entry (a message, or a change of one) in order; the
+    /// returned future resolves to the Response payload once stored.
+    async fn post_entry(
+        &mut self,
+        room: String,
+        text: String,
+        cid: String,
+        change: Option<ChangeOf>,
+    ) -> Result<impl Future<Output = Result<Said, ErrorBody>> + Send + 'static, ErrorBody> {
+        limits::cid(&cid)?;
+        let (_, room) = self.joined(&room)?;
+        let author = match (&self.account, &self.session) {
+            (Some(me), _) => Some(format!("a:{}", me.key)),
+            (None, Some(session)) => Some(format!("s:{session}")),
+            (None, None) => None,
+        };
         let ack = room
             .post(Post {
                 conn: self.id,
                 from: self.nick.clone(),
                 text,
-                cid: Some(req.cid),
+                cid: Some(cid),
                 session: self.session.clone(),
+                author,
+                change,
                 received: std::time::Instant::now(),
             })
             .await?;
         Ok(async move {
-            envelope(
-                ack.await.unwrap_or_else(|_| {
-                    Err(ErrorBody::new(ErrorCode::Internal, "the room stopped"))
-                }),
-            )
+            ack.await
+                .unwrap_or_else(|_| Err(ErrorBody::new(ErrorCode::Internal, "the room stopped")))
         })
     }
 

@@ -75,6 +75,8 @@ impl Conn {
                 text,
                 cid: None,
                 session: None,
+                author: None,
+                change: None,
                 received: std::time::Instant::now(),
             })
             .await;

@@ -157,6 +157,24 @@ impl Conn {
                 }
                 return;
             }
+            event::EDIT | event::DELETE => {
+                if !self.may_wait(id) {
+                    return;
+                }
+                // Each answers once its entry is stored, as `say` does.
+                let queued = match name {
+                    event::EDIT => self.edit(payload).await.map(futures_util::FutureExt::boxed),
+                    _ => self
+                        .delete(payload)
+                        .await
+                        .map(futures_util::FutureExt::boxed),
+                };
+                match queued {
+                    Ok(ack) => self.spawn_answer(id, ack),
+                    Err(e) => self.respond(id, envelope::<()>(Err(e))),
+                }
+                return;
+            }
             event::HELLO => envelope(self.hello(payload).await),
             event::JOIN => envelope(self.join(payload).await),
             event::LEAVE => envelope(self.leave(payload).await),

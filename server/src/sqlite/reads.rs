@@ -8,7 +8,7 @@ use crate::{
     log::{Read, Snapshot, StoreError},
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use shared::chat::Msg;
+use shared::chat::{Change, Msg};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -22,7 +22,7 @@ impl Shared {
         let epoch = epoch_of(&self.epochs, &conn, room)?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
+                "SELECT seq, nick, text, ts, cid, kind, target, changed, deleted FROM messages WHERE room = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
             )
             ?;
         let rows = stmt.query_map(params![room, from, to], |r| row_to_msg(room, &epoch, r))?;
@@ -41,7 +41,7 @@ impl Shared {
         let epoch = epoch_of(&self.epochs, &conn, room)?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, nick, text, ts, cid FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                "SELECT seq, nick, text, ts, cid, kind, target, changed, deleted FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
             )
             ?;
         let rows = stmt.query_map(params![room, before, limit as u64], |r| {
@@ -88,15 +88,40 @@ pub(super) fn blocking<T: Send + 'static>(
 }
 
 fn row_to_msg(room: &str, epoch: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Msg> {
-    Ok(Msg {
-        room: room.to_owned(),
-        epoch: epoch.to_owned(),
-        seq: r.get(0)?,
-        from: r.get(1)?,
-        text: r.get(2)?,
-        ts: r.get(3)?,
-        cid: r.get(4)?,
-    })
+    let mut msg = Msg::new(
+        room.to_owned(),
+        epoch.to_owned(),
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+    );
+    msg.cid = r.get(4)?;
+    msg.kind = r
+        .get::<_, Option<String>>(5)?
+        .as_deref()
+        .and_then(change_kind);
+    msg.of = r.get(6)?;
+    msg.changed = r.get(7)?;
+    msg.deleted = r.get(8)?;
+    Ok(msg)
+}
+
+/// A change's kind as stored.
+pub(super) fn change_kind(stored: &str) -> Option<Change> {
+    match stored {
+        "edit" => Some(Change::Edit),
+        "delete" => Some(Change::Delete),
+        _ => None,
+    }
+}
+
+/// How a change's kind is stored.
+pub(super) fn kind_name(kind: Change) -> &'static str {
+    match kind {
+        Change::Edit => "edit",
+        Change::Delete => "delete",
+    }
 }
 
 /// A room's epoch: the one recorded with its messages, or one made now

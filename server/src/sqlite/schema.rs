@@ -28,7 +28,18 @@ use tracing::{error, info, warn};
 /// The schema this code writes (`PRAGMA user_version`).
 /// 1: session tokens are stored only as hashes; `meta.commits` counts
 /// acknowledging transactions.
-const VERSION: i64 = 1;
+/// 2: messages have edits and deletes (`kind`, `target`, `changed`,
+/// `deleted`) and their author's identity (`author`).
+const VERSION: i64 = 2;
+
+/// What version 2 adds to an existing `messages` table.
+const MESSAGES_V2: &str = "
+ALTER TABLE messages ADD COLUMN kind TEXT;
+ALTER TABLE messages ADD COLUMN target INTEGER;
+ALTER TABLE messages ADD COLUMN changed INTEGER;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN author TEXT;
+";
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rooms (
@@ -42,7 +53,12 @@ CREATE TABLE IF NOT EXISTS messages (
     text    TEXT NOT NULL,
     ts      INTEGER NOT NULL,
     cid     TEXT,
-    session TEXT
+    session TEXT,
+    kind    TEXT,
+    target  INTEGER,
+    changed INTEGER,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    author  TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_seq ON messages (room, seq);
 DROP INDEX IF EXISTS messages_cid;
@@ -108,6 +124,8 @@ pub(super) fn connect(path: &Path) -> Result<Connection, Error> {
     };
     let conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+    // `secure_delete` (below): a deleted or edited message's old text is
+    // overwritten in the database pages, not left in free space.
     // journal_mode answers with a row; read it.
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -119,7 +137,7 @@ pub(super) fn connect(path: &Path) -> Result<Connection, Error> {
         });
     }
     conn.execute_batch(
-        "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192;",
+        "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192; PRAGMA secure_delete=FAST;",
     )
     .map_err(fail)?;
     Ok(conn)
@@ -218,6 +236,11 @@ pub(super) fn migrate(conn: &Connection, db: &Path) -> Result<(), Error> {
         )
         .map_err(fail)?;
         info!(path = %db.display(), "stored session tokens replaced by their hashes");
+    }
+    if existed && version < 2 {
+        conn.execute_batch(&format!("BEGIN; {MESSAGES_V2} COMMIT;"))
+            .map_err(fail)?;
+        info!(path = %db.display(), "messages can now be edited and deleted");
     }
     conn.pragma_update(None, "user_version", VERSION)
         .map_err(fail)?;

@@ -6,6 +6,7 @@
 
 mod retention;
 
+use super::reads::{change_kind, kind_name};
 use super::{
     Error, Op, Retention, StoreError,
     cids::{Cids, DEDUP_WINDOW, Known},
@@ -13,9 +14,9 @@ use super::{
     reads::epoch_of,
     schema::Witness,
 };
-use crate::log::Placed;
+use crate::log::{ChangeOf, Entry, Placed, Refusal, check_change};
 use rusqlite::{Connection, OptionalExtension, params};
-use shared::chat::Said;
+use shared::chat::{Change, Msg, Said};
 use std::{
     collections::{HashMap, HashSet},
     sync::{
@@ -188,6 +189,68 @@ impl Writer {
     }
 
     /// Writes one group in one transaction and answers every waiter.
+    /// Whether `entry` may change the message it names (the rule of
+    /// `log::check_change`, on the stored message).
+    fn may_change(
+        tx: &Connection,
+        room: &str,
+        entry: &Entry,
+        change: &ChangeOf,
+    ) -> rusqlite::Result<Result<(), Refusal>> {
+        let target = tx
+            .prepare_cached(
+                "SELECT seq, nick, text, ts, kind, deleted, author FROM messages WHERE room = ?1 AND seq = ?2",
+            )?
+            .query_row(params![room, change.of], |r| {
+                let mut msg = Msg::new(
+                    room.to_owned(),
+                    String::new(),
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                );
+                msg.kind = r.get::<_, Option<String>>(4)?.as_deref().and_then(change_kind);
+                msg.deleted = r.get(5)?;
+                Ok((msg, r.get::<_, Option<String>>(6)?))
+            })
+            .optional()?;
+        Ok(match target {
+            None => Err(Refusal::NoSuchMessage),
+            Some((msg, author)) => check_change(
+                &msg,
+                author.as_deref(),
+                change,
+                entry.author.as_deref(),
+                entry.ts,
+            ),
+        })
+    }
+
+    /// Applies a change placed at `seq` to the message it names: an edit's
+    /// text replaces it, a delete removes it from the database.
+    fn change(
+        tx: &Connection,
+        room: &str,
+        seq: u64,
+        text: &str,
+        change: &ChangeOf,
+    ) -> rusqlite::Result<()> {
+        match change.kind {
+            Change::Edit => tx
+                .prepare_cached(
+                    "UPDATE messages SET text = ?3, changed = ?4 WHERE room = ?1 AND seq = ?2",
+                )?
+                .execute(params![room, change.of, text, seq])?,
+            Change::Delete => tx
+                .prepare_cached(
+                    "UPDATE messages SET text = '', deleted = 1, changed = ?3 WHERE room = ?1 AND seq = ?2",
+                )?
+                .execute(params![room, change.of, seq])?,
+        };
+        Ok(())
+    }
+
     fn write(&mut self, batch: Vec<Op>) {
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
@@ -196,11 +259,19 @@ impl Writer {
         // retries of entries placed before are answered whatever happens.
         let mut placed: Vec<Answer> = Vec::new();
         let mut known: Vec<Answer> = Vec::new();
+        // Edits and deletes the log refuses: nothing of them is written.
+        let mut refused: Vec<(
+            tokio::sync::oneshot::Sender<Result<Placed, StoreError>>,
+            Refusal,
+        )> = Vec::new();
         let mut next: HashMap<Arc<str>, u64> = HashMap::new();
         // `(room, session, cid)` placed in this group (a retry can follow
         // its original in the same group).
         let mut in_group: HashMap<(Arc<str>, String, String), Said> = HashMap::new();
         let mut rooms_recorded = Vec::new();
+        // A delete is in this group: the old text is scrubbed from the
+        // write-ahead log too once it is committed.
+        let mut scrub = false;
         let mut retired = Vec::new();
         let mut bytes = 0;
         let commits = self.commits + 1;
@@ -247,9 +318,15 @@ impl Writer {
                             )?;
                             rooms_recorded.push(room.clone());
                         }
+                        if let Some(change) = &entry.change
+                            && let Err(why) = Self::may_change(&tx, &room, &entry, change)?
+                        {
+                            refused.push((done, why));
+                            continue;
+                        }
                         let seq = last + 1;
                         tx.prepare_cached(
-                            "INSERT INTO messages (room, seq, nick, text, ts, cid, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                            "INSERT INTO messages (room, seq, nick, text, ts, cid, session, kind, target, author) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                         )?
                         .execute(params![
                             &*room,
@@ -258,8 +335,15 @@ impl Writer {
                             entry.text,
                             entry.ts,
                             entry.cid,
-                            entry.session
+                            entry.session,
+                            entry.change.map(|c| kind_name(c.kind)),
+                            entry.change.map(|c| c.of),
+                            entry.author,
                         ])?;
+                        if let Some(change) = &entry.change {
+                            Self::change(&tx, &room, seq, &entry.text, change)?;
+                            scrub |= change.kind == Change::Delete;
+                        }
                         next.insert(room.clone(), seq);
                         if let (Some(session), Some(cid)) = (entry.session, entry.cid) {
                             in_group.insert((room, session, cid), Said { seq, ts: entry.ts });
@@ -300,6 +384,9 @@ impl Writer {
         for (done, answer) in known {
             let _ = done.send(Ok(answer));
         }
+        for (done, why) in refused {
+            let _ = done.send(Err(StoreError::Refused(why)));
+        }
         let result = result.map_err(StoreError::from).and_then(|()| {
             // On disk: record it before anybody is told (see `schema`).
             self.commits = commits;
@@ -327,6 +414,9 @@ impl Writer {
                 for (done, answer) in placed {
                     let _ = done.send(Ok(answer));
                 }
+                if scrub {
+                    self.scrub();
+                }
             }
             Err(e) => {
                 error!(error = %e, "history write failed; messages refused until it works again");
@@ -337,6 +427,19 @@ impl Writer {
             }
         }
         forget(self);
+    }
+
+    /// Copies the write-ahead log into the database and empties it, so
+    /// that a deleted message's text (overwritten in the database by
+    /// `secure_delete`) is not left in an old frame of the log either.
+    /// Readers in the way make it a no-op; the next delete tries again.
+    fn scrub(&mut self) {
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            tracing::debug!(error = %e, "could not empty the write-ahead log after a delete");
+        }
     }
 
     /// Lets go of what is held for a closed room: its last `seq`, its

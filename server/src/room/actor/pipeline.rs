@@ -4,7 +4,7 @@
 
 use super::{Appending, Reply, Room, Task, json, now_ms};
 use crate::{
-    log::{Entry, Placed, StoreError},
+    log::{Entry, Placed, Refusal, StoreError},
     ring::Ring,
     room::Post,
 };
@@ -83,6 +83,8 @@ impl Room {
                 ts: now_ms(),
                 cid: post.cid.clone(),
                 session: post.session.clone(),
+                author: post.author,
+                change: post.change,
             },
         );
         self.appending.push_back(Appending {
@@ -90,6 +92,7 @@ impl Room {
             cid: post.cid,
             from: post.from,
             text: post.text,
+            change: post.change,
             received: post.received,
             replies: reply.into_iter().collect(),
             relays: Vec::new(),
@@ -145,15 +148,18 @@ impl Room {
                     done.fresh && done.seq > self.delivered && done.epoch == self.cache.epoch();
                 if fresh {
                     self.posted.insert(done.seq, entry.received);
-                    self.pending.entry(done.seq).or_insert(Msg {
-                        room: self.name.to_string(),
-                        epoch: done.epoch,
-                        seq: done.seq,
-                        from: entry.from,
-                        text: entry.text,
-                        ts: done.ts,
-                        cid: entry.cid,
-                    });
+                    let mut msg = Msg::new(
+                        self.name.to_string(),
+                        done.epoch,
+                        done.seq,
+                        entry.from,
+                        entry.text,
+                        done.ts,
+                    );
+                    msg.cid = entry.cid;
+                    msg.kind = entry.change.map(|c| c.kind);
+                    msg.of = entry.change.map(|c| c.of);
+                    self.pending.entry(done.seq).or_insert(msg);
                 }
                 self.head = self.head.max(done.seq);
                 if done.seq <= self.delivered {
@@ -172,6 +178,16 @@ impl Room {
                     }
                 }
                 self.drain();
+            }
+            Err(StoreError::Refused(why)) => {
+                let code = match why {
+                    Refusal::NotYours => ErrorCode::Forbidden,
+                    _ => ErrorCode::BadRequest,
+                };
+                for reply in entry.replies {
+                    let _ = reply.send(Err(ErrorBody::new(code, why.to_string())));
+                }
+                self.deliver_relays(entry.relays);
             }
             Err(e) => {
                 warn!(room = %self.name, error = %e, "could not store a message");
@@ -229,10 +245,8 @@ impl Room {
     /// is here to get it, `message` with the raw text.
     fn msg_frames(&self, msg: &Msg) -> (Bytes, Option<Bytes>) {
         let chat = Frame::notify(name::MSG, json(msg)).encode();
-        let demo = self
-            .members
-            .values()
-            .any(|m| !m.chat_client)
+        // The original demo has no edits or deletes: it gets messages only.
+        let demo = (msg.kind.is_none() && self.members.values().any(|m| !m.chat_client))
             .then(|| Frame::notify(name::MESSAGE, Bytes::from(msg.text.clone())).encode());
         (chat, demo)
     }
@@ -240,6 +254,10 @@ impl Room {
     fn deliver_msg(&mut self, msg: Msg, received: Option<Instant>) {
         let seq = msg.seq;
         let (chat, demo) = self.msg_frames(&msg);
+        if msg.kind.is_some() {
+            // Joins and recovery from the cache see the message's final state.
+            self.cache.apply(&msg);
+        }
         // The cache takes every message in order; it cannot fail.
         let _ = self.cache.push(msg, None);
         self.delivered = seq;

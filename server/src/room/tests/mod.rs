@@ -94,6 +94,8 @@ fn spawn(ports: Ports, room: &str) -> RoomHandle {
 
 fn post(conn: u64, from: &str, text: &str, cid: &str) -> Post {
     Post {
+        author: Some(format!("s:{from}")),
+        change: None,
         conn,
         from: from.to_owned(),
         text: text.to_owned(),
@@ -111,6 +113,32 @@ async fn say(room: &RoomHandle, conn: u64, from: &str, text: &str, cid: &str) ->
         .expect("answered")
         .expect("stored")
         .seq
+}
+
+/// An edit (with `text`) or a delete (`text` empty) of message `of` by
+/// `from`; `any`: `from` moderates the room.
+async fn change(
+    room: &RoomHandle,
+    (conn, from): (u64, &str),
+    of: u64,
+    text: Option<&str>,
+    any: bool,
+    cid: &str,
+) -> Result<u64, shared::chat::ErrorCode> {
+    let kind = if text.is_some() {
+        shared::chat::Change::Edit
+    } else {
+        shared::chat::Change::Delete
+    };
+    let mut post = post(conn, from, text.unwrap_or_default(), cid);
+    post.change = Some(crate::log::ChangeOf { kind, of, any });
+    room.post(post)
+        .await
+        .expect("queued")
+        .await
+        .expect("answered")
+        .map(|said| said.seq)
+        .map_err(|e| e.code)
 }
 
 async fn join(room: &RoomHandle, peer: &Peer) -> RoomState {
@@ -182,6 +210,123 @@ async fn room_suite(ports: impl Fn() -> Ports) {
         [18, 19, 20, 21]
     );
     assert_eq!(say(&again, 3, "carl", "next", "c-next").await, 22);
+    changes_suite(&again, carl, &ports).await;
+}
+
+/// Edits and deletes: entries of their own, checked by the log, applied to
+/// what joins and history show, recovered from a cursor like messages.
+async fn changes_suite(room: &RoomHandle, mut carl: Peer, ports: &impl Fn() -> Ports) {
+    use shared::chat::{Change, ErrorCode};
+    let ann = Peer::new(4, "ann");
+    let epoch = join(room, &ann).await.epoch;
+    // Ann (conn 4, author "s:ann") wrote 1..=21; carl wrote 22.
+    assert_eq!(
+        change(room, (3, "carl"), 3, Some("hijacked"), false, "e0").await,
+        Err(ErrorCode::Forbidden),
+        "not carl's to edit"
+    );
+    assert_eq!(
+        change(room, (4, "ann"), 3, Some("t3, fixed"), false, "e1").await,
+        Ok(23)
+    );
+    assert_eq!(change(room, (4, "ann"), 4, None, false, "d1").await, Ok(24));
+    assert_eq!(
+        change(room, (3, "carl"), 5, None, false, "d2").await,
+        Err(ErrorCode::Forbidden),
+        "carl does not moderate"
+    );
+    assert_eq!(
+        change(room, (3, "carl"), 5, None, true, "d3").await,
+        Ok(25),
+        "a moderator deletes anyone's"
+    );
+    for (of, why) in [
+        (4, "deleted"),
+        (999, "missing"),
+        (23, "a change, not a message"),
+    ] {
+        assert_eq!(
+            change(room, (4, "ann"), of, Some("x"), false, &format!("bad-{of}")).await,
+            Err(ErrorCode::BadRequest),
+            "{why}"
+        );
+    }
+    // A retried edit is placed once.
+    assert_eq!(
+        change(room, (4, "ann"), 3, Some("t3, fixed"), false, "e1").await,
+        Ok(23)
+    );
+    let mut seen: Vec<Msg> = Vec::new();
+    while seen.len() < 3 {
+        let m = carl.next_msg().await;
+        // Carl's own message 22 came first.
+        if m.seq > 22 {
+            seen.push(m);
+        }
+    }
+    let kinds: Vec<(u64, Option<Change>, Option<u64>)> =
+        seen.iter().map(|m| (m.seq, m.kind, m.of)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (23, Some(Change::Edit), Some(3)),
+            (24, Some(Change::Delete), Some(4)),
+            (25, Some(Change::Delete), Some(5)),
+        ]
+    );
+    assert_eq!(seen[0].text, "t3, fixed");
+
+    // What history, joins and recovery show: the final state.
+    let check = |msgs: &[Msg], why: &str| {
+        let at = |seq: u64| msgs.iter().find(|m| m.seq == seq).expect("there");
+        assert_eq!(
+            (at(3).text.as_str(), at(3).changed, at(3).deleted),
+            ("t3, fixed", Some(23), false),
+            "{why}: edited"
+        );
+        for (seq, by) in [(4, 24), (5, 25)] {
+            assert_eq!(
+                (at(seq).text.as_str(), at(seq).changed, at(seq).deleted),
+                ("", Some(by), true),
+                "{why}: deleted"
+            );
+        }
+        assert_eq!(at(6).text, "t6", "{why}: untouched");
+    };
+    let page = room.history(3, 26, 25, 1 << 20).await.expect("history");
+    check(&page, "history");
+    check(&join(room, &Peer::new(5, "dee")).await.history, "a join");
+    // And from the log alone, once the room retired and came back.
+    for conn in [3, 4, 5] {
+        room.leave(conn).await.expect("leave");
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let back = spawn(ports(), "suite");
+    let eve = Peer::new(6, "eve");
+    let state = back
+        .join(
+            eve.member.clone(),
+            Some(shared::chat::Cursor {
+                room: "suite".into(),
+                epoch,
+                seq: 22,
+            }),
+            1 << 20,
+        )
+        .await
+        .expect("joined");
+    assert!(state.recovered);
+    assert_eq!(
+        state
+            .history
+            .iter()
+            .map(|m| (m.seq, m.of))
+            .collect::<Vec<_>>(),
+        [(23, Some(3)), (24, Some(4)), (25, Some(5))],
+        "recovery brings the changes"
+    );
+    let page = back.history(6, 26, 25, 1 << 20).await.expect("history");
+    check(&page, "history read back from the log");
 }
 
 #[tokio::test]
