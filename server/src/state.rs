@@ -36,6 +36,11 @@ pub struct Stats {
     pub long_tasks: AtomicU64,
 }
 
+/// How many times a sign-in the store could not answer for is asked
+/// again after the notices came back, and how long apart.
+const RECHECK_TRIES: u32 = 20;
+const RECHECK_PAUSE: Duration = Duration::from_millis(500);
+
 /// Suffixes tried for a nickname (`name-2` … ) before giving up.
 const MAX_SUFFIX: u64 = 100;
 
@@ -288,26 +293,45 @@ impl AppState {
 
     /// Closes the sockets of every sign-in session here that has ended
     /// (its end may have been told while the notices could not arrive).
+    /// Sessions the store cannot answer for yet are asked again, a few
+    /// times, as the store comes back.
     async fn recheck_sign_ins(&self) {
         let Some(accounts) = &self.accounts else {
             return;
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let life = self.signin_lifetime();
+        let mut unsure = self.signed_in.sessions();
         let mut closed = 0;
-        for session in self.signed_in.sessions() {
-            // A store that cannot answer now leaves the socket be: the next
-            // recheck (or the session's own end) comes.
-            if let Ok(None) = accounts.session(&session, now, life).await {
-                closed += self.signed_in.close(&session, identity::SIGNED_OUT);
+        for attempt in 0..RECHECK_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(RECHECK_PAUSE).await;
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            let mut again = Vec::new();
+            for session in unsure {
+                match accounts.session(&session, now, life).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => closed += self.signed_in.close(&session, identity::SIGNED_OUT),
+                    Err(_) => again.push(session),
+                }
+            }
+            unsure = again;
+            if unsure.is_empty() {
+                break;
             }
         }
         if closed > 0 {
             tracing::info!(
                 sockets = closed,
                 "closed sockets of sign-ins that ended meanwhile"
+            );
+        }
+        if !unsure.is_empty() {
+            tracing::warn!(
+                sessions = unsure.len(),
+                "could not check some sign-ins again; they are checked at the next reconnect"
             );
         }
     }

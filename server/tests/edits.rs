@@ -334,3 +334,53 @@ async fn a_room_owner_deletes_anyones_message_and_it_is_recorded() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn messages_stored_before_edits_existed_can_be_edited() {
+    // A database as the previous schema (1) left it.
+    let dir = temp_dir("edits-migrate");
+    {
+        let db = rusqlite::Connection::open(dir.join("chat.db")).expect("db");
+        db.execute_batch(
+            "CREATE TABLE rooms (name TEXT PRIMARY KEY, epoch TEXT NOT NULL);
+             CREATE TABLE messages (room TEXT NOT NULL, seq INTEGER NOT NULL, nick TEXT NOT NULL,
+                 text TEXT NOT NULL, ts INTEGER NOT NULL, cid TEXT, session TEXT);
+             CREATE UNIQUE INDEX messages_seq ON messages (room, seq);
+             INSERT INTO rooms VALUES ('lobby', 'old-epoch');
+             INSERT INTO messages VALUES ('lobby', 1, 'ann', 'from before', 1, 'c1', 'h');
+             PRAGMA user_version = 1;",
+        )
+        .expect("old schema");
+    }
+    let store = server::sqlite::SqliteStore::open(
+        &dir,
+        server::sqlite::Retention {
+            max_messages: 1_000,
+            max_age: None,
+        },
+    )
+    .expect("migrated");
+    let server = TestServer::start_with_store(common::config(), Arc::new(store)).await;
+    let (mut ann, welcome) = hello_with(&server, json!({"v": 1, "nick": "ann"})).await;
+    let lobby = welcome
+        .rooms
+        .iter()
+        .find(|r| r.room == "lobby")
+        .expect("lobby");
+    assert_eq!(lobby.history[0].text, "from before");
+    // It has no recorded author: nobody may edit it, and asking is clean.
+    assert_eq!(
+        edit(&mut ann, "lobby", 1, "x", "e1")
+            .await
+            .expect_err("no author")
+            .code,
+        ErrorCode::Forbidden
+    );
+    let mine = say(&mut ann, "lobby", "new", "n1").await;
+    assert_eq!(mine, 2, "the sequence goes on");
+    edit(&mut ann, "lobby", mine, "newer", "e2")
+        .await
+        .expect("edited");
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

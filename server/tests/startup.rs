@@ -278,7 +278,7 @@ fn a_database_from_a_newer_version_stops_start_up() {
     refused(
         &dir,
         &format!(
-            "{} was written by a newer version of this server (schema 7; this one knows 1)",
+            "{} was written by a newer version of this server (schema 7; this one knows 2)",
             db.display()
         ),
     );
