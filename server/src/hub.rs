@@ -118,11 +118,12 @@ pub struct HubNode {
 
 impl Log for HubNode {
     fn append(&self, room: &str, entry: Entry) -> oneshot::Receiver<Result<Placed, StoreError>> {
-        let (from, text, cid, change) = (
+        let (from, text, cid, change, reply) = (
             entry.from.clone(),
             entry.text.clone(),
             entry.cid.clone(),
             entry.change,
+            entry.reply,
         );
         let mut placed = self.hub.store.append(room, entry);
         let result = placed.try_recv().unwrap_or(Err(StoreError::Stopped));
@@ -139,6 +140,7 @@ impl Log for HubNode {
                 msg.cid = cid;
                 msg.kind = change.map(|c| c.kind);
                 msg.of = change.map(|c| c.of);
+                msg.reply = reply;
                 self.hub
                     .publish(room, None, || BusEvent::Entry(msg.clone()));
             }

@@ -116,6 +116,8 @@ pub struct Entry {
     pub author: Option<String>,
     /// An edit or delete of an earlier message.
     pub change: Option<ChangeOf>,
+    /// The message this one answers.
+    pub reply: Option<u64>,
 }
 
 /// Where an appended entry was placed.

@@ -204,6 +204,7 @@ fn place(history: &mut Ring, room: &str, entry: Entry) -> Result<Placed, StoreEr
     msg.cid = entry.cid;
     msg.kind = entry.change.map(|c| c.kind);
     msg.of = entry.change.map(|c| c.of);
+    msg.reply = entry.reply;
     let ts = msg.ts;
     if msg.kind.is_some() {
         // The message itself changes: a deleted text is gone from here.
@@ -232,6 +233,7 @@ mod tests {
             session: Some("s".into()),
             author: Some("s:s".into()),
             change: None,
+            reply: None,
         }
     }
 

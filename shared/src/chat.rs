@@ -49,6 +49,9 @@ pub struct Msg {
     /// A message that was deleted: its `text` is empty.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// The message this one answers (its `seq`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<u64>,
 }
 
 /// What a change entry does to the message it names.
@@ -76,6 +79,7 @@ impl Msg {
             of: None,
             changed: None,
             deleted: false,
+            reply: None,
         }
     }
 
@@ -202,6 +206,9 @@ pub struct Say {
     pub text: String,
     /// Client-chosen id that makes retries safe.
     pub cid: String,
+    /// The message this one answers (its `seq` in the room).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<u64>,
 }
 
 /// `say` ok value.

@@ -93,6 +93,9 @@ pub(super) struct Body {
     pub(super) changed: Option<u64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(super) deleted: bool,
+    /// The message it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) reply: Option<u64>,
 }
 
 impl Body {
@@ -110,6 +113,7 @@ impl Body {
         msg.of = self.of;
         msg.changed = self.changed;
         msg.deleted = self.deleted;
+        msg.reply = self.reply;
         msg
     }
 }

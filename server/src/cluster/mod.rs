@@ -408,6 +408,7 @@ mod tests {
             author: None,
             changed: None,
             deleted: false,
+            reply: None,
         })
         .expect("json");
         assert_eq!(body, r#"{"from":"a","text":"t","ts":1}"#);

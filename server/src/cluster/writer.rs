@@ -192,6 +192,7 @@ impl Cluster {
             ts,
             author,
             change,
+            reply: reply_to,
             ..
         } = entry;
         let cid = entry.session.zip(entry.cid);
@@ -218,6 +219,7 @@ impl Cluster {
             author: author.clone(),
             changed: None,
             deleted: false,
+            reply: reply_to,
         })
         .unwrap_or_default();
         let op = Op::Append(AppendOp {

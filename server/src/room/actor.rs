@@ -93,6 +93,7 @@ struct Appending {
     from: String,
     text: String,
     change: Option<crate::log::ChangeOf>,
+    reply: Option<u64>,
     received: Instant,
     replies: Vec<Reply>,
     /// Relayed bytes posted after it: they follow it.

@@ -63,6 +63,8 @@ pub struct Post {
     pub author: Option<String>,
     /// An edit or delete of an earlier message.
     pub change: Option<crate::log::ChangeOf>,
+    /// The message this one answers.
+    pub reply: Option<u64>,
     /// When the server read it (for the fan-out latency metric).
     pub received: std::time::Instant,
 }

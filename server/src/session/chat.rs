@@ -283,7 +283,15 @@ impl Conn {
         self.require_hello()?;
         let req: Say = parse(&payload, event::SAY)?;
         let text = names::text(&req.text, self.app.config.max_text_chars)?;
-        let ack = self.post_entry(req.room, text, req.cid, None).await?;
+        if req.reply == Some(0) {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "'reply' names a message: seq 1 or more",
+            ));
+        }
+        let ack = self
+            .post_entry(req.room, text, req.cid, None, req.reply)
+            .await?;
         Ok(async move { envelope(ack.await) })
     }
 
@@ -303,7 +311,7 @@ impl Conn {
             any: false,
         };
         let ack = self
-            .post_entry(req.room, text, req.cid, Some(change))
+            .post_entry(req.room, text, req.cid, Some(change), None)
             .await?;
         Ok(async move { envelope(ack.await) })
     }
@@ -329,7 +337,7 @@ impl Conn {
             any,
         };
         let ack = self
-            .post_entry(req.room, String::new(), req.cid, Some(change))
+            .post_entry(req.room, String::new(), req.cid, Some(change), None)
             .await?;
         Ok(async move {
             let answer = ack.await;
@@ -348,6 +356,7 @@ impl Conn {
         text: String,
         cid: String,
         change: Option<ChangeOf>,
+        reply: Option<u64>,
     ) -> Result<impl Future<Output = Result<Said, ErrorBody>> + Send + 'static, ErrorBody> {
         limits::cid(&cid)?;
         let (_, room) = self.joined(&room)?;
@@ -365,6 +374,7 @@ impl Conn {
                 session: self.session.clone(),
                 author,
                 change,
+                reply,
                 received: std::time::Instant::now(),
             })
             .await?;

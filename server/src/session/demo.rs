@@ -77,6 +77,7 @@ impl Conn {
                 session: None,
                 author: None,
                 change: None,
+                reply: None,
                 received: std::time::Instant::now(),
             })
             .await;

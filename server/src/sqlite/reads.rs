@@ -22,7 +22,7 @@ impl Shared {
         let epoch = epoch_of(&self.epochs, &conn, room)?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, nick, text, ts, cid, kind, target, changed, deleted FROM messages WHERE room = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
+                "SELECT seq, nick, text, ts, cid, kind, target, changed, deleted, reply FROM messages WHERE room = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
             )
             ?;
         let rows = stmt.query_map(params![room, from, to], |r| row_to_msg(room, &epoch, r))?;
@@ -41,7 +41,7 @@ impl Shared {
         let epoch = epoch_of(&self.epochs, &conn, room)?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, nick, text, ts, cid, kind, target, changed, deleted FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                "SELECT seq, nick, text, ts, cid, kind, target, changed, deleted, reply FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
             )
             ?;
         let rows = stmt.query_map(params![room, before, limit as u64], |r| {
@@ -104,6 +104,7 @@ fn row_to_msg(room: &str, epoch: &str, r: &rusqlite::Row<'_>) -> rusqlite::Resul
     msg.of = r.get(6)?;
     msg.changed = r.get(7)?;
     msg.deleted = r.get(8)?;
+    msg.reply = r.get(9)?;
     Ok(msg)
 }
 

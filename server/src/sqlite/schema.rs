@@ -29,7 +29,8 @@ use tracing::{error, info, warn};
 /// 1: session tokens are stored only as hashes; `meta.commits` counts
 /// acknowledging transactions.
 /// 2: messages have edits and deletes (`kind`, `target`, `changed`,
-/// `deleted`) and their author's identity (`author`).
+/// `deleted`), their author's identity (`author`) and the message they
+/// answer (`reply`).
 const VERSION: i64 = 2;
 
 /// What version 2 adds to an existing `messages` table.
@@ -39,6 +40,7 @@ ALTER TABLE messages ADD COLUMN target INTEGER;
 ALTER TABLE messages ADD COLUMN changed INTEGER;
 ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN author TEXT;
+ALTER TABLE messages ADD COLUMN reply INTEGER;
 ";
 
 pub(super) const SCHEMA: &str = "
@@ -58,7 +60,8 @@ CREATE TABLE IF NOT EXISTS messages (
     target  INTEGER,
     changed INTEGER,
     deleted INTEGER NOT NULL DEFAULT 0,
-    author  TEXT
+    author  TEXT,
+    reply   INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_seq ON messages (room, seq);
 DROP INDEX IF EXISTS messages_cid;

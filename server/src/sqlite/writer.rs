@@ -326,7 +326,7 @@ impl Writer {
                         }
                         let seq = last + 1;
                         tx.prepare_cached(
-                            "INSERT INTO messages (room, seq, nick, text, ts, cid, session, kind, target, author) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                            "INSERT INTO messages (room, seq, nick, text, ts, cid, session, kind, target, author, reply) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                         )?
                         .execute(params![
                             &*room,
@@ -339,6 +339,7 @@ impl Writer {
                             entry.change.map(|c| kind_name(c.kind)),
                             entry.change.map(|c| c.of),
                             entry.author,
+                            entry.reply,
                         ])?;
                         if let Some(change) = &entry.change {
                             Self::change(&tx, &room, seq, &entry.text, change)?;

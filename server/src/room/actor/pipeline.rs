@@ -85,6 +85,7 @@ impl Room {
                 session: post.session.clone(),
                 author: post.author,
                 change: post.change,
+                reply: post.reply,
             },
         );
         self.appending.push_back(Appending {
@@ -93,6 +94,7 @@ impl Room {
             from: post.from,
             text: post.text,
             change: post.change,
+            reply: post.reply,
             received: post.received,
             replies: reply.into_iter().collect(),
             relays: Vec::new(),
@@ -159,6 +161,7 @@ impl Room {
                     msg.cid = entry.cid;
                     msg.kind = entry.change.map(|c| c.kind);
                     msg.of = entry.change.map(|c| c.of);
+                    msg.reply = entry.reply;
                     self.pending.entry(done.seq).or_insert(msg);
                 }
                 self.head = self.head.max(done.seq);

@@ -96,6 +96,7 @@ fn post(conn: u64, from: &str, text: &str, cid: &str) -> Post {
     Post {
         author: Some(format!("s:{from}")),
         change: None,
+        reply: None,
         conn,
         from: from.to_owned(),
         text: text.to_owned(),
@@ -293,7 +294,18 @@ async fn changes_suite(room: &RoomHandle, mut carl: Peer, ports: &impl Fn() -> P
         }
         assert_eq!(at(6).text, "t6", "{why}: untouched");
     };
-    let page = room.history(3, 26, 25, 1 << 20).await.expect("history");
+    // A reply names the message it answers.
+    let mut answer = post(4, "ann", "re: t6", "r1");
+    answer.reply = Some(6);
+    let said = room
+        .post(answer)
+        .await
+        .expect("queued")
+        .await
+        .expect("answered")
+        .expect("stored");
+    assert_eq!(said.seq, 26);
+    let page = room.history(3, 27, 26, 1 << 20).await.expect("history");
     check(&page, "history");
     check(&join(room, &Peer::new(5, "dee")).await.history, "a join");
     // And from the log alone, once the room retired and came back.
@@ -322,11 +334,13 @@ async fn changes_suite(room: &RoomHandle, mut carl: Peer, ports: &impl Fn() -> P
             .iter()
             .map(|m| (m.seq, m.of))
             .collect::<Vec<_>>(),
-        [(23, Some(3)), (24, Some(4)), (25, Some(5))],
+        [(23, Some(3)), (24, Some(4)), (25, Some(5)), (26, None)],
         "recovery brings the changes"
     );
-    let page = back.history(6, 26, 25, 1 << 20).await.expect("history");
+    assert_eq!(state.history[3].reply, Some(6), "and the reply's link");
+    let page = back.history(6, 27, 26, 1 << 20).await.expect("history");
     check(&page, "history read back from the log");
+    assert_eq!(page.last().map(|m| (m.seq, m.reply)), Some((26, Some(6))));
 }
 
 #[tokio::test]
