@@ -99,6 +99,8 @@ pub trait Access: Send + Sync {
     fn set_role(&self, room: &str, key: &str, role: Option<Role>) -> Read<()>;
     /// The private rooms the account may enter, with their rules.
     fn private_rooms_of(&self, key: &str) -> Read<Vec<(String, RoomAccess)>>;
+    /// The rooms the account is banned from.
+    fn banned_from(&self, key: &str) -> Read<Vec<String>>;
     /// Records a moderation action.
     fn record(&self, action: Action) -> Read<()>;
     /// The room's latest actions, newest first, at most `limit`.
@@ -184,6 +186,18 @@ impl Access for MemoryAccess {
             }
         }
         ready(())
+    }
+
+    fn banned_from(&self, key: &str) -> Read<Vec<String>> {
+        let inner = self.locked();
+        let mut rooms: Vec<String> = inner
+            .roles
+            .iter()
+            .filter(|(_, roles)| roles.get(key) == Some(&Role::Banned))
+            .map(|(room, _)| room.clone())
+            .collect();
+        rooms.sort_unstable();
+        ready(rooms)
     }
 
     fn private_rooms_of(&self, key: &str) -> Read<Vec<(String, RoomAccess)>> {

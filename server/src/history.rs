@@ -40,4 +40,8 @@ pub trait HistoryStore: Log {
     fn access(&self) -> Option<std::sync::Arc<dyn crate::access::Access>> {
         None
     }
+    /// How this store searches what it keeps, if it does.
+    fn search(&self) -> Option<std::sync::Arc<dyn crate::search::Search>> {
+        None
+    }
 }

@@ -29,6 +29,7 @@ pub mod origin;
 pub mod outbox;
 pub mod ring;
 pub mod room;
+pub mod search;
 pub mod session;
 pub mod sqlite;
 mod state;

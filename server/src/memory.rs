@@ -162,6 +162,34 @@ impl Log for MemoryStore {
     }
 }
 
+impl crate::search::Search for MemoryStore {
+    fn search(
+        &self,
+        query: crate::search::Query,
+        scope: crate::search::Scope,
+        limit: usize,
+    ) -> Read<Vec<Msg>> {
+        let mut found: Vec<Msg> = {
+            let rooms = self.rooms();
+            rooms
+                .open
+                .iter()
+                .chain(rooms.retired.iter())
+                .filter(|(room, _)| scope.allows(room))
+                .flat_map(|(room, ring)| {
+                    ring.before(u64::MAX, usize::MAX)
+                        .into_iter()
+                        .filter(|m| crate::search::matches(&query, room, m))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        found.sort_by(|a, b| b.ts.cmp(&a.ts).then(b.seq.cmp(&a.seq)));
+        found.truncate(limit.min(crate::search::MAX_RESULTS));
+        ready(Ok(found))
+    }
+}
+
 impl HistoryStore for MemoryStore {
     fn accounts(&self) -> Option<std::sync::Arc<dyn crate::accounts::Accounts>> {
         Some(self.accounts.clone())
@@ -169,6 +197,10 @@ impl HistoryStore for MemoryStore {
 
     fn access(&self) -> Option<std::sync::Arc<dyn crate::access::Access>> {
         Some(self.access.clone())
+    }
+
+    fn search(&self) -> Option<std::sync::Arc<dyn crate::search::Search>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 }
 

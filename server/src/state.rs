@@ -71,6 +71,8 @@ pub struct AppState {
     pub accounts: Option<Arc<dyn Accounts>>,
     /// Rooms' access rules and roles, where the accounts are.
     pub access: Option<Arc<dyn crate::access::Access>>,
+    /// Full-text search, where history is.
+    pub(crate) search: Option<Arc<dyn crate::search::Search>>,
     /// Password hashing, `--password-hashes` at once.
     pub passwords: Hasher,
     /// Sign-in failures, by name and by address.
@@ -193,6 +195,10 @@ impl AppState {
             Some(cluster) => Some(cluster.accounts()),
             None => store.access(),
         };
+        let search: Option<Arc<dyn crate::search::Search>> = match &cluster {
+            Some(cluster) => Some(cluster.clone()),
+            None => store.search(),
+        };
         // A room keeps at hand at most `--history` messages, and never more
         // than its log keeps.
         let kept = ports
@@ -236,6 +242,7 @@ impl AppState {
             cluster,
             accounts,
             access,
+            search,
             passwords: Hasher::bounded(config.password_hashes, config.password_queue),
             signin_throttle: Throttle::new(ThrottleRules::default()),
             signed_in: SignedIn::default(),

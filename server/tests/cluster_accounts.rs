@@ -281,6 +281,16 @@ async fn private_rooms_and_bans_across(a: &Binary, b: &Binary) {
         (actions[0].what.as_str(), actions[0].whom.as_str()),
         ("ban", "cyd")
     );
+
+    // Search reads every process's messages from Redis: Bob finds the
+    // private room's words, Cyd does not.
+    let search = |q: &'static str| json!({ "q": q });
+    let found: Vec<Msg> = bob.rich("search", &search("noon")).await.expect("search");
+    let mut texts: Vec<&str> = found.iter().map(|m| m.text.as_str()).collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["meet at noon", "noon it is"]);
+    let outside: Vec<Msg> = cyd.rich("search", &search("noon")).await.expect("search");
+    assert!(outside.is_empty(), "{outside:?}");
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ const LAYERS: &[(&str, usize, &[&str])] = &[
     (
         "ports",
         2,
-        &["log", "history", "identity", "accounts", "access"],
+        &["log", "history", "identity", "accounts", "access", "search"],
     ),
     (
         "leaves",

@@ -103,6 +103,18 @@ impl Msg {
     }
 }
 
+/// `search` request: words (each the start of a word) and filters
+/// (`from:NAME`, `in:ROOM`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`); the
+/// ok value is `[Msg]`, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchQuery {
+    /// What the person typed.
+    pub q: String,
+    /// Results wanted (the server caps it at 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u16>,
+}
+
 /// `edit` request: new text for one of the sender's messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Edit {

@@ -31,6 +31,8 @@ pub const SAY: &str = "say";
 pub const EDIT: &str = "edit";
 /// Request: deletes a message (the sender's own; a moderator's: any).
 pub const DELETE: &str = "delete";
+/// Request: messages matching a search, in every room the sender may read.
+pub const SEARCH: &str = "search";
 /// Request: older messages of a room.
 pub const HISTORY: &str = "history";
 /// Request: the rooms that exist and their member counts.

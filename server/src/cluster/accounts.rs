@@ -388,6 +388,17 @@ impl Access for RedisAccounts {
                 }
                 None => run::<()>(&mut conn, redis::cmd("HDEL").arg(&roles).arg(&key)).await?,
             }
+            // So does the list of rooms it is banned from.
+            let verb = if role == Some(Role::Banned) {
+                "SADD"
+            } else {
+                "SREM"
+            };
+            run::<()>(
+                &mut conn,
+                redis::cmd(verb).arg(keys::account_banned(&key)).arg(&room),
+            )
+            .await?;
             // The account's list of private rooms follows (public rooms
             // are listed for everyone).
             if is_private_name(&room) {
@@ -426,6 +437,19 @@ impl Access for RedisAccounts {
                 }
             }
             Ok(out)
+        })
+    }
+
+    fn banned_from(&self, key: &str) -> Read<Vec<String>> {
+        let key = key.to_owned();
+        self.with(move |mut conn| async move {
+            let mut rooms: Vec<String> = run(
+                &mut conn,
+                redis::cmd("SMEMBERS").arg(keys::account_banned(&key)),
+            )
+            .await?;
+            rooms.sort_unstable();
+            Ok(rooms)
         })
     }
 

@@ -134,6 +134,11 @@ pub(crate) fn account_rooms(key: &str) -> String {
     format!("chat:{{{}}}:rooms", account_tag(key))
 }
 
+/// The rooms the account is banned from.
+pub(crate) fn account_banned(key: &str) -> String {
+    format!("chat:{{{}}}:banned", account_tag(key))
+}
+
 /// A sign-in session (its token's hash): hash of `key`, `opened`, `seen`;
 /// expires with the session.
 pub(crate) fn signin(token: &str) -> String {

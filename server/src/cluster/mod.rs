@@ -53,6 +53,7 @@ mod ports;
 mod pubsub;
 mod reads;
 mod scripts;
+mod search;
 mod sessions;
 mod tasks;
 mod writer;

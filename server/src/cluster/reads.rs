@@ -127,7 +127,12 @@ impl Cluster {
     /// Entries `from..=to` in their final state: the stream's, with the
     /// current bodies of those edited, and placeholders of those deleted
     /// (whose stream entries are gone), in one round trip.
-    async fn read_window(&self, room: &str, from: u64, to: u64) -> Result<Vec<Msg>, StoreError> {
+    pub(super) async fn read_window(
+        &self,
+        room: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Msg>, StoreError> {
         if from > to {
             return Ok(Vec::new());
         }

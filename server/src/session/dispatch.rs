@@ -179,6 +179,7 @@ impl Conn {
             event::JOIN => envelope(self.join(payload).await),
             event::LEAVE => envelope(self.leave(payload).await),
             event::HISTORY => envelope(self.history(payload).await),
+            event::SEARCH => envelope(self.search(payload).await),
             event::ROOMS => envelope(Ok(self.list_rooms(MAX_ROOMS_LISTED).await)),
             event::CREATE => envelope(self.create(payload).await),
             event::DM => envelope(self.dm(payload).await),

@@ -9,6 +9,7 @@ mod chat;
 mod demo;
 mod dispatch;
 mod rooms;
+mod search;
 mod writer;
 
 use crate::outbox::{self, Bounds, Ending, Kill, Outbox};

@@ -88,6 +88,17 @@ impl Access for SqliteAccounts {
         })
     }
 
+    fn banned_from(&self, key: &str) -> Read<Vec<String>> {
+        let key = key.to_owned();
+        on_blocking(&self.conn, move |c| {
+            c.prepare(
+                "SELECT room FROM room_roles WHERE key = ?1 AND role = 'banned' ORDER BY room",
+            )?
+            .query_map([key], |r| r.get(0))?
+            .collect()
+        })
+    }
+
     fn record(&self, action: Action) -> Read<()> {
         on_blocking(&self.conn, move |c| {
             c.execute(

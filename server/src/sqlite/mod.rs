@@ -24,6 +24,7 @@ mod error;
 mod ports;
 mod reads;
 mod schema;
+mod search;
 mod writer;
 
 pub use cids::DEDUP_WINDOW;

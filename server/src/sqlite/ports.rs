@@ -28,6 +28,10 @@ impl HistoryStore for SqliteStore {
         )))
     }
 
+    fn search(&self) -> Option<std::sync::Arc<dyn crate::search::Search>> {
+        Some(std::sync::Arc::new(self.clone()))
+    }
+
     fn flushed(&self) -> Option<oneshot::Receiver<()>> {
         let (done, flushed) = oneshot::channel();
         self.shared.send(Op::Flush(done)).then_some(flushed)

@@ -33,6 +33,30 @@ use tracing::{error, info, warn};
 /// answer (`reply`).
 const VERSION: i64 = 2;
 
+/// Full-text search over messages' current text (FTS5, external content:
+/// the index holds no copy of the text), kept by triggers: a message is
+/// indexed when written, re-indexed when edited, dropped when deleted or
+/// trimmed; changes (edits, deletes) are not indexed.
+const SEARCH: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    text, content = 'messages', content_rowid = 'rowid',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages
+WHEN new.kind IS NULL BEGIN
+    INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF text ON messages
+WHEN old.kind IS NULL AND old.deleted = 0 BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO messages_fts (rowid, text) SELECT new.rowid, new.text WHERE new.deleted = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages
+WHEN old.kind IS NULL AND old.deleted = 0 BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+";
+
 /// What version 2 adds to an existing `messages` table.
 const MESSAGES_V2: &str = "
 ALTER TABLE messages ADD COLUMN kind TEXT;
@@ -241,10 +265,20 @@ pub(super) fn migrate(conn: &Connection, db: &Path) -> Result<(), Error> {
         info!(path = %db.display(), "stored session tokens replaced by their hashes");
     }
     if existed && version < 2 {
-        conn.execute_batch(&format!("BEGIN; {MESSAGES_V2} COMMIT;"))
-            .map_err(fail)?;
+        conn.execute_batch(&format!(
+            "BEGIN; {MESSAGES_V2} {SEARCH} INSERT INTO messages_fts (messages_fts) VALUES ('rebuild'); COMMIT;"
+        ))
+        .map_err(fail)?;
         info!(path = %db.display(), "messages can now be edited and deleted");
     }
+    conn.execute_batch(SEARCH).map_err(fail)?;
+    // A deleted or edited message's words leave the index at once (no
+    // tombstones waiting for a merge), as its text leaves the table.
+    conn.execute(
+        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1)",
+        [],
+    )
+    .map_err(fail)?;
     conn.pragma_update(None, "user_version", VERSION)
         .map_err(fail)?;
     Ok(())
