@@ -186,3 +186,88 @@ async fn the_banner_says_offline_and_retry_now_reconnects() {
     assert_eq!(chat.client().session().as_deref(), Some(session.as_str()));
     host.remove();
 }
+
+#[wasm_bindgen_test]
+async fn edits_and_deletions_change_rows_in_place_and_are_never_unread() {
+    let nick = unique("comp-reader");
+    let (host, _chat, _handle) = mount(Some(&nick));
+    online_as(&host, &nick).await;
+    let room = unique("comp-edits");
+    join_with_form(&host, &room).await;
+    let (other, mut other_events, _) = connected(&unique("comp-author")).await;
+    other.join(&room).await.expect("the author joins");
+    let said = say_all(&other, &mut other_events, &room, &["first draft".into()]).await;
+    let seq = said[0].seq;
+    until_texts(&host, &id("message-text"), &["first draft".to_owned()]).await;
+    assert!(
+        find(&host, &id("message-actions")).is_none(),
+        "not this reader's to change"
+    );
+
+    // Live, in the room on screen: new text, marked; no row of its own.
+    let cid = other.new_cid();
+    other
+        .edit(&room, seq, "final words", &cid)
+        .await
+        .expect("edited");
+    until_texts(&host, &id("message-text"), &["final words".to_owned()]).await;
+    until_texts(&host, &id("edited"), &["(edited)".to_owned()]).await;
+    assert_eq!(texts(&host, &id("message")).len(), 1);
+
+    // In a room not on screen: no unread for a deletion (the message
+    // after it is the one counted).
+    click(&host, &id("room-lobby"));
+    until_one_is(&host, &id("room-title"), "#lobby").await;
+    let cid = other.new_cid();
+    other.delete(&room, seq, &cid).await.expect("deleted");
+    say_all(&other, &mut other_events, &room, &["after".into()]).await;
+    let badge = format!("{} {}", id(&format!("room-{room}")), id("unread"));
+    until_one_is(&host, &badge, "1").await;
+
+    click(&host, &id(&format!("room-{room}")));
+    until_one_is(&host, &id("room-title"), &format!("#{room}")).await;
+    until_texts(
+        &host,
+        &id("message-deleted"),
+        &["message deleted".to_owned()],
+    )
+    .await;
+    assert_eq!(texts(&host, &id("message-text")), ["after"]);
+    assert!(texts(&host, &id("edited")).is_empty());
+    assert!(
+        !host.inner_html().contains("final words"),
+        "the deleted text left the page"
+    );
+    other.socket().close();
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_edit_is_said_under_the_message_and_changes_nothing() {
+    let nick = unique("comp-editor");
+    let (host, chat, _handle) = mount(Some(&nick));
+    online_as(&host, &nick).await;
+    let room = unique("comp-refused");
+    join_with_form(&host, &room).await;
+    let (other, mut other_events, _) = connected(&unique("comp-author")).await;
+    other.join(&room).await.expect("the author joins");
+    let said = say_all(&other, &mut other_events, &room, &["theirs".into()]).await;
+    until_texts(&host, &id("message-text"), &["theirs".to_owned()]).await;
+
+    // The app offers no "Edit" on someone else's message; asked anyway,
+    // the server refuses, and the editor says so and stays open.
+    chat.start_edit(&room, said[0].seq);
+    until("the editor opens", || {
+        find(&host, &id("edit-input")).is_some()
+    })
+    .await;
+    chat.keep_draft("mine now".into());
+    click(&host, &id("edit-save"));
+    until_text(&host, &id("edit-error"), "Not saved: ").await;
+    assert!(find(&host, &id("edit-input")).is_some(), "still open");
+    click(&host, &id("edit-cancel"));
+    until_texts(&host, &id("message-text"), &["theirs".to_owned()]).await;
+    assert!(texts(&host, &id("edited")).is_empty());
+    other.socket().close();
+    host.remove();
+}

@@ -1,7 +1,9 @@
-//! The composer: Enter sends, Shift+Enter adds a line, a counter near the
-//! limit, typing notifications, slash commands, one draft per room (kept
-//! across reloads), and errors said at the input.
+//! The composer: Enter sends, Shift+Enter adds a line, ArrowUp in an
+//! empty box edits one's last message, a counter near the limit, typing
+//! notifications, slash commands, one draft per room (kept across
+//! reloads), and errors said at the input.
 
+use super::WINDOW;
 use crate::state::{Chat, MAX_TEXT_CHARS, draft, set_draft};
 use leptos::{ev::KeyboardEvent, html, prelude::*};
 
@@ -100,6 +102,14 @@ pub fn Composer() -> impl IntoView {
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
             ev.prevent_default();
             send();
+        }
+        let plain = !(ev.shift_key() || ev.alt_key() || ev.ctrl_key() || ev.meta_key());
+        if ev.key() == "ArrowUp"
+            && plain
+            && text.with_untracked(String::is_empty)
+            && chat.edit_last(WINDOW)
+        {
+            ev.prevent_default();
         }
     };
     let on_input = move |ev| {

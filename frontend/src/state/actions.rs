@@ -141,9 +141,16 @@ impl Chat {
     }
 
     /// Shows a room (a person picked it: the cursor goes to its composer,
-    /// and the phone's rooms drawer closes).
+    /// and the phone's rooms drawer closes; an edit or a deletion asked
+    /// about in another room is dropped).
     pub fn show(&self, room: &str) {
         self.typing(false);
+        if self
+            .acting
+            .with_untracked(|a| a.as_ref().is_some_and(|a| a.room != room))
+        {
+            self.acting.set(None);
+        }
         self.model.update(|m| m.show(room));
         self.rooms_open.try_set(false);
         self.focus_composer.try_update(|n| *n += 1);

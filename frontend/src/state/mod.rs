@@ -3,7 +3,8 @@
 //! opens a socket.
 //!
 //! One job per file: `account` (who is signed in: sign in and out),
-//! `actions` (what components call), `page` (clock,
+//! `actions` (what components call), `editing` (editing and deleting
+//! messages), `page` (clock,
 //! socket address, storage), `model` (what the UI shows, no signals),
 //! `command` (slash commands), `rooms` (private rooms, direct messages,
 //! moderation), `tab` (one chatting tab per browser); this
@@ -12,12 +13,14 @@
 mod account;
 mod actions;
 pub mod command;
+mod editing;
 pub mod model;
 mod page;
 mod rooms;
 pub mod tab;
 
 pub use account::Account;
+pub use editing::{Act, Acting};
 pub use page::{draft, forget, load, now, set_draft, socket_url, store};
 
 use crate::net::chat::ChatClient;
@@ -88,6 +91,8 @@ pub struct Chat {
     pub account_notice: RwSignal<Option<String>>,
     /// A sign-in is on its way.
     pub account_busy: RwSignal<bool>,
+    /// The message being edited, or whose deletion is asked about.
+    pub acting: RwSignal<Option<Acting>>,
     client: StoredValue<SendWrapper<ChatClient>>,
     /// The room "typing" was last announced in, so "stopped" goes there.
     typing_in: StoredValue<Option<String>>,
@@ -175,6 +180,7 @@ impl Chat {
             account_error: RwSignal::new(None),
             account_notice: RwSignal::new(None),
             account_busy: RwSignal::new(false),
+            acting: RwSignal::new(None),
             client: StoredValue::new(SendWrapper::new(client)),
             typing_in: StoredValue::new(None),
         };

@@ -12,11 +12,17 @@
 //! - Day dividers, full dates on hover, a "new" line above what came while
 //!   you were away, text in its own direction, and delivery marks (with
 //!   retry) on your own messages only.
+//! - Edited messages say so; deleted ones leave a placeholder. Each
+//!   message one may edit or delete has its actions (on hover, on focus,
+//!   by Tab, by a tap on the row); editing happens in place.
 //!
 //! One job per file: `rows` (what of the room is in the window), `place`
 //! (the reader's place), `time` (times and day labels), `row_view` (one
-//! row on the page); this file holds the list and its scrolling.
+//! row on the page), `acting` (a row's actions, its editor, and the
+//! question before a deletion); this file holds the list and its
+//! scrolling.
 
+mod acting;
 mod place;
 mod row_view;
 mod rows;
@@ -264,13 +270,21 @@ pub fn MessageList() -> impl IntoView {
     };
     // Screen readers hear each new message from someone else once (the
     // list itself is not live: pages of older lines would be read out).
-    let announce = Memo::new(move |_| {
+    // The last line edited or deleted is not news: what was said goes
+    // quietly (a deleted text must leave the page).
+    let announce = Memo::new(move |previous: Option<&(String, String)>| {
         chat.model.with(|m| {
-            m.current_room()
-                .and_then(|r| r.lines.last())
-                .filter(|l| !l.own && !l.system)
-                .map(|l| format!("{}: {}", l.from, l.text))
-                .unwrap_or_default()
+            let Some(last) = m.current_room().and_then(|r| r.lines.last()) else {
+                return (String::new(), String::new());
+            };
+            let key = format!("{}|{}", m.current, last.key);
+            let quiet = last.own || last.system || last.deleted;
+            match previous {
+                Some(said) if said.0 == key && last.changed.is_none() => said.clone(),
+                Some(said) if said.0 == key => (key, String::new()),
+                _ if quiet => (key, String::new()),
+                _ => (key, format!("{}: {}", last.from, last.text)),
+            }
         })
     });
 
@@ -297,7 +311,7 @@ pub fn MessageList() -> impl IntoView {
                 </button>
             </Show>
             <For each=each key=|(key, _)| key.clone() let:row>
-                <RowView row=row.1 />
+                <RowView row=row.1 slice=slice />
             </For>
         </div>
         <Show when=move || unseen.get()>
@@ -306,6 +320,6 @@ pub fn MessageList() -> impl IntoView {
             </button>
         </Show>
         <div class="typing" data-testid="typing" aria-live="polite">{typing}</div>
-        <div class="sr-only" aria-live="polite" data-testid="announce">{move || announce.get()}</div>
+        <div class="sr-only" aria-live="polite" data-testid="announce">{move || announce.with(|(_, said)| said.clone())}</div>
     }
 }

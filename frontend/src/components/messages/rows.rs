@@ -55,6 +55,17 @@ pub(super) struct Slice {
     pub(super) newest: Option<(String, bool)>,
 }
 
+impl Slice {
+    /// The line `key` as it is now, if it is in the window (an edit or a
+    /// deletion changes a row in place: rows are keyed without them).
+    pub(super) fn line(&self, key: &str) -> Option<Line> {
+        self.rows.iter().find_map(|row| match row {
+            Row::Line { line, .. } if line.key == key => Some(line.clone()),
+            _ => None,
+        })
+    }
+}
+
 pub(super) fn rows(room: &RoomView, start: usize, end: usize, now: i64) -> Vec<Row> {
     let mut out = Vec::with_capacity(end - start + 4);
     let mut previous = start.checked_sub(1).and_then(|i| room.lines.get(i));

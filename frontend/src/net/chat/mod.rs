@@ -12,10 +12,12 @@
 //! One job per file: `sync` decides (cursors, held messages, the queue,
 //! what a failed `hello` or `say` leads to) and has no browser in it;
 //! `events` holds what the app is told; this file, `outbox` (sending the
-//! queue), `calls` (one-off requests) and `rooms` (private rooms, direct
-//! messages, moderation) do the I/O.
+//! queue), `calls` (one-off requests), `changes` (editing and deleting
+//! messages) and `rooms` (private rooms, direct messages, moderation) do
+//! the I/O.
 
 mod calls;
+mod changes;
 mod events;
 mod outbox;
 mod rooms;

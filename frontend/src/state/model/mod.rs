@@ -2,16 +2,19 @@
 //! [`ChatEvent`]s. No signals here, so it is tested without a browser.
 //!
 //! One job per file: `room` (one room's lines, members and typists),
+//! `change` (edits and deletions: applying them, and who may make them),
 //! `apply` (what each event does); this file holds the whole: rooms, the
 //! one on screen, what was read, and this user's own actions.
 //!
 //! [`ChatEvent`]: crate::net::chat::ChatEvent
 
 mod apply;
+mod change;
 mod room;
 #[cfg(test)]
 mod tests;
 
+pub use change::EDIT_WINDOW_MS;
 pub use room::{Delivery, Line, RoomView, TYPING_TTL_MS, Typist, label};
 
 use crate::net::socket::Status;
@@ -153,6 +156,8 @@ impl Model {
             delivery: Delivery::Sending,
             system: false,
             own: true,
+            changed: None,
+            deleted: false,
         });
     }
 

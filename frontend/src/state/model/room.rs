@@ -1,6 +1,7 @@
 //! One joined room as the UI shows it: its lines (messages, notices, this
 //! user's pending ones) in order, members, who is typing, and how a room
 //! state from the server (recovered or not) or older history lands in it.
+//! Edits and deletions of its messages: `change`.
 
 use shared::chat::{Msg, RoomState};
 
@@ -37,10 +38,14 @@ pub struct Line {
     /// Sent by this user from this page (its delivery state is worth
     /// showing); other people's messages, and history, are not.
     pub own: bool,
+    /// The `seq` of the latest edit or deletion applied to it.
+    pub changed: Option<u64>,
+    /// Deleted: its text is gone (the row says so instead).
+    pub deleted: bool,
 }
 
 impl Line {
-    fn from_msg(m: &Msg) -> Self {
+    pub(super) fn from_msg(m: &Msg) -> Self {
         Line {
             key: format!("s{}", m.seq),
             seq: Some(m.seq),
@@ -51,7 +56,14 @@ impl Line {
             delivery: Delivery::Sent,
             system: false,
             own: false,
+            changed: m.changed,
+            deleted: m.deleted,
         }
+    }
+
+    /// Edited since it was posted (and still there).
+    pub fn edited(&self) -> bool {
+        self.changed.is_some() && !self.deleted
     }
 }
 
@@ -94,6 +106,12 @@ pub struct RoomView {
     pub title: Option<String>,
     /// This account's role here (`owner`, `moderator`, `member`).
     pub role: Option<String>,
+    /// The lowest `seq` of any entry placed here, changes included (older
+    /// history is asked for before it).
+    floor: Option<u64>,
+    /// Edits and deletions of messages not loaded (yet), oldest first:
+    /// applied when their message comes with older history.
+    pub(super) kept_changes: Vec<Msg>,
     notice_counter: u64,
 }
 
@@ -126,9 +144,10 @@ impl RoomView {
         }
     }
 
-    /// The oldest stored `seq` shown.
+    /// The oldest `seq` loaded: of a message shown, or of an edit or
+    /// deletion (which has no line of its own).
     pub fn oldest_seq(&self) -> Option<u64> {
-        self.lines.iter().find_map(|l| l.seq)
+        self.floor
     }
 
     /// The newest stored `seq` shown.
@@ -145,7 +164,14 @@ impl RoomView {
         self.typing.retain(|t| t.nick != nick);
     }
 
+    /// Places a stored entry: a message gets its line (`true` when it is
+    /// a new one); an edit or deletion changes its message's line instead.
     pub(super) fn push_msg(&mut self, m: &Msg) -> bool {
+        self.floor = Some(self.floor.map_or(m.seq, |f| f.min(m.seq)));
+        if m.kind.is_some() {
+            self.apply_change(m);
+            return false;
+        }
         if let Some(cid) = &m.cid
             && let Some(line) = self
                 .lines
@@ -175,7 +201,8 @@ impl RoomView {
                 .position(|l| l.seq.is_some_and(|s| s > m.seq))
                 .unwrap_or(self.lines.len())
         };
-        self.lines.insert(at, Line::from_msg(m));
+        let line = self.line_of(m);
+        self.lines.insert(at, line);
         self.stop_typing(&m.from);
         true
     }
@@ -195,6 +222,8 @@ impl RoomView {
         if !state.recovered {
             // A different history (or a gap): replace the view.
             self.lines.clear();
+            self.floor = None;
+            self.kept_changes.clear();
             self.has_older = has_older;
         } else if self.lines.is_empty() {
             self.has_older = has_older;
@@ -224,6 +253,8 @@ impl RoomView {
             delivery: Delivery::Sent,
             system: true,
             own: false,
+            changed: None,
+            deleted: false,
         });
     }
 

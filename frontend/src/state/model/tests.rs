@@ -1,21 +1,24 @@
 //! The model, event by event: ordering of lines, own messages and their
 //! delivery, unread counts, the "new" line, recovered and replaced
-//! states, presence and typing.
+//! states, presence and typing. Edits and deletions: `changes`.
+
+mod changes;
 
 use super::*;
 use crate::net::chat::ChatEvent;
 use shared::chat::{ErrorBody, ErrorCode, Msg, Presence, PresenceKind, RoomState, Said, Welcome};
 
 fn msg(room: &str, seq: u64, from: &str, cid: Option<&str>) -> Msg {
-    Msg {
-        room: room.into(),
-        epoch: "e".into(),
+    let mut m = Msg::new(
+        room.into(),
+        "e".into(),
         seq,
-        from: from.into(),
-        text: format!("t{seq}"),
-        ts: 1,
-        cid: cid.map(Into::into),
-    }
+        from.into(),
+        format!("t{seq}"),
+        1,
+    );
+    m.cid = cid.map(Into::into);
+    m
 }
 
 fn state(room: &str, history: Vec<Msg>, recovered: bool) -> RoomState {

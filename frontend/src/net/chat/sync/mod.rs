@@ -294,10 +294,15 @@ impl SyncState {
             .collect()
     }
 
+    /// A new client id (for a `say`, an `edit` or a `delete`).
+    pub(super) fn next_cid(&mut self) -> String {
+        self.cid_counter += 1;
+        format!("{}-{}", self.cid_prefix, self.cid_counter)
+    }
+
     /// Queues a message; returns its new `cid`.
     pub(super) fn say(&mut self, room: &str, text: &str) -> String {
-        self.cid_counter += 1;
-        let cid = format!("{}-{}", self.cid_prefix, self.cid_counter);
+        let cid = self.next_cid();
         self.queue.push(Queued {
             room: room.to_owned(),
             text: text.to_owned(),
@@ -351,6 +356,8 @@ impl SyncState {
                     room: q.room.clone(),
                     text: q.text.clone(),
                     cid: q.cid.clone(),
+                    // The app does not offer replies (yet).
+                    reply: None,
                 }
             })
             .collect()

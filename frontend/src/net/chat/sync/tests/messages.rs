@@ -142,3 +142,14 @@ fn a_join_that_ends_during_hello_leaves_its_messages_to_the_welcome() {
     ]));
     assert_eq!(fresh, [msg("rust", "r", 5)]);
 }
+
+#[test]
+fn an_edit_or_deletion_is_an_entry_like_a_message_for_the_cursor() {
+    let mut s = welcomed();
+    let mut edit = msg("lobby", "e", 4);
+    edit.kind = Some(shared::chat::Change::Edit);
+    edit.of = Some(2);
+    assert_eq!(s.accept(edit.clone()), Some(edit.clone()));
+    assert_eq!(s.accept(edit), None, "seen once");
+    assert_eq!(s.hello().resume, Some(vec![cursor("lobby", "e", 4)]));
+}

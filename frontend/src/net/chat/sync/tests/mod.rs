@@ -1,6 +1,7 @@
 //! The client's decisions, natively: what `hello` and `join` send, what
 //! their answers do to the cursors and to messages held back meanwhile,
-//! which messages reach the app, and what becomes of each queued `say`.
+//! which messages (and edits and deletions) reach the app, and what
+//! becomes of each queued `say`.
 
 mod hello;
 mod messages;
@@ -9,15 +10,14 @@ mod outbox;
 use super::*;
 
 fn msg(room: &str, epoch: &str, seq: u64) -> Msg {
-    Msg {
-        room: room.into(),
-        epoch: epoch.into(),
+    Msg::new(
+        room.into(),
+        epoch.into(),
         seq,
-        from: "bob".into(),
-        text: format!("t{seq}"),
-        ts: 1,
-        cid: None,
-    }
+        "bob".into(),
+        format!("t{seq}"),
+        1,
+    )
 }
 
 fn state(room: &str, epoch: &str, seq: u64, recovered: bool) -> RoomState {

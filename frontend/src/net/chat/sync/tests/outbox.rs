@@ -21,12 +21,14 @@ fn says_wait_for_hello_then_go_once_each_in_order() {
             Say {
                 room: "lobby".into(),
                 text: "one".into(),
-                cid: "abc-1".into()
+                cid: "abc-1".into(),
+                reply: None,
             },
             Say {
                 room: "rust".into(),
                 text: "two".into(),
-                cid: "abc-2".into()
+                cid: "abc-2".into(),
+                reply: None,
             },
         ]
     );
@@ -133,4 +135,13 @@ fn a_new_connection_needs_a_new_hello() {
     assert!(!s.ready());
     s.say("lobby", "x");
     assert!(s.take_unsent().is_empty());
+}
+
+#[test]
+fn edits_and_deletions_take_cids_that_no_say_shares_and_queue_nothing() {
+    let mut s = welcomed();
+    assert_eq!(s.say("lobby", "one"), "p-1");
+    assert_eq!(s.next_cid(), "p-2");
+    assert_eq!(s.say("lobby", "two"), "p-3");
+    assert_eq!(s.queued(), 2, "only the says wait in the queue");
 }
