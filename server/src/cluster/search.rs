@@ -3,10 +3,10 @@
 //! edits and deletes applied) and matched here. No index to keep in step
 //! across processes: the streams are the truth, and retention bounds how
 //! much a search reads (`--retention-messages` per room; `in:` reads one
-//! room). `bench --only search` measures it.
+//! room; a search reads at most `search::MAX_READ` entries).
 
 use super::*;
-use crate::search::{MAX_RESULTS, Query, Scope, Search, matches};
+use crate::search::{MAX_READ, MAX_RESULTS, Query, Scope, Search, matches};
 
 /// Entries read per window.
 const WINDOW: u64 = 1_000;
@@ -33,24 +33,30 @@ impl Cluster {
             None => self.call(redis::cmd("SMEMBERS").arg(keys::LOGS)).await?,
         };
         let mut found = Vec::new();
+        let mut budget = MAX_READ;
         for room in rooms
             .into_iter()
             .filter(|r| scope.allows(r))
             .take(MAX_ROOMS)
         {
-            found.extend(self.search_room(&query, &room, limit).await?);
+            if budget == 0 {
+                break;
+            }
+            found.extend(self.search_room(&query, &room, limit, &mut budget).await?);
         }
         found.sort_by(|a, b| b.ts.cmp(&a.ts).then(b.seq.cmp(&a.seq)));
         found.truncate(limit);
         Ok(found)
     }
 
-    /// The newest `limit` matches in one room.
+    /// The newest `limit` matches in one room, reading at most `budget`
+    /// entries (less what it read).
     async fn search_room(
         &self,
         query: &Query,
         room: &str,
         limit: usize,
+        budget: &mut u64,
     ) -> Result<Vec<Msg>, StoreError> {
         let head: Option<u64> = self.call(redis::cmd("GET").arg(keys::seq(room))).await?;
         let first = self
@@ -68,8 +74,9 @@ impl Cluster {
         };
         let mut found = Vec::new();
         let mut high = head;
-        while high >= first && found.len() < limit {
-            let low = high.saturating_sub(WINDOW - 1).max(first);
+        while high >= first && found.len() < limit && *budget > 0 {
+            let low = high.saturating_sub(WINDOW.min(*budget) - 1).max(first);
+            *budget = budget.saturating_sub(high - low + 1);
             let msgs = self.read_window(room, low, high).await?;
             found.extend(
                 msgs.into_iter()

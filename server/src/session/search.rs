@@ -22,9 +22,25 @@ impl Conn {
                 "this server does not search",
             ));
         };
+        // Bounded in number and in time: a flood of searches costs the
+        // store no more than `RUNNING` at once, each at most `TIME_LIMIT`.
+        let Ok(_slot) = self.app.searches.try_acquire() else {
+            return Err(ErrorBody::new(
+                ErrorCode::Unavailable,
+                "search is busy; try again in a moment",
+            ));
+        };
         let scope = self.search_scope().await?;
         let limit = usize::from(req.limit.unwrap_or(search::MAX_RESULTS as u16));
-        let mut found = store.search(query, scope, limit).await.map_err(|e| {
+        let answer = tokio::time::timeout(search::TIME_LIMIT, store.search(query, scope, limit))
+            .await
+            .map_err(|_| {
+                ErrorBody::new(
+                    ErrorCode::Unavailable,
+                    "that search took too long; narrow it with in: or from:",
+                )
+            })?;
+        let mut found = answer.map_err(|e| {
             tracing::warn!(error = %e, "search failed");
             ErrorBody::new(ErrorCode::Unavailable, "search is not available right now")
         })?;
