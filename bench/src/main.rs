@@ -4,7 +4,7 @@
 //! run, and writes `results.md`, `results.json` and SVG charts.
 //!
 //! ```text
-//! bench [--quick] [--out DIR] [--bin-dir DIR] [--only fanout,latency,idle,slow,storm,cluster,signin]
+//! bench [--quick] [--out DIR] [--bin-dir DIR] [--only fanout,latency,idle,slow,storm,cluster,signin,search]
 //!       [--servers ours,ours-rich,original,broadcast]
 //! ```
 //!
@@ -16,10 +16,17 @@
 //! server without and with 50 wrong sign-ins per second (each a full
 //! argon2id verification), interleaved, and prints the p99 ratio.
 //!
+//! `search` fills this server on SQLite (FTS5 index) and, beside it, in
+//! cluster mode on a `redis-server` it starts (no index: each search reads
+//! the streams) with the same rooms of messages, times each kind of query
+//! on both through the socket and prints the cluster ÷ SQLite ratios; both
+//! must answer as many results as the corpus holds.
+//!
 //! `--quick` runs every scenario at a tiny size (the test suite does this to
-//! prove the harness works) and fails if a run errs or this server loses,
-//! duplicates or reorders a message. The full run reports; it asserts no
-//! performance target.
+//! prove the harness works) and fails if a run errs, this server loses,
+//! duplicates or reorders a message, or a search answers other results
+//! than the corpus holds. The full run reports; it asserts no performance
+//! target.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -28,7 +35,7 @@ use bench::{
     arg_flag, arg_value,
     matrix::{FULL, QUICK, TARGETS},
     report::{self, Row},
-    runs::{cluster_run, run_one},
+    runs::{cluster_run, run_one, search_run},
 };
 use serde_json::{Value, json};
 use std::{path::PathBuf, time::Duration};
@@ -176,6 +183,23 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    let mut search_data = None;
+    if only
+        .as_ref()
+        .is_none_or(|o| o.iter().any(|s| s == "search"))
+    {
+        let data = match search_run(sizes, bin_dir.as_deref()).await {
+            Ok(d) => d,
+            Err(e) => json!({"error": format!("{e:#}")}),
+        };
+        println!("{}", report::search_markdown(&data));
+        println!(
+            "{}",
+            json!({"scenario": "search", "server": "ours", "profile": "rich", "result": data})
+        );
+        search_data = Some(data);
+    }
+
     let header = report::header(sizes, quick);
     let mut md = report::markdown(&rows, &header);
     if !cluster_runs.is_empty() {
@@ -186,6 +210,10 @@ async fn main() -> anyhow::Result<()> {
         md += "\n";
         md += &signin_md;
     }
+    if let Some(data) = &search_data {
+        md += "\n";
+        md += &report::search_markdown(data);
+    }
     std::fs::write(out_dir.join("results.md"), &md)?;
     let mut all: Vec<Value> = rows
         .iter()
@@ -194,6 +222,9 @@ async fn main() -> anyhow::Result<()> {
     all.extend(cluster_runs.iter().map(|(scenario, processes, data)| {
         json!({"scenario": format!("cluster-{scenario}"), "server": "ours", "profile": "rich", "processes": processes, "result": data})
     }));
+    all.extend(search_data.iter().map(
+        |data| json!({"scenario": "search", "server": "ours", "profile": "rich", "result": data}),
+    ));
     std::fs::write(
         out_dir.join("results.json"),
         serde_json::to_string_pretty(&all)?,
@@ -206,6 +237,7 @@ async fn main() -> anyhow::Result<()> {
     if quick {
         let mut problems = report::quick_problems(&rows);
         problems.extend(report::cluster_problems(&cluster_runs));
+        problems.extend(search_data.iter().flat_map(report::search_problems));
         if !problems.is_empty() {
             anyhow::bail!("the quick run found problems:\n  {}", problems.join("\n  "));
         }

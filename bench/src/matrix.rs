@@ -37,6 +37,12 @@ pub struct Sizes {
     pub storm_attempts: usize,
     /// Storm: clients connected across the restart.
     pub storm_clients: usize,
+    /// Search: rooms filled.
+    pub search_rooms: usize,
+    /// Search: messages per room.
+    pub search_per_room: usize,
+    /// Search: searches timed per kind of query and server.
+    pub search_samples: usize,
     /// Any run ends by then at the latest.
     pub deadline: Duration,
 }
@@ -58,6 +64,9 @@ pub const FULL: Sizes = Sizes {
     slow_bytes: 1_000,
     storm_attempts: 5_000,
     storm_clients: 1_000,
+    search_rooms: 20,
+    search_per_room: 5_000,
+    search_samples: 30,
     deadline: Duration::from_secs(120),
 };
 
@@ -76,6 +85,9 @@ pub const QUICK: Sizes = Sizes {
     slow_bytes: 100,
     storm_attempts: 200,
     storm_clients: 20,
+    search_rooms: 4,
+    search_per_room: 500,
+    search_samples: 3,
     deadline: Duration::from_secs(30),
 };
 

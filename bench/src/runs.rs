@@ -1,11 +1,12 @@
 //! One run of the matrix: start the server (or the cluster and its
-//! Redis), run the scenario, read `/metrics`, stop everything.
+//! Redis, or both for search), run the scenario, read `/metrics`, stop
+//! everything.
 
 use crate::{
     client::Profile,
     matrix::{Sizes, load_of, server_args},
     process::{Kind, RedisProc, ServerProc, binary_path},
-    scenario::{self, Load, Pace},
+    scenario::{self, Corpus, Load, Pace},
 };
 use serde_json::{Value, json};
 
@@ -142,4 +143,45 @@ pub async fn cluster_run(
     data["redis_cpu_secs"] = json!(redis_cpu);
     data["servers_rss_bytes"] = json!(rss);
     Ok(data)
+}
+
+/// The search run: this server on SQLite (a fresh data directory) and,
+/// beside it, in cluster mode on a fresh `redis-server`, both filled with
+/// the same corpus and searched in turn.
+pub async fn search_run(sizes: &Sizes, bin_dir: Option<&std::path::Path>) -> anyhow::Result<Value> {
+    let binary = binary_path(bin_dir, Kind::Ours)?;
+    let corpus = Corpus {
+        rooms: sizes.search_rooms,
+        per_room: sizes.search_per_room,
+    };
+    // Each filler is in every room, and in the lobby.
+    let rooms = [
+        "--max-rooms-per-connection".to_owned(),
+        (corpus.rooms + 1).max(32).to_string(),
+    ];
+    let dir = std::env::temp_dir().join(format!("chat-bench-search-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = async {
+        let mut args = server_args(Kind::Ours, Some(&dir));
+        args.extend(rooms.iter().cloned());
+        let mut sqlite = ServerProc::start(Kind::Ours, &binary, "127.0.0.1:0", &args).await?;
+        let mut redis = RedisProc::start().await?;
+        let mut args = server_args(Kind::Ours, None);
+        // As in the cluster runs: a Redis that keeps nothing on disk, on purpose.
+        args.extend([
+            "--redis".to_owned(),
+            redis.url(),
+            "--redis-allow-lossy".to_owned(),
+        ]);
+        args.extend(rooms.iter().cloned());
+        let mut cluster = ServerProc::start(Kind::Ours, &binary, "127.0.0.1:0", &args).await?;
+        let result = scenario::search(&sqlite, &cluster, corpus, sizes.search_samples).await;
+        sqlite.kill().await;
+        cluster.kill().await;
+        redis.kill().await;
+        result
+    };
+    let result = run.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(serde_json::to_value(result?)?)
 }

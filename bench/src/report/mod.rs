@@ -2,13 +2,15 @@
 //! runs go, and what makes a quick run fail.
 //!
 //! One job per file: `markdown` (`results.md`), `charts` (SVG), `console`
-//! (the printed lines), `checks` (a quick run's problems); this file holds
-//! a run's row and the number formatting they share.
+//! (the printed lines), `checks` (a quick run's problems), `signin` and
+//! `search` (those scenarios' tables; search's problems too); this file
+//! holds a run's row and the number formatting they share.
 
 mod charts;
 mod checks;
 mod console;
 mod markdown;
+mod search;
 mod signin;
 #[cfg(test)]
 mod tests;
@@ -17,6 +19,7 @@ pub use charts::{bar_chart, charts};
 pub use checks::{cluster_problems, quick_problems};
 pub use console::{cluster_line, human, metrics_line};
 pub use markdown::{cluster_markdown, header, markdown};
+pub use search::{search_markdown, search_problems};
 pub use signin::signin_markdown;
 
 use serde_json::Value;

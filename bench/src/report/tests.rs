@@ -73,3 +73,22 @@ fn charts_are_svg_with_one_bar_per_run() {
     assert!(fanout.starts_with("<svg"));
     assert_eq!(fanout.matches("<rect x=").count(), 2);
 }
+
+#[test]
+fn search_runs_report_servers_that_disagree() {
+    let timing = |results: u64| json!({"samples": 3, "p50_ms": 1.0, "p95_ms": 2.0, "results": results, "wrong": 0});
+    let run = |cluster: u64| {
+        json!({"rooms": 4, "per_room": 200, "messages": 800, "samples": 3,
+            "fill_secs_sqlite": 0.5, "fill_secs_cluster": 0.7,
+            "queries": [{"label": "rare word", "q": "zephyr", "matching": 8, "expected": 8,
+                "sqlite": timing(8), "cluster": timing(cluster), "ratio_p50": 1.0}]})
+    };
+    assert!(search_problems(&run(8)).is_empty());
+    let md = search_markdown(&run(8));
+    assert!(md.contains("| rare word: `zephyr` | 8 | 8 / 8 |"), "{md}");
+    assert!(!md.contains("Problems"), "{md}");
+    let problems = search_problems(&run(7));
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(search_markdown(&run(7)).contains("**Problems:**"));
+    assert_eq!(search_problems(&json!({"error": "boom"})).len(), 1);
+}

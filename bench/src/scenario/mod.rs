@@ -2,18 +2,25 @@
 //!
 //! One file per family: `fanout` (fan-out and latency, on one process or
 //! spread over several; its receivers in `receive`), `idle` (idle memory),
-//! `storm` (connect storm and restart); `stats` (percentiles). This file
+//! `storm` (connect storm and restart), `signin` (sign-ins and a flood of
+//! wrong ones), `search` (search on SQLite and in cluster mode; its
+//! messages in `corpus`, sent by `fill`); `stats` (percentiles). This file
 //! opens the clients they share.
 
+mod corpus;
 mod fanout;
+mod fill;
 mod idle;
 mod receive;
+mod search;
 mod signin;
 mod stats;
 mod storm;
 
+pub use corpus::Corpus;
 pub use fanout::{Fanout, Load, Pace, fanout, fanout_across};
 pub use idle::{Idle, idle};
+pub use search::{Search, Timed, Timing, search};
 pub use signin::{Pair, Signin, chat_latency, one_signin, summary as signin_summary};
 pub use stats::Percentiles;
 pub use storm::{Storm, storm};

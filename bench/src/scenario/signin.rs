@@ -11,7 +11,7 @@
 //!   proxy), so no throttle key ever repeats: every try costs the server
 //!   a full argon2id verification, the worst a botnet can make it do.
 
-use super::{Load, Percentiles, fanout};
+use super::{Load, Percentiles, fanout, stats::percentile};
 use crate::{client::Profile, process::ServerProc};
 use serde::Serialize;
 use std::{
@@ -128,14 +128,6 @@ async fn flood(addr: SocketAddr, rate: u32, stop: Arc<AtomicU64>, counts: Arc<[A
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// Signs up the bench's account on `server` and times `samples`

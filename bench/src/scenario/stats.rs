@@ -34,6 +34,15 @@ impl Percentiles {
     }
 }
 
+/// The `p` quantile (0 to 1) of `sorted` samples (0 when there are none).
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

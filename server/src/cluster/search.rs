@@ -3,7 +3,8 @@
 //! edits and deletes applied) and matched here. No index to keep in step
 //! across processes: the streams are the truth, and retention bounds how
 //! much a search reads (`--retention-messages` per room; `in:` reads one
-//! room; a search reads at most `search::MAX_READ` entries).
+//! room; a search reads at most `search::MAX_READ` entries). `bench --only
+//! search` measures it against SQLite's index.
 
 use super::*;
 use crate::search::{MAX_READ, MAX_RESULTS, Query, Scope, Search, matches};
