@@ -92,10 +92,11 @@ pub const QUICK: Sizes = Sizes {
 };
 
 /// Which servers and profiles each scenario runs with.
-pub const TARGETS: [(Kind, Profile); 4] = [
+pub const TARGETS: [(Kind, Profile); 5] = [
     (Kind::Ours, Profile::Seed),
     (Kind::Ours, Profile::Rich),
     (Kind::Original, Profile::Seed),
+    (Kind::Batched, Profile::Seed),
     (Kind::Broadcast, Profile::Seed),
 ];
 

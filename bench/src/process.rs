@@ -19,8 +19,13 @@ pub enum Kind {
     Ours,
     /// The original library's example (`axum-socket-io` 0.1.0).
     Original,
-    /// Plain axum + `tokio::sync::broadcast`.
+    /// Plain axum + `tokio::sync::broadcast`, a flush per frame and Nagle
+    /// on: the naive baseline.
     Broadcast,
+    /// Plain axum + `tokio::sync::broadcast` as a careful engineer writes
+    /// it: `TCP_NODELAY`, a writer that drains its queue and flushes once.
+    /// The fair baseline.
+    Batched,
 }
 
 impl Kind {
@@ -30,6 +35,7 @@ impl Kind {
             Kind::Ours => "ours",
             Kind::Original => "original",
             Kind::Broadcast => "broadcast",
+            Kind::Batched => "batched",
         }
     }
 
@@ -38,7 +44,8 @@ impl Kind {
         match self {
             Kind::Ours => "this server",
             Kind::Original => "original library (axum-socket-io 0.1.0)",
-            Kind::Broadcast => "plain axum + tokio broadcast",
+            Kind::Broadcast => "plain axum + tokio broadcast, a flush per frame (naive)",
+            Kind::Batched => "plain axum + tokio broadcast, batched writes, TCP_NODELAY (fair)",
         }
     }
 
@@ -47,6 +54,7 @@ impl Kind {
             Kind::Ours => "server",
             Kind::Original => "baseline-original",
             Kind::Broadcast => "baseline-broadcast",
+            Kind::Batched => "baseline-batched",
         }
     }
 }

@@ -1,9 +1,11 @@
-//! Baseline (b): a plain axum 0.8 WebSocket server that re-broadcasts every
+//! Baseline (naive): a plain axum 0.8 WebSocket server that re-broadcasts every
 //! `broadcast` notify as a `message` notify through `tokio::sync::broadcast`,
 //! with default settings (axum's default buffers, one channel). Frames are
 //! read and written with the `shared` codec, so it speaks the seed profile.
 //! A receiver that lags behind the channel loses messages (that is how
-//! `tokio::sync::broadcast` works); the bench counts them.
+//! `tokio::sync::broadcast` works); the bench counts them. It flushes the
+//! socket after every frame and leaves Nagle on: kept as the naive
+//! baseline; `baseline-batched` is the fair one the targets use.
 //!
 //! `baseline-broadcast --addr 127.0.0.1:0 [--capacity N]`; prints `listening on http://ADDR`.
 

@@ -24,12 +24,19 @@ fn numbers_get_thousands_separators() {
 
 #[test]
 fn targets_are_judged_from_same_run_ratios() {
-    let clean = json!({"per_sec": 600.0, "lost": 0, "duplicates": 0, "reordered": 0});
+    let clean = json!({"per_sec": 600.0, "lost": 0, "duplicates": 0, "reordered": 0,
+        "delivered": 6000.0, "server_cpu_secs": 3.0});
     let rows = vec![
         row("fanout", "ours", "seed", clean),
         row("fanout", "ours", "rich", json!({"per_sec": 200.0})),
         row("fanout", "original", "seed", json!({"per_sec": 100.0})),
-        row("fanout", "broadcast", "seed", json!({"per_sec": 700.0})),
+        row(
+            "fanout",
+            "batched",
+            "seed",
+            json!({"per_sec": 700.0, "delivered": 7000.0, "server_cpu_secs": 2.0}),
+        ),
+        row("fanout", "broadcast", "seed", json!({"per_sec": 500.0})),
         row(
             "idle",
             "ours",
@@ -49,7 +56,15 @@ fn targets_are_judged_from_same_run_ratios() {
         line("fan-out ≥ 5× the original").ends_with("| met |"),
         "{md}"
     );
-    assert!(line("fan-out ≥ 1.0× plain").contains("not met"), "{md}");
+    assert!(
+        line("fan-out ≥ 1.0× plain broadcast (fair").contains("not met"),
+        "600 vs the fair baseline's 700: {md}"
+    );
+    assert!(
+        line("deliveries per server CPU-second").contains("0.57×"),
+        "2,000 vs 3,500 per CPU-second: {md}"
+    );
+    assert!(line("(for reference)").contains("1.20×"), "{md}");
     assert!(line("idle memory").contains("not met"), "{md}");
     assert!(line("latency p99").contains("not measured"), "{md}");
     assert!(
