@@ -239,7 +239,7 @@ async fn missed_messages_are_recovered_after_a_disconnect() {
     .await;
     let mut cids = Vec::new();
     for i in 1..=3 {
-        cids.push(alice.say(&room, &format!("missed {i}")));
+        cids.push(alice.say(&room, &format!("missed {i}"), None));
     }
     // Acknowledgements may come in any order; wait for all three.
     let mut unacked: std::collections::HashSet<String> = cids.iter().cloned().collect();

@@ -41,7 +41,7 @@ async fn reconnects_after_the_server_restarts_and_sends_the_queue_once() {
             matches!(status, Status::Reconnecting { .. }),
             "still down when typing: {status:?}"
         );
-        let cid = client.say(&room, QUEUED);
+        let cid = client.say(&room, QUEUED, None);
         assert_eq!(client.queued(), 1, "queued, not sent");
         assert_eq!(client.socket().status(), status, "and still down");
         cid
@@ -64,7 +64,7 @@ async fn reconnects_after_the_server_restarts_and_sends_the_queue_once() {
             ChatEvent::Said { cid: c, result } if c == cid => {
                 let said = result.expect("stored after the restart");
                 stored = Some(said.seq);
-                client.say(&room, MARKER);
+                client.say(&room, MARKER, None);
             }
             _ => {}
         }

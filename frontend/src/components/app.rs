@@ -1,7 +1,8 @@
 //! The page layout, and what a second tab of the same browser shows.
 
 use super::{
-    AccountBar, AccountDialog, Banner, Composer, Members, MessageList, NickDialog, Sidebar,
+    AccountBar, AccountDialog, Banner, Composer, Members, MessageList, NickDialog, ReplyBar,
+    SearchBox, Sidebar,
 };
 use crate::state::{Account, Chat, Tab, socket_url};
 use leptos::prelude::*;
@@ -88,6 +89,7 @@ fn Layout() -> impl IntoView {
                     </Show>
                 </button>
                 <h1 class="room-title" data-testid="room-title">{title}</h1>
+                <SearchBox />
                 <Banner />
                 <Show when=move || !matches!(chat.account.get(), Account::Signed { .. })>
                     <button
@@ -124,6 +126,7 @@ fn Layout() -> impl IntoView {
             <Sidebar />
             <main class="conversation" aria-label="Conversation">
                 <MessageList />
+                <ReplyBar />
                 <Composer />
             </main>
             <Members />

@@ -1,7 +1,8 @@
 //! The composer: Enter sends, Shift+Enter adds a line, ArrowUp in an
-//! empty box edits one's last message, a counter near the limit, typing
-//! notifications, slash commands, one draft per room (kept across
-//! reloads), and errors said at the input.
+//! empty box edits one's last message, Escape cancels a reply (see
+//! `reply_bar`), a counter near the limit, typing notifications, slash
+//! commands, one draft per room (kept across reloads), and errors said at
+//! the input.
 
 use super::WINDOW;
 use crate::state::{Chat, MAX_TEXT_CHARS, draft, set_draft};
@@ -102,6 +103,13 @@ pub fn Composer() -> impl IntoView {
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
             ev.prevent_default();
             send();
+        }
+        let replying = chat
+            .model
+            .with_untracked(|m| m.current_room().is_some_and(|r| r.replying.is_some()));
+        if ev.key() == "Escape" && replying {
+            ev.prevent_default();
+            chat.cancel_reply(&room.get_untracked());
         }
         let plain = !(ev.shift_key() || ev.alt_key() || ev.ctrl_key() || ev.meta_key());
         if ev.key() == "ArrowUp"

@@ -8,6 +8,8 @@ mod composer;
 mod members;
 mod messages;
 mod nick;
+mod reply_bar;
+mod search;
 mod sidebar;
 
 pub use account::{AccountBar, AccountDialog};
@@ -17,4 +19,6 @@ pub use composer::Composer;
 pub use members::Members;
 pub use messages::{MessageList, WINDOW, local_time};
 pub use nick::NickDialog;
+pub use reply_bar::ReplyBar;
+pub use search::SearchBox;
 pub use sidebar::Sidebar;

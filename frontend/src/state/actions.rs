@@ -2,7 +2,7 @@
 //! slash command), retry, join, leave, nickname, showing a room, older
 //! messages, the rooms list, typing, reconnecting now.
 
-use super::{Chat, NICK_KEY, OLDER_PAGE, command, command::Command, now, store};
+use super::{Chat, NICK_KEY, command, command::Command, now, store};
 use crate::net::chat::ChatError;
 use leptos::{prelude::*, task::spawn_local};
 
@@ -74,21 +74,25 @@ impl Chat {
         Ok(())
     }
 
-    /// Sends a message to the room on screen (queued while offline).
+    /// Sends a message to the room on screen (queued while offline),
+    /// answering what its composer answers (which then answers nothing).
     pub fn say(&self, text: &str) {
         if text.trim().is_empty() {
             return;
         }
         let room = self.model.with_untracked(|m| m.current.clone());
-        let cid = self.client().say(&room, text);
-        self.model.update(|m| m.local_say(&room, &cid, text, now()));
+        let reply = self.model.try_update(|m| m.take_reply(&room)).flatten();
+        let cid = self.client().say(&room, text, reply);
+        self.model
+            .update(|m| m.local_say(&room, &cid, text, reply, now()));
         self.keep_outbox();
     }
 
-    /// Sends a failed message again.
-    pub fn retry(&self, room: String, cid: String, text: String) {
-        self.model.update(|m| m.retrying(&cid));
-        self.client().retry(&room, &text, &cid);
+    /// Sends a failed message again (with its `cid`, answering what it
+    /// answered).
+    pub fn retry(&self, say: shared::chat::Say) {
+        self.model.update(|m| m.retrying(&say.cid));
+        self.client().retry(say);
         self.keep_outbox();
     }
 
@@ -158,24 +162,12 @@ impl Chat {
 
     /// Loads older messages of `room` (a page of [`OLDER_PAGE`]); `done`
     /// runs once they are in the model (or none came).
+    ///
+    /// [`OLDER_PAGE`]: super::OLDER_PAGE
     pub fn load_older(&self, room: &str, done: impl FnOnce() + 'static) {
-        let before = self.model.with_untracked(|m| {
-            m.room(room)
-                .and_then(|r| r.oldest_seq())
-                .unwrap_or(u64::MAX)
-        });
-        let (chat, client, room) = (*self, self.client(), room.to_owned());
+        let (chat, room) = (*self, room.to_owned());
         spawn_local(async move {
-            match client.history(&room, before, OLDER_PAGE).await {
-                Ok(older) => {
-                    chat.model.try_update(|m| {
-                        if let Some(r) = m.room_mut(&room) {
-                            r.prepend(&older);
-                        }
-                    });
-                }
-                Err(e) => chat.note(format!("cannot load older messages: {e}")),
-            }
+            chat.older_page(&room).await;
             done();
         });
     }

@@ -4,7 +4,8 @@
 //!
 //! One job per file: `account` (who is signed in: sign in and out),
 //! `actions` (what components call), `editing` (editing and deleting
-//! messages), `page` (clock,
+//! messages), `replies` (replying, and going to a message), `search`
+//! (the search panel and its results), `page` (clock,
 //! socket address, storage), `model` (what the UI shows, no signals),
 //! `command` (slash commands), `rooms` (private rooms, direct messages,
 //! moderation), `tab` (one chatting tab per browser); this
@@ -16,12 +17,16 @@ pub mod command;
 mod editing;
 pub mod model;
 mod page;
+mod replies;
 mod rooms;
+mod search;
 pub mod tab;
 
 pub use account::Account;
 pub use editing::{Act, Acting};
 pub use page::{draft, forget, load, now, set_draft, socket_url, store};
+pub use replies::Target;
+pub use search::Search;
 
 use crate::net::chat::ChatClient;
 use futures_util::StreamExt;
@@ -40,7 +45,9 @@ pub const NICK_KEY: &str = "chat.nick";
 /// holds it is the only one that chats, see [`tab`]).
 pub const SESSION_KEY: &str = "chat.session";
 /// localStorage key of the messages not acknowledged yet (JSON list of
-/// `[room, text, cid]`), sent again after a reload with the same `cid`.
+/// `[room, text, cid, reply]`, `reply` the `seq` answered or `null`; lists
+/// stored before replies, `[room, text, cid]`, read the same), sent again
+/// after a reload with the same `cid`.
 pub const OUTBOX_KEY: &str = "chat.outbox";
 /// localStorage key of the last `seq` read per room (JSON object).
 pub const READ_KEY: &str = "chat.read";
@@ -93,6 +100,13 @@ pub struct Chat {
     pub account_busy: RwSignal<bool>,
     /// The message being edited, or whose deletion is asked about.
     pub acting: RwSignal<Option<Acting>>,
+    /// A message to show once its room's list can (set by
+    /// [`Chat::go_to`]; the list takes it).
+    pub target: RwSignal<Option<Target>>,
+    /// The message shown highlighted for a moment (the last target).
+    pub highlight: RwSignal<Option<Target>>,
+    /// The search panel.
+    pub search: RwSignal<Search>,
     client: StoredValue<SendWrapper<ChatClient>>,
     /// The room "typing" was last announced in, so "stopped" goes there.
     typing_in: StoredValue<Option<String>>,
@@ -158,12 +172,12 @@ impl Chat {
             model.read = read;
         }
         // Messages a reload interrupted go again, with their cids.
-        let outbox: Vec<(String, String, String)> = load(true, OUTBOX_KEY)
+        let outbox: Vec<shared::chat::Say> = load(true, OUTBOX_KEY)
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default();
-        for (room, text, cid) in outbox {
-            model.local_say(&room, &cid, &text, now());
-            client.retry(&room, &text, &cid);
+        for say in outbox {
+            model.local_say(&say.room, &say.cid, &say.text, say.reply, now());
+            client.retry(say);
         }
         let chat = Chat {
             model: RwSignal::new(model),
@@ -181,6 +195,9 @@ impl Chat {
             account_notice: RwSignal::new(None),
             account_busy: RwSignal::new(false),
             acting: RwSignal::new(None),
+            target: RwSignal::new(None),
+            highlight: RwSignal::new(None),
+            search: RwSignal::new(Search::default()),
             client: StoredValue::new(SendWrapper::new(client)),
             typing_in: StoredValue::new(None),
         };
@@ -246,10 +263,15 @@ impl Chat {
         if pending.is_empty() {
             forget(true, OUTBOX_KEY);
         } else {
+            // `[room, text, cid, reply]` each (see [`OUTBOX_KEY`]).
+            let rows: Vec<_> = pending
+                .into_iter()
+                .map(|s| (s.room, s.text, s.cid, s.reply))
+                .collect();
             store(
                 true,
                 OUTBOX_KEY,
-                &serde_json::to_string(&pending).unwrap_or_default(),
+                &serde_json::to_string(&rows).unwrap_or_default(),
             );
         }
     }

@@ -150,7 +150,7 @@ pub async fn say_all(
 ) -> Vec<Said> {
     let mut acks = Vec::new();
     for batch in texts.chunks(32) {
-        let cids: Vec<String> = batch.iter().map(|t| client.say(room, t)).collect();
+        let cids: Vec<String> = batch.iter().map(|t| client.say(room, t, None)).collect();
         let mut answers: HashMap<String, Said> = HashMap::new();
         while answers.len() < cids.len() {
             let said = next_event(

@@ -1,6 +1,6 @@
-//! What a person does to one message: its actions ("Edit" on one's own
-//! messages, "Delete" on one's own and, for a room's owner and
-//! moderators, on anyone's), its editor (in place of the text: Enter
+//! What a person does to one message: its actions ("Reply" on every
+//! message still there, "Edit" on one's own messages, "Delete" on one's
+//! own and, for a room's owner and moderators, on anyone's), its editor (in place of the text: Enter
 //! saves, Shift+Enter adds a line, Escape cancels), and the question
 //! before a deletion. The actions show on hover and when the row has the
 //! cursor (Tab reaches them; a tap on the row gives it the cursor), so a
@@ -10,7 +10,9 @@
 use crate::state::{Chat, model::Line, now};
 use leptos::{ev::KeyboardEvent, html, prelude::*};
 
-/// "Edit" and "Delete", for the messages this person may change.
+/// "Edit" and "Delete" on the messages this person may change, and
+/// "Reply" on every message still there (last: Tab from a row of one's
+/// own reaches "Edit" first).
 #[component]
 pub(super) fn MessageActions(room: String, seq: u64, line: Memo<Line>) -> impl IntoView {
     let chat = expect_context::<Chat>();
@@ -21,16 +23,16 @@ pub(super) fn MessageActions(room: String, seq: u64, line: Memo<Line>) -> impl I
                 line.with(|l| {
                     let edit = l.editable_by(&m.nick, now());
                     let delete = m.room(&room).is_some_and(|r| r.may_delete(l, &m.nick));
-                    (edit, delete)
+                    (!l.deleted, edit, delete)
                 })
             })
         })
     };
     // Drawn again only when what this person may do changes.
     move || {
-        let (edit, delete) = allowed.get();
-        let (edit_room, delete_room) = (room.clone(), room.clone());
-        (edit || delete).then(|| {
+        let (reply, edit, delete) = allowed.get();
+        let (reply_room, edit_room, delete_room) = (room.clone(), room.clone(), room.clone());
+        (reply || edit || delete).then(|| {
             view! {
                 <div class="msg-actions" data-testid="message-actions">
                     {edit.then(|| view! {
@@ -48,6 +50,14 @@ pub(super) fn MessageActions(room: String, seq: u64, line: Memo<Line>) -> impl I
                             aria-label="Delete message"
                             on:click=move |_| chat.ask_delete(&delete_room, seq)
                         >"Delete"</button>
+                    })}
+                    {reply.then(|| view! {
+                        <button
+                            type="button"
+                            data-testid="reply-message"
+                            aria-label="Reply to message"
+                            on:click=move |_| chat.reply_to(&reply_room, seq)
+                        >"Reply"</button>
                     })}
                 </div>
             }

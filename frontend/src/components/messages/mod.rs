@@ -13,17 +13,21 @@
 //!   you were away, text in its own direction, and delivery marks (with
 //!   retry) on your own messages only.
 //! - Edited messages say so; deleted ones leave a placeholder. Each
-//!   message one may edit or delete has its actions (on hover, on focus,
-//!   by Tab, by a tap on the row); editing happens in place.
+//!   message has its actions (Reply, and Edit and Delete for whoever may:
+//!   on hover, on focus, by Tab, by a tap on the row); editing happens in
+//!   place. A reply quotes what it answers; the quote (like a search
+//!   result) goes to that message: the window moves to it, it is
+//!   highlighted for a moment and takes the cursor.
 //!
 //! One job per file: `rows` (what of the room is in the window), `place`
 //! (the reader's place), `time` (times and day labels), `row_view` (one
 //! row on the page), `acting` (a row's actions, its editor, and the
-//! question before a deletion); this file holds the list and its
-//! scrolling.
+//! question before a deletion), `quote` (a reply's quote); this file
+//! holds the list, its scrolling, and going to a message.
 
 mod acting;
 mod place;
+mod quote;
 mod row_view;
 mod rows;
 mod time;
@@ -49,6 +53,8 @@ const STEP: usize = 40;
 const EDGE_PX: i32 = 600;
 /// How near the bottom counts as at the bottom.
 const BOTTOM_PX: i32 = 40;
+/// How long a message gone to stays highlighted.
+const HIGHLIGHT_MS: u64 = 2_500;
 
 /// The messages of the room on screen.
 #[component]
@@ -222,6 +228,48 @@ pub fn MessageList() -> impl IntoView {
             }
         }
         now
+    });
+    // A message to go to (a reply's quote, a search result): the window
+    // moves to it, it is highlighted for a moment and takes the cursor.
+    Effect::new(move |_| {
+        let Some(target) = chat.target.get() else {
+            return;
+        };
+        if target.room != room.get() {
+            return;
+        }
+        chat.target.set(None);
+        let found = chat.model.with_untracked(|m| {
+            let lines = &m.current_room()?.lines;
+            let index = lines.iter().position(|l| l.seq == Some(target.seq))?;
+            Some((index, lines.len(), lines.get(index)?.key.clone()))
+        });
+        let Some((index, n, key)) = found else {
+            return;
+        };
+        at_bottom.set(false);
+        move_end_keeping((index + 1 + STEP).min(n), None);
+        chat.highlight.set(Some(target.clone()));
+        after_render(Box::new(move |el| {
+            if let Ok(Some(row)) = el.query_selector(&format!("[data-key=\"{key}\"]")) {
+                let options = web_sys::ScrollIntoViewOptions::new();
+                options.set_block(web_sys::ScrollLogicalPosition::Center);
+                row.scroll_into_view_with_scroll_into_view_options(&options);
+                if let Ok(row) = row.dyn_into::<web_sys::HtmlElement>() {
+                    let _ = row.focus();
+                }
+            }
+        }));
+        set_timeout(
+            move || {
+                chat.highlight.try_update(|h| {
+                    if h.as_ref() == Some(&target) {
+                        *h = None;
+                    }
+                });
+            },
+            std::time::Duration::from_millis(HIGHLIGHT_MS),
+        );
     });
     // Something new at the end: follow it at the bottom, or say so; one's
     // own message always brings the view down.

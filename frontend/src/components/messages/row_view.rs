@@ -1,10 +1,12 @@
 //! One row on the page: a day divider, the "new" line, or a message with
 //! its author, time and delivery mark (and retry when it failed). A
 //! message shows its current text (or that it was deleted, or that it was
-//! edited), its actions, and its editor or the question before deleting.
+//! edited), the quote of what it answers (a reply), its actions, and its
+//! editor or the question before deleting.
 
 use super::{
     acting::{ConfirmDelete, Editor, MessageActions},
+    quote::ReplyQuote,
     rows::{Row, Slice, delivery_tag},
     time::{date, full_date, local_time},
 };
@@ -58,9 +60,13 @@ fn MessageRow(line: Line, first: bool, slice: Memo<Slice>) -> impl IntoView {
         _ => None,
     };
     let retry = {
-        let room = room.clone();
-        let (cid, text) = (line.cid.clone().unwrap_or_default(), line.text.clone());
-        move |_| chat.retry(room.clone(), cid.clone(), text.clone())
+        let say = shared::chat::Say {
+            room: room.clone(),
+            text: line.text.clone(),
+            cid: line.cid.clone().unwrap_or_default(),
+            reply: line.reply,
+        };
+        move |_| chat.retry(say.clone())
     };
     let mark = match (line.own, tag) {
         (true, "sending") => Some(("…", "sending")),
@@ -68,7 +74,7 @@ fn MessageRow(line: Line, first: bool, slice: Memo<Slice>) -> impl IntoView {
         _ => None,
     };
     let iso = String::from(date(line.ts).to_iso_string());
-    let (from, ts, seq, own) = (line.from.clone(), line.ts, line.seq, line.own);
+    let (from, ts, seq, own, reply) = (line.from.clone(), line.ts, line.seq, line.own, line.reply);
     // The line as it is now: edits and deletions change the row in place.
     let live = {
         let key = key.clone();
@@ -113,6 +119,22 @@ fn MessageRow(line: Line, first: bool, slice: Memo<Slice>) -> impl IntoView {
             </div>
         }
     };
+    let highlighted = {
+        let room = room.clone();
+        move || {
+            chat.highlight
+                .with(|h| h.as_ref().zip(seq).is_some_and(|(h, seq)| h.is(&room, seq)))
+        }
+    };
+    // A reply quotes what it answers (not once it is deleted itself).
+    let quote = reply.map(|to| {
+        let room = room.clone();
+        view! {
+            <Show when=move || !deleted()>
+                <ReplyQuote room=room.clone() seq=to />
+            </Show>
+        }
+    });
     // A stored message may have an editor, a question and actions.
     let stored = seq.map(|seq| {
         let (edit_room, confirm_room) = (room.clone(), room.clone());
@@ -134,6 +156,7 @@ fn MessageRow(line: Line, first: bool, slice: Memo<Slice>) -> impl IntoView {
             class="message"
             class:first=first
             class:mine=own
+            class:highlighted=highlighted
             data-testid="message"
             data-delivery=tag
             data-key=key
@@ -146,6 +169,7 @@ fn MessageRow(line: Line, first: bool, slice: Memo<Slice>) -> impl IntoView {
                     <time class="time" datetime=iso.clone() title=full_date(ts)>{local_time(ts)}</time>
                 </div>
             </Show>
+            {quote}
             {pending}
             {stored}
             {failed.map(|why| view! {

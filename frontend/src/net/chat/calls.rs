@@ -1,5 +1,5 @@
-//! One-off requests that need none of the sync state: history, the rooms
-//! list, typing, ping, and the seed protocol's calls (myip, upper, the
+//! One-off requests that need none of the sync state: history, search,
+//! the rooms list, typing, ping, and the seed protocol's calls (myip, upper, the
 //! long task).
 
 use super::{CALL_TIMEOUT_MS, ChatClient, ChatError, json, random_hex};
@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::future::{Either, select};
 use shared::{
-    chat::{HistoryQuery, Msg, RoomInfo, TypingIn},
+    chat::{HistoryQuery, Msg, RoomInfo, SearchQuery, TypingIn},
     event,
 };
 use std::pin::pin;
@@ -27,6 +27,17 @@ impl ChatClient {
             limit,
         };
         self.request(event::HISTORY, &body, CALL_TIMEOUT_MS).await
+    }
+
+    /// Messages matching `q` in every room this user may read, newest
+    /// first (the server's most); a query it cannot run is a
+    /// [`ChatError::Server`] saying why.
+    pub async fn search(&self, q: &str) -> Result<Vec<Msg>, ChatError> {
+        let body = SearchQuery {
+            q: q.to_owned(),
+            limit: None,
+        };
+        self.request(event::SEARCH, &body, CALL_TIMEOUT_MS).await
     }
 
     /// Every room on the server.

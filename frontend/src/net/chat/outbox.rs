@@ -7,20 +7,25 @@
 use super::{
     CALL_TIMEOUT_MS, ChatClient, ChatError, ChatEvent, UNAVAILABLE_RETRY_MS, sync::Settled,
 };
-use shared::{chat::Said, event};
+use shared::{
+    chat::{Said, Say},
+    event,
+};
 
 impl ChatClient {
-    /// Queues a message and sends it as soon as the connection allows.
-    /// Returns its `cid`, which the `Msg` and `Said` events carry.
-    pub fn say(&self, room: &str, text: &str) -> String {
-        let cid = self.inner.borrow_mut().sync.say(room, text);
+    /// Queues a message (answering message `reply` of the room, if given)
+    /// and sends it as soon as the connection allows. Returns its `cid`,
+    /// which the `Msg` and `Said` events carry.
+    pub fn say(&self, room: &str, text: &str, reply: Option<u64>) -> String {
+        let cid = self.inner.borrow_mut().sync.say(room, text, reply);
         self.flush_queue();
         cid
     }
 
-    /// Queues a failed message again, with its original `cid`.
-    pub fn retry(&self, room: &str, text: &str, cid: &str) {
-        let queued = self.inner.borrow_mut().sync.requeue(room, text, cid);
+    /// Queues a failed message again, with its original `cid` (and what it
+    /// answers).
+    pub fn retry(&self, say: Say) {
+        let queued = self.inner.borrow_mut().sync.requeue(say);
         if queued {
             self.flush_queue();
         }
@@ -31,10 +36,10 @@ impl ChatClient {
         self.inner.borrow().sync.queued()
     }
 
-    /// The messages waiting for an acknowledgement, in order: room, text
-    /// and `cid` (the app keeps them across a reload and queues them again
-    /// with [`ChatClient::retry`], so each is stored once).
-    pub fn pending(&self) -> Vec<(String, String, String)> {
+    /// The messages waiting for an acknowledgement, in order (the app
+    /// keeps them across a reload and queues them again with
+    /// [`ChatClient::retry`], so each is stored once, replies included).
+    pub fn pending(&self) -> Vec<Say> {
         self.inner.borrow().sync.pending()
     }
 

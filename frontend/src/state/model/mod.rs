@@ -3,6 +3,8 @@
 //!
 //! One job per file: `room` (one room's lines, members and typists),
 //! `change` (edits and deletions: applying them, and who may make them),
+//! `reply` (what each room's composer answers, and quotes of answered
+//! messages), `search` (search results: where, and what matched),
 //! `apply` (what each event does); this file holds the whole: rooms, the
 //! one on screen, what was read, and this user's own actions.
 //!
@@ -10,12 +12,16 @@
 
 mod apply;
 mod change;
+mod reply;
 mod room;
+mod search;
 #[cfg(test)]
 mod tests;
 
 pub use change::EDIT_WINDOW_MS;
+pub use reply::{EXCERPT_CHARS, Quote, excerpt};
 pub use room::{Delivery, Line, RoomView, TYPING_TTL_MS, Typist, label};
+pub use search::{Hit, marks, query_words};
 
 use crate::net::socket::Status;
 
@@ -142,8 +148,9 @@ impl Model {
             .sum()
     }
 
-    /// Adds this user's message as "sending".
-    pub fn local_say(&mut self, room: &str, cid: &str, text: &str, ts: i64) {
+    /// Adds this user's message (answering message `reply`, if given) as
+    /// "sending".
+    pub fn local_say(&mut self, room: &str, cid: &str, text: &str, reply: Option<u64>, ts: i64) {
         let nick = self.nick.clone();
         let view = self.room_or_new(room);
         view.lines.push(Line {
@@ -158,6 +165,7 @@ impl Model {
             own: true,
             changed: None,
             deleted: false,
+            reply,
         });
     }
 

@@ -42,6 +42,8 @@ pub struct Line {
     pub changed: Option<u64>,
     /// Deleted: its text is gone (the row says so instead).
     pub deleted: bool,
+    /// The `seq` of the message (of the same room) this one answers.
+    pub reply: Option<u64>,
 }
 
 impl Line {
@@ -58,6 +60,7 @@ impl Line {
             own: false,
             changed: m.changed,
             deleted: m.deleted,
+            reply: m.reply,
         }
     }
 
@@ -106,6 +109,8 @@ pub struct RoomView {
     pub title: Option<String>,
     /// This account's role here (`owner`, `moderator`, `member`).
     pub role: Option<String>,
+    /// The message this room's composer answers (see `reply`).
+    pub replying: Option<u64>,
     /// The lowest `seq` of any entry placed here, changes included (older
     /// history is asked for before it).
     floor: Option<u64>,
@@ -255,6 +260,7 @@ impl RoomView {
             own: false,
             changed: None,
             deleted: false,
+            reply: None,
         });
     }
 

@@ -1,8 +1,11 @@
 //! The model, event by event: ordering of lines, own messages and their
 //! delivery, unread counts, the "new" line, recovered and replaced
-//! states, presence and typing. Edits and deletions: `changes`.
+//! states, presence and typing. Edits and deletions: `changes`; replies:
+//! `replies`; search results: `search`.
 
 mod changes;
+mod replies;
+mod search;
 
 use super::*;
 use crate::net::chat::ChatEvent;
@@ -50,7 +53,7 @@ fn welcomed() -> Model {
 #[test]
 fn own_message_goes_sending_then_replaced_by_the_stored_one() {
     let mut m = welcomed();
-    m.local_say("lobby", "c1", "hi", 5);
+    m.local_say("lobby", "c1", "hi", None, 5);
     assert_eq!(
         m.rooms[0].lines.last().map(|l| &l.delivery),
         Some(&Delivery::Sending)
@@ -73,7 +76,7 @@ fn own_message_goes_sending_then_replaced_by_the_stored_one() {
 fn new_messages_follow_notices_and_precede_own_pending_ones() {
     let mut m = welcomed();
     m.room_mut("lobby").expect("lobby").notice("bob joined", 0);
-    m.local_say("lobby", "c1", "mine", 5);
+    m.local_say("lobby", "c1", "mine", None, 5);
     m.apply(ChatEvent::Msg(msg("lobby", 2, "bob", None)), 0);
     let order: Vec<_> = m.rooms[0].lines.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(order, ["t1", "bob joined", "t2", "mine"]);
@@ -82,7 +85,7 @@ fn new_messages_follow_notices_and_precede_own_pending_ones() {
 #[test]
 fn failed_say_is_marked_and_retry_marks_it_sending() {
     let mut m = welcomed();
-    m.local_say("lobby", "c9", "x", 5);
+    m.local_say("lobby", "c9", "x", None, 5);
     m.apply(
         ChatEvent::Said {
             cid: "c9".into(),
@@ -116,7 +119,7 @@ fn unread_counts_only_rooms_not_on_screen() {
 #[test]
 fn recovered_state_appends_and_unrecovered_replaces_but_keeps_pending() {
     let mut m = welcomed();
-    m.local_say("lobby", "p1", "queued", 5);
+    m.local_say("lobby", "p1", "queued", None, 5);
     let recovered = state("lobby", vec![msg("lobby", 2, "bob", None)], true);
     m.apply(ChatEvent::Joined(recovered), 0);
     let seqs: Vec<_> = m.rooms[0].lines.iter().map(|l| l.seq).collect();
@@ -250,7 +253,7 @@ fn messages_that_came_while_away_get_a_new_line() {
 #[test]
 fn only_own_messages_are_own_and_guests_renaming_in_the_lobby_are_quiet() {
     let mut m = welcomed();
-    m.local_say("lobby", "c1", "mine", 5);
+    m.local_say("lobby", "c1", "mine", None, 5);
     m.apply(ChatEvent::Msg(msg("lobby", 2, "ann", Some("c1"))), 0);
     m.apply(ChatEvent::Msg(msg("lobby", 3, "bob", Some("other"))), 0);
     let own: Vec<bool> = m.rooms[0].lines.iter().map(|l| l.own).collect();

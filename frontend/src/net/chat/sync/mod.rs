@@ -14,9 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 /// One `say` not acknowledged yet.
 #[derive(Debug, Clone)]
 struct Queued {
-    room: String,
-    text: String,
-    cid: String,
+    say: Say,
     in_flight: bool,
 }
 
@@ -300,28 +298,30 @@ impl SyncState {
         format!("{}-{}", self.cid_prefix, self.cid_counter)
     }
 
-    /// Queues a message; returns its new `cid`.
-    pub(super) fn say(&mut self, room: &str, text: &str) -> String {
+    /// Queues a message (answering message `reply` of the room, if
+    /// given); returns its new `cid`.
+    pub(super) fn say(&mut self, room: &str, text: &str, reply: Option<u64>) -> String {
         let cid = self.next_cid();
         self.queue.push(Queued {
-            room: room.to_owned(),
-            text: text.to_owned(),
-            cid: cid.clone(),
+            say: Say {
+                room: room.to_owned(),
+                text: text.to_owned(),
+                cid: cid.clone(),
+                reply,
+            },
             in_flight: false,
         });
         cid
     }
 
-    /// Queues a failed message again with its original `cid`; `false` when
-    /// that `cid` is queued already.
-    pub(super) fn requeue(&mut self, room: &str, text: &str, cid: &str) -> bool {
-        if self.queue.iter().any(|q| q.cid == cid) {
+    /// Queues a failed (or reloaded) message again with its original
+    /// `cid` and reply; `false` when that `cid` is queued already.
+    pub(super) fn requeue(&mut self, say: Say) -> bool {
+        if self.queue.iter().any(|q| q.say.cid == say.cid) {
             return false;
         }
         self.queue.push(Queued {
-            room: room.to_owned(),
-            text: text.to_owned(),
-            cid: cid.to_owned(),
+            say,
             in_flight: false,
         });
         true
@@ -332,13 +332,9 @@ impl SyncState {
         self.queue.len()
     }
 
-    /// The messages waiting for an acknowledgement, in order: room, text
-    /// and `cid`.
-    pub(super) fn pending(&self) -> Vec<(String, String, String)> {
-        self.queue
-            .iter()
-            .map(|q| (q.room.clone(), q.text.clone(), q.cid.clone()))
-            .collect()
+    /// The messages waiting for an acknowledgement, in order.
+    pub(super) fn pending(&self) -> Vec<Say> {
+        self.queue.iter().map(|q| q.say.clone()).collect()
     }
 
     /// The queued `say`s to send now, in order: none before `hello` is
@@ -352,13 +348,7 @@ impl SyncState {
             .filter(|q| !q.in_flight)
             .map(|q| {
                 q.in_flight = true;
-                Say {
-                    room: q.room.clone(),
-                    text: q.text.clone(),
-                    cid: q.cid.clone(),
-                    // The app does not offer replies (yet).
-                    reply: None,
-                }
+                q.say.clone()
             })
             .collect()
     }
@@ -378,12 +368,12 @@ impl SyncState {
             }
             Err(e) => Err(ErrorBody::new(ErrorCode::Unavailable, e.to_string())),
         };
-        self.queue.retain(|q| q.cid != cid);
+        self.queue.retain(|q| q.say.cid != cid);
         Settled::Done(result)
     }
 
     fn not_in_flight(&mut self, cid: &str) {
-        if let Some(q) = self.queue.iter_mut().find(|q| q.cid == cid) {
+        if let Some(q) = self.queue.iter_mut().find(|q| q.say.cid == cid) {
             q.in_flight = false;
         }
     }

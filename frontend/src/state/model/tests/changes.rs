@@ -184,7 +184,7 @@ fn authors_edit_their_own_recent_messages_and_moderators_delete_anyones() {
     for x in [old, recent, msg("lobby", 4, "bob", None)] {
         m.apply(ChatEvent::Msg(x), 0);
     }
-    m.local_say("lobby", "c1", "pending", now);
+    m.local_say("lobby", "c1", "pending", None, now);
     let room = &m.rooms[0];
     let lines = &room.lines;
     let edits: Vec<bool> = lines.iter().map(|l| l.editable_by("ann", now)).collect();

@@ -7,8 +7,8 @@ use super::*;
 #[test]
 fn says_wait_for_hello_then_go_once_each_in_order() {
     let mut s = SyncState::new(None, None, "abc".into());
-    assert_eq!(s.say("lobby", "one"), "abc-1");
-    assert_eq!(s.say("rust", "two"), "abc-2");
+    assert_eq!(s.say("lobby", "one", None), "abc-1");
+    assert_eq!(s.say("rust", "two", None), "abc-2");
     assert!(s.take_unsent().is_empty(), "no hello yet");
     s.connection_changed(true);
     s.hello();
@@ -39,8 +39,8 @@ fn says_wait_for_hello_then_go_once_each_in_order() {
 #[test]
 fn a_stored_say_leaves_the_queue_and_a_refused_one_fails() {
     let mut s = welcomed();
-    let a = s.say("lobby", "a");
-    let b = s.say("lobby", "b");
+    let a = s.say("lobby", "a", None);
+    let b = s.say("lobby", "b", None);
     s.take_unsent();
     let said = Said { seq: 4, ts: 9 };
     assert_eq!(s.settle(&a, Ok(said)), Settled::Done(Ok(said)));
@@ -55,8 +55,8 @@ fn a_stored_say_leaves_the_queue_and_a_refused_one_fails() {
 #[test]
 fn no_answer_or_a_bad_one_fails_as_unavailable() {
     let mut s = welcomed();
-    let a = s.say("lobby", "a");
-    let b = s.say("lobby", "b");
+    let a = s.say("lobby", "a", None);
+    let b = s.say("lobby", "b", None);
     s.take_unsent();
     assert_eq!(
         s.settle(&a, Err(ChatError::Call(CallError::TimedOut))),
@@ -78,13 +78,13 @@ fn no_answer_or_a_bad_one_fails_as_unavailable() {
 #[test]
 fn unavailable_keeps_the_say_queued_and_sends_it_again_with_its_cid() {
     let mut s = welcomed();
-    let cid = s.say("lobby", "hi");
+    let cid = s.say("lobby", "hi", None);
     s.take_unsent();
     assert_eq!(
         s.settle(&cid, Err(server(ErrorCode::Unavailable, "busy"))),
         Settled::Later
     );
-    assert_eq!(s.pending(), [("lobby".into(), "hi".into(), cid.clone())]);
+    assert_eq!(s.pending(), [say("lobby", "hi", &cid, None)]);
     let again = s.take_unsent();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].cid, cid);
@@ -93,13 +93,13 @@ fn unavailable_keeps_the_say_queued_and_sends_it_again_with_its_cid() {
 #[test]
 fn a_lost_connection_resends_the_queue_after_the_next_hello_with_the_same_cids() {
     let mut s = welcomed();
-    let a = s.say("lobby", "a");
+    let a = s.say("lobby", "a", None);
     s.take_unsent();
     assert_eq!(
         s.settle(&a, Err(ChatError::Call(CallError::Disconnected))),
         Settled::AfterHello
     );
-    let b = s.say("lobby", "b");
+    let b = s.say("lobby", "b", None);
     s.take_unsent();
     s.connection_changed(false);
     assert!(s.take_unsent().is_empty(), "offline");
@@ -114,17 +114,18 @@ fn a_lost_connection_resends_the_queue_after_the_next_hello_with_the_same_cids()
 #[test]
 fn a_retry_keeps_its_cid_and_is_queued_once() {
     let mut s = welcomed();
-    assert!(s.requeue("lobby", "again", "old-7"));
-    assert!(!s.requeue("lobby", "again", "old-7"), "already queued");
-    assert_eq!(
-        s.pending(),
-        [("lobby".into(), "again".into(), "old-7".into())]
+    assert!(s.requeue(say("lobby", "again", "old-7", Some(3))));
+    assert!(
+        !s.requeue(say("lobby", "again", "old-7", Some(3))),
+        "already queued"
     );
+    assert_eq!(s.pending(), [say("lobby", "again", "old-7", Some(3))]);
     let sent = s.take_unsent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].cid, "old-7");
+    assert_eq!(sent[0].reply, Some(3), "the reply goes with it");
     // New messages keep their own numbering.
-    assert_eq!(s.say("lobby", "new"), "p-1");
+    assert_eq!(s.say("lobby", "new", None), "p-1");
 }
 
 #[test]
@@ -133,15 +134,53 @@ fn a_new_connection_needs_a_new_hello() {
     assert!(s.ready());
     s.connection_changed(true);
     assert!(!s.ready());
-    s.say("lobby", "x");
+    s.say("lobby", "x", None);
     assert!(s.take_unsent().is_empty());
 }
 
 #[test]
 fn edits_and_deletions_take_cids_that_no_say_shares_and_queue_nothing() {
     let mut s = welcomed();
-    assert_eq!(s.say("lobby", "one"), "p-1");
+    assert_eq!(s.say("lobby", "one", None), "p-1");
     assert_eq!(s.next_cid(), "p-2");
-    assert_eq!(s.say("lobby", "two"), "p-3");
+    assert_eq!(s.say("lobby", "two", None), "p-3");
     assert_eq!(s.queued(), 2, "only the says wait in the queue");
+}
+
+#[test]
+fn a_reply_keeps_what_it_answers_while_queued_and_when_sent() {
+    let mut s = SyncState::new(None, None, "r".into());
+    let cid = s.say("lobby", "answer!", Some(7));
+    assert_eq!(s.pending(), [say("lobby", "answer!", &cid, Some(7))]);
+    s.connection_changed(true);
+    s.hello();
+    s.welcomed(&welcome(Vec::new()));
+    assert_eq!(s.take_unsent(), [say("lobby", "answer!", &cid, Some(7))]);
+}
+
+#[test]
+fn an_outbox_list_reads_with_or_without_its_reply() {
+    // The app keeps `[room, text, cid, reply]`; before replies, `[room,
+    // text, cid]`.
+    let kept: Vec<Say> = serde_json::from_str(
+        r#"[["lobby","hi","c-1"],["lobby","yes","c-2",4],["ops","no","c-3",null]]"#,
+    )
+    .expect("an outbox");
+    assert_eq!(
+        kept,
+        [
+            say("lobby", "hi", "c-1", None),
+            say("lobby", "yes", "c-2", Some(4)),
+            say("ops", "no", "c-3", None),
+        ]
+    );
+}
+
+fn say(room: &str, text: &str, cid: &str, reply: Option<u64>) -> Say {
+    Say {
+        room: room.into(),
+        text: text.into(),
+        cid: cid.into(),
+        reply,
+    }
 }
