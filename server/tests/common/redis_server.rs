@@ -49,7 +49,7 @@ impl Redis {
     pub fn start_with(extra: &[&str]) -> Self {
         let mut redis = Self::unstarted();
         redis.extra = extra.iter().map(|s| (*s).to_owned()).collect();
-        redis.spawn();
+        redis.spawn_anywhere();
         redis
     }
 
@@ -140,7 +140,7 @@ impl Redis {
                 &extfile,
             ]);
         }
-        redis.spawn();
+        redis.spawn_anywhere();
         redis
     }
 
@@ -154,7 +154,34 @@ impl Redis {
         self.dir.join(name)
     }
 
+    /// Starts it on its port (a restart keeps the port its clients know).
     fn spawn(&mut self) {
+        assert!(
+            self.try_spawn(),
+            "redis-server could not start on port {}",
+            self.port
+        );
+    }
+
+    /// Starts it on its port or, if that was taken meanwhile (another
+    /// test's server got it between `free_port` and now), on another: the
+    /// first start only.
+    fn spawn_anywhere(&mut self) {
+        for _ in 0..5 {
+            if self.try_spawn() {
+                return;
+            }
+            self.port = free_port();
+            if let Some(bus) = self.extra.iter().position(|a| a == "--cluster-port") {
+                self.extra[bus + 1] = free_port().to_string();
+            }
+        }
+        panic!("redis-server could not start on any of five free ports");
+    }
+
+    /// Starts it and waits for it to answer: `false` if it exited first
+    /// (its port was taken).
+    fn try_spawn(&mut self) -> bool {
         let port = self.port.to_string();
         let mut command = std::process::Command::new("redis-server");
         command.args(["--bind", "127.0.0.1"]);
@@ -201,8 +228,16 @@ impl Redis {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + WAIT;
         loop {
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().is_ok_and(|status| status.is_some()));
+            if exited {
+                self.child = None;
+                return false;
+            }
             if self.tls && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                return true;
             }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 use std::io::{Read, Write};
@@ -211,7 +246,7 @@ impl Redis {
                     && s.read(&mut buf)
                         .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
                 {
-                    return;
+                    return true;
                 }
             }
             assert!(
