@@ -211,6 +211,16 @@ pub struct Config {
     #[arg(long, default_value_t = 32)]
     pub password_queue: usize,
 
+    /// Searches this process runs at once; one more answers "search is
+    /// busy" at once (at least 1).
+    #[arg(long, default_value_t = 2)]
+    pub search_running: usize,
+
+    /// Longest a search may take, in seconds; past it the search answers
+    /// "took too long".
+    #[arg(long, default_value_t = 5.0)]
+    pub search_timeout_secs: f64,
+
     /// Seconds a sign-in session lives unused (default 7 days).
     #[arg(long, default_value_t = 7 * 86_400)]
     pub signin_idle_secs: u64,
@@ -328,6 +338,11 @@ impl Config {
     /// How long a member may stay past its outbox's high-water mark.
     pub fn stall(&self) -> Duration {
         Duration::from_secs_f64(self.stall_secs)
+    }
+
+    /// Longest a search may take.
+    pub fn search_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.search_timeout_secs.max(0.001))
     }
 
     /// Longest time one socket write may take.

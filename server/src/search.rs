@@ -18,10 +18,6 @@ pub const MAX_WORDS: usize = 8;
 pub const MAX_RESULTS: usize = 50;
 /// Longest query, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
-/// Searches one process runs at once (more answer "busy" at once).
-pub const RUNNING: usize = 2;
-/// Longest a search may take before it is given up.
-pub const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Entries one search reads at most where it reads rather than asks an
 /// index (cluster mode): past it, what was found so far is the answer.
 pub const MAX_READ: u64 = 200_000;

@@ -73,7 +73,7 @@ pub struct AppState {
     pub access: Option<Arc<dyn crate::access::Access>>,
     /// Full-text search, where history is.
     pub(crate) search: Option<Arc<dyn crate::search::Search>>,
-    /// Searches running at once, at most (`search::RUNNING`).
+    /// Searches running at once, at most (`--search-running`).
     pub(crate) searches: tokio::sync::Semaphore,
     /// Password hashing, `--password-hashes` at once.
     pub passwords: Hasher,
@@ -245,7 +245,7 @@ impl AppState {
             accounts,
             access,
             search,
-            searches: tokio::sync::Semaphore::new(crate::search::RUNNING),
+            searches: tokio::sync::Semaphore::new(config.search_running.max(1)),
             passwords: Hasher::bounded(config.password_hashes, config.password_queue),
             signin_throttle: Throttle::new(ThrottleRules::default()),
             signed_in: SignedIn::default(),

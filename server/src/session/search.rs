@@ -23,7 +23,8 @@ impl Conn {
             ));
         };
         // Bounded in number and in time: a flood of searches costs the
-        // store no more than `RUNNING` at once, each at most `TIME_LIMIT`.
+        // store no more than `--search-running` at once, each at most
+        // `--search-timeout-secs`.
         let Ok(_slot) = self.app.searches.try_acquire() else {
             return Err(ErrorBody::new(
                 ErrorCode::Unavailable,
@@ -32,14 +33,17 @@ impl Conn {
         };
         let scope = self.search_scope().await?;
         let limit = usize::from(req.limit.unwrap_or(search::MAX_RESULTS as u16));
-        let answer = tokio::time::timeout(search::TIME_LIMIT, store.search(query, scope, limit))
-            .await
-            .map_err(|_| {
-                ErrorBody::new(
-                    ErrorCode::Unavailable,
-                    "that search took too long; narrow it with in: or from:",
-                )
-            })?;
+        let answer = tokio::time::timeout(
+            self.app.config.search_timeout(),
+            store.search(query, scope, limit),
+        )
+        .await
+        .map_err(|_| {
+            ErrorBody::new(
+                ErrorCode::Unavailable,
+                "that search took too long; narrow it with in: or from:",
+            )
+        })?;
         let mut found = answer.map_err(|e| {
             tracing::warn!(error = %e, "search failed");
             ErrorBody::new(ErrorCode::Unavailable, "search is not available right now")
